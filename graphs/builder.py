@@ -1,0 +1,48 @@
+"""Assemble the shared route -> generate -> evaluate loop around one routing policy.
+
+Five of the six techniques are this loop with a different policy (see ``nodes.policies``);
+MinionS has its own shape (``graphs.minions``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from evaluators.base import Evaluator
+from nodes.policies import Policy
+from nodes.resources import Toolkit
+from nodes.routing import RouterHandle
+from nodes.steps import (
+    make_evaluate_node,
+    make_finalize_node,
+    make_generate_node,
+    make_route_node,
+)
+from routegraph.catalog import Catalog
+from routegraph.context import RouteContext
+from routegraph.state import RouteState
+from routers.base import Router
+
+
+def build_loop_graph(
+    policy: Policy,
+    *,
+    models: Mapping[str, BaseChatModel] | None = None,
+    router: Router | RouterHandle | None = None,
+    evaluator: Evaluator | None = None,
+    catalog: Catalog | None = None,
+) -> CompiledStateGraph:
+    """Compile the loop for ``policy``; overrides replace catalog models, router, evaluator."""
+    kit = Toolkit(models=models or {}, router=router, evaluator=evaluator, catalog=catalog)
+    builder = StateGraph(RouteState, context_schema=RouteContext)
+    builder.add_node("route", make_route_node(policy, kit))
+    builder.add_node("generate", make_generate_node(kit))
+    builder.add_node("evaluate", make_evaluate_node(policy, kit))
+    builder.add_node("finalize", make_finalize_node(policy.name))
+    builder.add_edge(START, "route")
+    builder.set_finish_point("finalize")
+    return builder.compile(name=policy.name)

@@ -1,0 +1,118 @@
+"""Routers as the graphs see them: scores for the candidate catalog models of one run.
+
+A trained router knows the model ids it was trained on (e.g. GPT-4 vs Mixtral). A graph routes
+among catalog names (e.g. the local SmolLM2 vs 'cloud'). :class:`RouterHandle` maps one onto the
+other: a candidate whose model id the router knows gets that column; otherwise candidates and
+router columns are matched by price rank (cheapest to weakest), which is what "P(strong model
+needed)" means for any weak/strong pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from routegraph.catalog import Catalog, ModelSpec
+from routegraph.errors import ArtifactError, InvalidInputError
+from routers.base import Router
+from routers.heuristic import HeuristicRouter
+
+log = logging.getLogger(__name__)
+BUILTIN_ROUTERS = ("default", "heuristic", "random")
+
+
+class RouterHandle:
+    """A router plus the name it is reported under in decisions and events."""
+
+    def __init__(self, name: str, router: Router | None, catalog: Catalog, seed: int = 0,
+                 note: str | None = None):
+        self.name = name
+        self.router = router
+        self.catalog = catalog
+        self.seed = seed
+        self.note = note
+
+    def _random(self, prompt: str, size: int) -> np.ndarray:
+        digest = hashlib.sha256(f"{self.seed}:{prompt}".encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little")).random(size)
+
+    def strong_probability(self, prompt: str) -> float:
+        """P(the strong model is needed) for ``prompt``."""
+        if self.router is None:
+            return float(self._random(prompt, 1)[0])
+        return float(self.router.strong_probability([prompt])[0])
+
+    def scores(self, prompt: str, candidates: list[str]) -> dict[str, float]:
+        """Predicted quality in [0, 1] of each candidate (catalog names) for ``prompt``."""
+        if self.router is None:
+            return dict(zip(candidates, map(float, self._random(prompt, len(candidates))),
+                            strict=True))
+        specs = [self.catalog.get(c, field="models") for c in candidates]
+        row = self.router.predict_quality([prompt])[0]
+        columns = column_map(specs, self.router.models_, self.catalog)
+        fallback = HeuristicRouter(candidates).predict_quality([prompt])[0]
+        return {
+            spec.name: float(row[columns[spec.name]]) if spec.name in columns else float(fb)
+            for spec, fb in zip(specs, fallback, strict=True)
+        }
+
+
+def _price(spec: ModelSpec) -> float:
+    return spec.input_price + spec.output_price
+
+
+def column_map(specs: list[ModelSpec], router_models: list[str], catalog: Catalog) -> dict[str, int]:
+    """Candidate name -> router column (by model id, else by price rank when counts match)."""
+    mapping = {}
+    for spec in specs:
+        ids = [spec.model, spec.name] + ([catalog.get(spec.fallback).model] if spec.fallback else [])
+        for model_id in ids:
+            if model_id in router_models:
+                mapping[spec.name] = router_models.index(model_id)
+                break
+    unmatched = [s for s in specs if s.name not in mapping]
+    free = [i for i in range(len(router_models)) if i not in mapping.values()]
+    if unmatched and len(unmatched) == len(free):
+        def router_price(i: int) -> float:
+            try:
+                return _price(catalog.get(router_models[i]))
+            except InvalidInputError:
+                return float(i)
+
+        for spec, col in zip(sorted(unmatched, key=_price), sorted(free, key=router_price),
+                             strict=True):
+            mapping[spec.name] = col
+    return mapping
+
+
+@lru_cache(maxsize=16)
+def _load_trained(path: str) -> Router:
+    from routers.registry import load_router
+
+    return load_router(path)
+
+
+def resolve_router(name: str, catalog: Catalog, candidates: list[str], seed: int = 0) -> RouterHandle:
+    """The router called ``name``: built-in, shipped default, or an artifact directory."""
+    if name == "heuristic":
+        return RouterHandle("heuristic", HeuristicRouter(candidates), catalog, seed)
+    if name == "random":
+        return RouterHandle(f"random(seed={seed})", None, catalog, seed)
+    if name == "default":
+        try:
+            return RouterHandle("default", _load_trained("default"), catalog, seed)
+        except (ArtifactError, InvalidInputError, ImportError, OSError) as exc:
+            log.warning("default router unavailable (%s); using the heuristic router", exc)
+            return RouterHandle(
+                "heuristic", HeuristicRouter(candidates), catalog, seed,
+                note=f"shipped router unavailable ({exc}); used the heuristic router",
+            )
+    if Path(name).is_dir():
+        return RouterHandle(name, _load_trained(name), catalog, seed)
+    raise InvalidInputError(
+        "router", f"unknown router {name!r}", "default, heuristic, random, or a router directory"
+    )

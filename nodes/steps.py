@@ -1,0 +1,235 @@
+"""The shared route -> generate -> evaluate loop and the finalize step.
+
+Each factory takes the graph's policy and toolkit and returns a node function. Branching nodes
+return ``Command`` with a ``Literal`` destination type so LangGraph Studio draws every edge:
+``route`` goes to ``generate`` or ``finalize`` (stop), ``evaluate`` goes to ``finalize``
+(accept) or back to ``route`` (escalate / cascade / re-route).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from evaluators.base import EvaluationInput
+from nodes.policies import Choice, Policy
+from nodes.resources import Toolkit, current_context, user_query
+from routegraph.context import RouteContext
+from routegraph.errors import ModelUnavailableError
+from routegraph.state import Attempt, RouteState
+
+Node = Callable[..., Any]
+
+
+def emit(event: dict[str, Any]) -> None:
+    """Send a custom stream event (``stream_mode="custom"``); a no-op outside a stream."""
+    try:
+        get_stream_writer()(event)
+    except RuntimeError:  # called outside a runnable context (plain unit call)
+        pass
+
+
+def decision_record(step: int, choice: Choice) -> dict[str, Any]:
+    return {
+        "step": step,
+        "router": choice.router,
+        "scores": {k: round(float(v), 6) for k, v in choice.scores.items()},
+        "threshold": choice.threshold,
+        "chosen_model": choice.model,
+        "action": choice.action,
+        "reason": choice.reason,
+    }
+
+
+def make_route_node(policy: Policy, kit: Toolkit) -> Node:
+    def route(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
+        Literal["generate", "finalize"]
+    ]:
+        ctx = current_context(runtime)
+        query = user_query(state["messages"])
+        attempts = state.get("attempts", [])
+        step = len(attempts) + 1
+        spent = state.get("cost_usd", 0.0)
+        if len(attempts) >= ctx.max_steps:
+            choice = Choice(None, "stop", f"max_steps {ctx.max_steps} reached")
+        elif attempts and spent >= ctx.budget_usd:
+            choice = Choice(None, "stop", f"budget {ctx.budget_usd} USD reached ({spent:.6f})")
+        else:
+            choice = policy.choose(state, ctx, kit, query)
+        record = decision_record(step, choice)
+        emit({"event": "routing_decision", "graph": policy.name, **record})
+        update: dict[str, Any] = {"decisions": [record], "next_model": choice.model}
+        return Command(goto="generate" if choice.model else "finalize", update=update)
+
+    return route
+
+
+def conversation(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """The messages sent to a model: the conversation up to the last user message."""
+    last_human = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+    return list(messages[: last_human + 1])
+
+
+def make_generate_node(kit: Toolkit) -> Node:
+    def generate(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
+        Literal["evaluate", "route"]
+    ]:
+        ctx = current_context(runtime)
+        name = state["next_model"] or ""
+        step = len(state.get("attempts", [])) + 1
+        prompt = conversation(state["messages"])
+        reasons: list[str] = []
+        try:
+            options = kit.resolver(ctx).resolve_all(name, kit.settings(ctx))
+        except ModelUnavailableError as exc:
+            options, reasons = [], [exc.reason]
+        for option in options:
+            started = time.perf_counter()
+            try:
+                reply = option.chat.invoke(prompt)
+            except ModelUnavailableError as exc:
+                reasons.append(f"{option.spec.name}: {exc.reason}")
+                continue
+            except Exception as exc:  # network / server errors: try the next fallback
+                reasons.append(f"{option.spec.name}: {type(exc).__name__}: {exc}"[:300])
+                continue
+            usage = reply.usage_metadata or {}
+            in_tok, out_tok = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+            cost = option.spec.cost(in_tok, out_tok)
+            source = reply.response_metadata.get("source", "live")
+            attempt: Attempt = {
+                "step": step,
+                "model": name,
+                "served_by": option.spec.name,
+                "tier": option.spec.tier,
+                "answer": reply.text,
+                "confidence": None,
+                "input_tokens": in_tok,
+                "output_tokens": out_tok,
+                "cost_usd": cost,
+                "latency_s": round(time.perf_counter() - started, 4),
+                "source": source,
+            }  # type: ignore[typeddict-unknown-key]
+            if option.spec.name != name:
+                attempt["note"] = f"{name} unavailable ({'; '.join(reasons)}); " \
+                                  f"used {option.spec.name} ({source})"
+            tokens = in_tok + out_tok
+            local = option.spec.tier == "local"
+            return Command(
+                goto="evaluate",
+                update={
+                    "pending": attempt,
+                    "last_message": reply,
+                    "cost_usd": cost,
+                    "local_tokens": tokens if local else 0,
+                    "remote_tokens": 0 if local else tokens,
+                },
+            )
+        failed: Attempt = {
+            "step": step, "model": name, "answer": "", "confidence": None, "cost_usd": 0.0,
+            "input_tokens": 0, "output_tokens": 0, "latency_s": 0.0, "source": "unavailable",
+            "note": "; ".join(reasons) or "unavailable",
+        }
+        note = f"{name} is not available: {failed['note']}"
+        emit({"event": "model_unavailable", "model": name, "reason": failed["note"]})
+        return Command(goto="route", update={"attempts": [failed], "notes": [note]})
+
+    return generate
+
+
+def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
+    def evaluate(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
+        Literal["finalize", "route"]
+    ]:
+        ctx = current_context(runtime)
+        attempt = dict(state["pending"] or {})
+        query = user_query(state["messages"])
+        chat = kit.resolver(ctx).resolve_all(attempt["model"], kit.settings(ctx))[0].chat
+        evaluator = kit.evaluator_for(ctx, chat)
+        confidence = evaluator.evaluate(
+            EvaluationInput(query, attempt["answer"], attempt["model"], state.get("last_message"))
+        )
+        attempt["confidence"] = round(confidence.score, 6)
+        attempt["evaluator"] = confidence.evaluator
+        attempt["evaluation"] = _plain(confidence.details)
+        accepted, why = policy.accept(state, ctx, attempt)  # type: ignore[arg-type]
+        record = {
+            "step": attempt["step"], "router": "", "scores": {}, "threshold": None,
+            "chosen_model": attempt["model"], "action": "accept" if accepted else "escalate",
+            "reason": why,
+        }
+        emit({"event": "evaluation", "graph": policy.name, "model": attempt["model"],
+              "confidence": attempt["confidence"], "accepted": accepted, "reason": why})
+        return Command(
+            goto="finalize" if accepted else "route",
+            update={"attempts": [attempt], "decisions": [record], "pending": None},
+        )
+
+    return evaluate
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy of evaluator details (numpy scalars -> floats)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def best_attempt(state: RouteState) -> Attempt | None:
+    """The accepted attempt, else the most confident answered one."""
+    attempts = [a for a in state.get("attempts", []) if a.get("source") != "unavailable"]
+    if not attempts:
+        return None
+    decisions = state.get("decisions", [])
+    if decisions and decisions[-1].get("action") == "accept":
+        return attempts[-1]
+    return max(attempts, key=lambda a: (a.get("confidence") or 0.0, a["step"]))
+
+
+def make_finalize_node(graph_name: str) -> Node:
+    def finalize(state: RouteState) -> dict[str, Any]:
+        chosen = best_attempt(state)
+        attempts = state.get("attempts", [])
+        notes = list(state.get("notes", []))
+        answered_models = [a["model"] for a in attempts if a.get("source") != "unavailable"]
+        cloud_used = any(
+            a.get("tier") == "cloud" and a.get("source") != "unavailable" for a in attempts
+        )
+        if chosen is None:
+            content = "No model could answer: " + ("; ".join(notes) or "nothing was tried")
+        else:
+            content = chosen["answer"]
+        metadata = {
+            "graph": graph_name,
+            "chosen_model": chosen["model"] if chosen else None,
+            "served_by": chosen.get("served_by") if chosen else None,  # type: ignore[union-attr]
+            "source": chosen.get("source") if chosen else None,
+            "confidence": chosen.get("confidence") if chosen else None,
+            "steps": len(attempts),
+            "cost_usd": round(float(state.get("cost_usd", 0.0)), 8),
+            "escalated": len(answered_models) > 1,
+            "cloud_used": cloud_used,
+            "local_tokens": state.get("local_tokens", 0),
+            "remote_tokens": state.get("remote_tokens", 0),
+            "notes": notes,
+        }
+        message = AIMessage(
+            content=content,
+            name=f"routegraph-{graph_name}",
+            response_metadata={"routegraph": metadata,
+                               "model_name": metadata["served_by"] or metadata["chosen_model"]},
+        )
+        emit({"event": "final", **metadata})
+        return {"messages": [message]}
+
+    return finalize

@@ -1,0 +1,1 @@
+"""Chat-model providers: embedded llama.cpp, OpenAI-compatible, Ollama, and replay."""

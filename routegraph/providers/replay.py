@@ -1,0 +1,137 @@
+"""Replay: answer with the recorded output of a real model on a benchmark prompt.
+
+Whole graphs then run offline on real model outputs: a graph asking "gpt-4-1106-preview" a GSM8K
+question gets GPT-4's recorded answer, its token usage (counted offline from the recorded text)
+and whether that answer was correct. Prompts that were never recorded raise
+:class:`ModelUnavailableError` instead of inventing an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from routegraph.errors import ModelUnavailableError
+
+# Which shared datasets hold recordings of which model ids (RouteLLM pair vs MMLU-Pro's nine).
+ROUTELLM_MODELS = ("gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1")
+ROUTELLM_DATASETS = ("gsm8k", "mt_bench", "mmlu")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One recorded answer of one model to one prompt."""
+
+    dataset: str
+    row: int
+    text: str | None
+    correct: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    reference: str | None
+
+
+def normalise_prompt(text: str) -> str:
+    """Key used to match a query to a recorded prompt: whitespace-insensitive."""
+    return " ".join(text.split())
+
+
+def datasets_for(model_id: str) -> tuple[str, ...]:
+    return ROUTELLM_DATASETS if model_id in ROUTELLM_MODELS else ("mmlu_pro",)
+
+
+@lru_cache(maxsize=16)
+def recording_index(model_id: str) -> dict[str, Recording]:
+    """prompt -> recording, over every shared dataset that recorded ``model_id``."""
+    from routegraph.data import load_dataset
+
+    index: dict[str, Recording] = {}
+    for name in datasets_for(model_id):
+        try:
+            data = load_dataset(name)
+        except Exception:  # a missing dataset only narrows what can be replayed
+            continue
+        if model_id not in data.models:
+            continue
+        col = data.models.index(model_id)
+        for row, prompt in enumerate(data.prompts):
+            quality = data.quality[row, col]
+            if quality != quality:  # NaN: no result recorded for this prompt
+                continue
+            text = data.responses[row][col] if data.responses else None
+            index.setdefault(
+                normalise_prompt(prompt),
+                Recording(
+                    dataset=name,
+                    row=row,
+                    text=text,
+                    correct=float(quality),
+                    input_tokens=int(data.input_tokens[row, col])
+                    if data.input_tokens is not None
+                    else 0,
+                    output_tokens=int(data.output_tokens[row, col])
+                    if data.output_tokens is not None
+                    else 0,
+                    cost_usd=float(data.cost_usd[row, col]),
+                    reference=data.references[row] if data.references else None,
+                ),
+            )
+    return index
+
+
+def find_recording(model_id: str, prompt: str) -> Recording | None:
+    return recording_index(model_id).get(normalise_prompt(prompt))
+
+
+class ReplayChatModel(BaseChatModel):
+    """A chat model that returns a real model's recorded answer to the last user message."""
+
+    model_id: str
+    """The model id used in the data files, e.g. 'gpt-4-1106-preview'."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "routegraph-replay"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        prompt = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+        recording = find_recording(self.model_id, prompt)
+        if recording is None:
+            raise ModelUnavailableError(
+                self.model_id, "no recorded answer for this prompt (replay only knows benchmark prompts)"
+            )
+        if recording.text:
+            content = recording.text
+        else:  # MMLU recorded only correctness, not the text
+            verdict = "correct" if recording.correct else "incorrect"
+            content = f"[recorded outcome only: {self.model_id} answered {verdict}]"
+        message = AIMessage(
+            content=content,
+            usage_metadata={
+                "input_tokens": recording.input_tokens,
+                "output_tokens": recording.output_tokens,
+                "total_tokens": recording.input_tokens + recording.output_tokens,
+            },
+            response_metadata={
+                "model_name": self.model_id,
+                "source": "recorded",
+                "dataset": recording.dataset,
+                "recorded_quality": recording.correct,
+                "recorded_cost_usd": recording.cost_usd,
+                "reference": recording.reference,
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -1,0 +1,99 @@
+"""The one state schema every routing graph shares.
+
+It extends LangGraph's ``MessagesState`` so any graph drops into a larger agent as a subgraph:
+callers put a conversation in ``messages`` and get exactly one new ``AIMessage`` back (the
+accepted answer, with the chosen model, confidence, steps and cost in ``response_metadata``).
+Everything the graph learned on the way stays in the other keys: every attempt, every routing
+decision, and the running cost.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AIMessage
+from langgraph.graph import MessagesState
+
+Source = Literal["live", "recorded", "unavailable"]
+
+
+class Attempt(TypedDict, total=False):
+    """One call of one model, with what it cost and how confident the evaluator was."""
+
+    step: int
+    model: str
+    """The catalog name the route step chose."""
+    served_by: str
+    """The catalog name that actually answered (differs when a fallback served it)."""
+    tier: str
+    answer: str
+    confidence: float | None
+    evaluator: str
+    evaluation: dict[str, Any]
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_s: float
+    source: Source
+    """'live' (a model ran now), 'recorded' (replayed benchmark answer) or 'unavailable'."""
+    note: str
+
+
+class RoutingDecision(TypedDict, total=False):
+    """Why a model was chosen (or why the graph stopped) at one step."""
+
+    step: int
+    router: str
+    scores: dict[str, float]
+    threshold: float | None
+    chosen_model: str | None
+    action: str
+    """'route', 'accept', 'escalate', 'cascade', 're-route' or 'stop'."""
+    reason: str
+
+
+class SubtaskResult(TypedDict, total=False):
+    """A MinionS worker's answer to one small job."""
+
+    round: int
+    index: int
+    task: str
+    answer: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    source: Source
+
+
+class RouteState(MessagesState):
+    """Shared state: ``messages`` in and out, plus the routing record."""
+
+    attempts: Annotated[list[Attempt], operator.add]
+    decisions: Annotated[list[RoutingDecision], operator.add]
+    cost_usd: Annotated[float, operator.add]
+    next_model: str | None
+    """Set by the route step: the model the generate step calls next."""
+    pending: Attempt | None
+    """The attempt the generate step just made, waiting for the evaluate step."""
+    last_message: AIMessage | None
+    """The chat model's raw reply to ``pending`` (carries log-probabilities)."""
+    document: str | None
+    """Optional long context for decompose-and-reassemble (MinionS)."""
+    subtasks: list[str]
+    worker_results: Annotated[list[SubtaskResult], operator.add]
+    round: int
+    local_tokens: Annotated[int, operator.add]
+    remote_tokens: Annotated[int, operator.add]
+    notes: Annotated[list[str], operator.add]
+    """Plain-language remarks for the caller, e.g. 'cloud model not configured'."""
+
+
+class WorkerState(TypedDict):
+    """What one MinionS worker receives through ``Send``."""
+
+    task: str
+    index: int
+    round: int
+    document: str | None
