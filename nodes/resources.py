@@ -61,14 +61,15 @@ class Toolkit:
         return ModelSettings(max_tokens=ctx.max_tokens, temperature=ctx.temperature, seed=ctx.seed)
 
 
-def current_context(runtime: Runtime[RouteContext] | None) -> RouteContext:
+def current_context(runtime: Runtime[RouteContext] | None, kit: Toolkit | None = None) -> RouteContext:
     """The run's validated context (defaults when none was given, dicts coerced)."""
     raw: Any = getattr(runtime, "context", None)
+    catalog = kit.catalog if kit is not None else None
     if raw is None:
-        return validate_context(RouteContext())
+        return validate_context(RouteContext(), catalog)
     if isinstance(raw, dict):
-        return context_from_dict(raw)
-    return validate_context(raw)
+        return context_from_dict(raw, catalog)
+    return validate_context(raw, catalog)
 
 
 def user_query(messages: list[BaseMessage]) -> str:

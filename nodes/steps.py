@@ -8,7 +8,6 @@ return ``Command`` with a ``Literal`` destination type so LangGraph Studio draws
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -18,10 +17,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from evaluators.base import EvaluationInput
+from nodes.calls import call_model
 from nodes.policies import Choice, Policy
 from nodes.resources import Toolkit, current_context, user_query
 from routegraph.context import RouteContext
-from routegraph.errors import ModelUnavailableError
 from routegraph.state import Attempt, RouteState
 
 Node = Callable[..., Any]
@@ -51,7 +50,7 @@ def make_route_node(policy: Policy, kit: Toolkit) -> Node:
     def route(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
         Literal["generate", "finalize"]
     ]:
-        ctx = current_context(runtime)
+        ctx = current_context(runtime, kit)
         query = user_query(state["messages"])
         attempts = state.get("attempts", [])
         step = len(attempts) + 1
@@ -80,65 +79,47 @@ def make_generate_node(kit: Toolkit) -> Node:
     def generate(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
         Literal["evaluate", "route"]
     ]:
-        ctx = current_context(runtime)
+        ctx = current_context(runtime, kit)
         name = state["next_model"] or ""
         step = len(state.get("attempts", [])) + 1
-        prompt = conversation(state["messages"])
-        reasons: list[str] = []
-        try:
-            options = kit.resolver(ctx).resolve_all(name, kit.settings(ctx))
-        except ModelUnavailableError as exc:
-            options, reasons = [], [exc.reason]
-        for option in options:
-            started = time.perf_counter()
-            try:
-                reply = option.chat.invoke(prompt)
-            except ModelUnavailableError as exc:
-                reasons.append(f"{option.spec.name}: {exc.reason}")
-                continue
-            except Exception as exc:  # network / server errors: try the next fallback
-                reasons.append(f"{option.spec.name}: {type(exc).__name__}: {exc}"[:300])
-                continue
-            usage = reply.usage_metadata or {}
-            in_tok, out_tok = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-            cost = option.spec.cost(in_tok, out_tok)
-            source = reply.response_metadata.get("source", "live")
-            attempt: Attempt = {
-                "step": step,
-                "model": name,
-                "served_by": option.spec.name,
-                "tier": option.spec.tier,
-                "answer": reply.text,
-                "confidence": None,
-                "input_tokens": in_tok,
-                "output_tokens": out_tok,
-                "cost_usd": cost,
-                "latency_s": round(time.perf_counter() - started, 4),
-                "source": source,
-            }  # type: ignore[typeddict-unknown-key]
-            if option.spec.name != name:
-                attempt["note"] = f"{name} unavailable ({'; '.join(reasons)}); " \
-                                  f"used {option.spec.name} ({source})"
-            tokens = in_tok + out_tok
-            local = option.spec.tier == "local"
-            return Command(
-                goto="evaluate",
-                update={
-                    "pending": attempt,
-                    "last_message": reply,
-                    "cost_usd": cost,
-                    "local_tokens": tokens if local else 0,
-                    "remote_tokens": 0 if local else tokens,
-                },
-            )
-        failed: Attempt = {
-            "step": step, "model": name, "answer": "", "confidence": None, "cost_usd": 0.0,
-            "input_tokens": 0, "output_tokens": 0, "latency_s": 0.0, "source": "unavailable",
-            "note": "; ".join(reasons) or "unavailable",
+        call = call_model(kit, ctx, name, conversation(state["messages"]))
+        if not call.ok or call.spec is None or call.reply is None:
+            failed: Attempt = {
+                "step": step, "model": name, "answer": "", "confidence": None, "cost_usd": 0.0,
+                "input_tokens": 0, "output_tokens": 0, "latency_s": 0.0, "source": "unavailable",
+                "note": call.why_unavailable(),
+            }
+            emit({"event": "model_unavailable", "model": name, "reason": failed["note"]})
+            note = f"{name} is not available: {failed['note']}"
+            return Command(goto="route", update={"attempts": [failed], "notes": [note]})
+        attempt: Attempt = {
+            "step": step,
+            "model": name,
+            "served_by": call.spec.name,
+            "tier": call.spec.tier,
+            "answer": call.reply.text,
+            "confidence": None,
+            "input_tokens": call.input_tokens,
+            "output_tokens": call.output_tokens,
+            "cost_usd": call.cost_usd,
+            "latency_s": call.latency_s,
+            "source": call.source,  # type: ignore[typeddict-item]
         }
-        note = f"{name} is not available: {failed['note']}"
-        emit({"event": "model_unavailable", "model": name, "reason": failed["note"]})
-        return Command(goto="route", update={"attempts": [failed], "notes": [note]})
+        if call.spec.name != name:
+            attempt["note"] = (
+                f"{name} unavailable ({call.why_unavailable()}); "
+                f"answered by {call.spec.name} ({call.source})"
+            )
+        return Command(
+            goto="evaluate",
+            update={
+                "pending": attempt,
+                "last_message": call.reply,
+                "cost_usd": call.cost_usd,
+                "local_tokens": call.tokens if call.is_local else 0,
+                "remote_tokens": 0 if call.is_local else call.tokens,
+            },
+        )
 
     return generate
 
@@ -147,7 +128,7 @@ def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
     def evaluate(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
         Literal["finalize", "route"]
     ]:
-        ctx = current_context(runtime)
+        ctx = current_context(runtime, kit)
         attempt = dict(state["pending"] or {})
         query = user_query(state["messages"])
         chat = kit.resolver(ctx).resolve_all(attempt["model"], kit.settings(ctx))[0].chat

@@ -9,9 +9,12 @@ field and what is allowed, before any model is called.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routegraph.errors import InvalidInputError, check_non_negative, check_unit_interval
+
+if TYPE_CHECKING:
+    from routegraph.catalog import Catalog
 
 EVALUATORS = ("logprob", "self_eval", "self_consistency", "verifier", "reference", "none")
 
@@ -82,11 +85,14 @@ class RouteContext:
     )
 
 
-def validate_context(ctx: RouteContext) -> RouteContext:
-    """Check every field; raise InvalidInputError naming the first bad one."""
+def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> RouteContext:
+    """Check every field; raise InvalidInputError naming the first bad one.
+
+    Model names are checked against ``catalog`` (default: the run's catalog file).
+    """
     from routegraph.catalog import load_catalog
 
-    catalog = load_catalog(ctx.catalog_path)
+    catalog = catalog or load_catalog(ctx.catalog_path)
     for name in (ctx.weak_model, ctx.strong_model):
         catalog.get(name, field="weak_model" if name == ctx.weak_model else "strong_model")
     if not ctx.models:
@@ -118,14 +124,16 @@ def validate_context(ctx: RouteContext) -> RouteContext:
     return ctx
 
 
-def context_from_dict(values: dict[str, Any] | None) -> RouteContext:
+def context_from_dict(
+    values: dict[str, Any] | None, catalog: Catalog | None = None
+) -> RouteContext:
     """Build a context from plain data (CLI flags, API payloads), rejecting unknown keys."""
     known = {f.name for f in fields(RouteContext)}
     values = dict(values or {})
     unknown = set(values) - known
     if unknown:
         raise InvalidInputError("context", f"unknown setting(s) {sorted(unknown)}", known)
-    return validate_context(RouteContext(**values))
+    return validate_context(RouteContext(**values), catalog)
 
 
 def tier_threshold(ctx: RouteContext, tier_index: int) -> float:

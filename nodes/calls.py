@@ -1,0 +1,81 @@
+"""One model call with the catalog's fallback chain, its usage and its cost.
+
+Every node that talks to a model (generate, MinionS decompose / worker / aggregate) goes through
+:func:`call_model`, so fallbacks, costs and the live / recorded distinction are handled once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from langchain_core.messages import AIMessage, BaseMessage
+
+from nodes.resources import Toolkit
+from routegraph.catalog import ModelSpec
+from routegraph.context import RouteContext
+from routegraph.errors import ModelUnavailableError
+
+
+@dataclass
+class CallResult:
+    """A successful call, or (``reply is None``) why every option failed."""
+
+    requested: str
+    reply: AIMessage | None = None
+    spec: ModelSpec | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reply is not None
+
+    @property
+    def source(self) -> str:
+        if self.reply is None:
+            return "unavailable"
+        return str(self.reply.response_metadata.get("source", "live"))
+
+    @property
+    def is_local(self) -> bool:
+        return self.spec is not None and self.spec.tier == "local"
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def why_unavailable(self) -> str:
+        return "; ".join(self.failures) or "unavailable"
+
+
+def call_model(kit: Toolkit, ctx: RouteContext, name: str, prompt: list[BaseMessage]) -> CallResult:
+    """Invoke ``name`` (then its fallbacks) on ``prompt``; never raises for an unreachable model."""
+    result = CallResult(requested=name)
+    try:
+        options = kit.resolver(ctx).resolve_all(name, kit.settings(ctx))
+    except ModelUnavailableError as exc:
+        result.failures.append(exc.reason)
+        return result
+    for option in options:
+        started = time.perf_counter()
+        try:
+            reply = option.chat.invoke(prompt)
+        except ModelUnavailableError as exc:
+            result.failures.append(f"{option.spec.name}: {exc.reason}")
+            continue
+        except Exception as exc:  # network or server errors: try the next fallback
+            result.failures.append(f"{option.spec.name}: {type(exc).__name__}: {exc}"[:300])
+            continue
+        usage = reply.usage_metadata or {}
+        result.reply = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.text)
+        result.spec = option.spec
+        result.input_tokens = int(usage.get("input_tokens", 0))
+        result.output_tokens = int(usage.get("output_tokens", 0))
+        result.cost_usd = option.spec.cost(result.input_tokens, result.output_tokens)
+        result.latency_s = round(time.perf_counter() - started, 4)
+        return result
+    return result

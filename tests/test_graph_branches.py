@@ -1,0 +1,270 @@
+"""Every branch of every graph, with fake chat models (branch logic only, no quality claims)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+
+from graphs.cascade import build_cascade_graph
+from graphs.cascade_routing import build_cascade_routing_graph
+from graphs.hybrid import build_hybrid_graph
+from graphs.minions import build_minions_graph
+from graphs.simple import build_simple_graph
+from graphs.specialist import build_specialist_graph
+from nodes.routing import RouterHandle
+from routers.heuristic import HeuristicRouter
+from tests.fakes import FailingChatModel, ScriptedChatModel, TableEvaluator, tiny_catalog
+
+CATALOG = tiny_catalog()
+
+
+class FixedRouter(HeuristicRouter):
+    """Returns fixed predicted qualities and P(strong)."""
+
+    kind = "fixed"
+
+    def __init__(self, quality: dict[str, float], p_strong: float = 0.5):
+        super().__init__(list(quality))
+        self.quality = quality
+        self.p_strong = p_strong
+
+    def predict_quality(self, prompts: list[str]) -> Any:
+        import numpy as np
+
+        return np.array([[self.quality[m] for m in self.models_] for _ in prompts])
+
+    def strong_probability(self, prompts: list[str], strong: str | None = None,
+                           weak: str | None = None) -> Any:
+        import numpy as np
+
+        return np.full(len(prompts), self.p_strong)
+
+
+def fakes(**answers: str) -> dict[str, ScriptedChatModel]:
+    return {name: ScriptedChatModel(answers=[text]) for name, text in answers.items()}
+
+
+def handle(router: HeuristicRouter) -> RouterHandle:
+    return RouterHandle("fixed", router, CATALOG)
+
+
+def ask(graph: Any, question: str = "What is 2 + 2?", **context: Any) -> dict[str, Any]:
+    return graph.invoke({"messages": [HumanMessage(question)]}, context=context)
+
+
+def meta(out: dict[str, Any]) -> dict[str, Any]:
+    final = out["messages"][-1]
+    assert isinstance(final, AIMessage)
+    return final.response_metadata["routegraph"]
+
+
+def actions(out: dict[str, Any]) -> list[str]:
+    return [d["action"] for d in out["decisions"]]
+
+
+BASE = {"weak_model": "small", "strong_model": "large", "models": ["small", "medium", "large"]}
+
+
+# --- simple -------------------------------------------------------------------------------
+@pytest.mark.parametrize(("p_strong", "expected"), [(0.9, "large"), (0.1, "small")])
+def test_simple_routes_by_threshold(p_strong: float, expected: str) -> None:
+    graph = build_simple_graph(
+        models=fakes(small="4 (small)", large="4 (large)"),
+        router=handle(FixedRouter({"small": 0.5, "large": 0.9}, p_strong)),
+        evaluator=TableEvaluator({"small": 0.2, "large": 0.9}),
+        catalog=CATALOG,
+    )
+    out = ask(graph, **BASE, threshold=0.5)
+    assert meta(out)["chosen_model"] == expected
+    assert out["messages"][-1].content == f"4 ({expected})"
+    assert actions(out) == ["route", "accept"]
+    assert out["decisions"][0]["scores"]["p_strong"] == pytest.approx(p_strong)
+
+
+def test_simple_reroutes_when_strong_model_is_down() -> None:
+    graph = build_simple_graph(
+        models={"small": ScriptedChatModel(answers=["4"]), "large": FailingChatModel()},
+        router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.9)),
+        evaluator=TableEvaluator({"small": 0.3}),
+        catalog=CATALOG,
+    )
+    out = ask(graph, **BASE)
+    assert actions(out) == ["route", "re-route", "accept"]
+    assert meta(out)["chosen_model"] == "small"
+    assert "large is not available" in meta(out)["notes"][0]
+    assert out["attempts"][0]["source"] == "unavailable"
+
+
+# --- specialist ---------------------------------------------------------------------------
+def test_specialist_picks_best_quality_then_cost_weight_shifts_it() -> None:
+    quality = {"small": 0.60, "medium": 0.80, "large": 0.82}
+    kwargs = dict(models=fakes(small="s", medium="m", large="l"),
+                  router=handle(FixedRouter(quality)), evaluator=TableEvaluator({}, 0.9),
+                  catalog=CATALOG)
+    assert meta(ask(build_specialist_graph(**kwargs), **BASE))["chosen_model"] == "large"
+    cheap = ask(build_specialist_graph(**kwargs), **BASE, cost_weight=0.05)
+    assert meta(cheap)["chosen_model"] == "medium"
+    floor = ask(build_specialist_graph(**kwargs), **BASE, quality_floor=0.55)
+    assert meta(floor)["chosen_model"] == "small"
+
+
+def test_specialist_reroutes_to_next_best_when_pick_is_down() -> None:
+    graph = build_specialist_graph(
+        models={"small": ScriptedChatModel(answers=["s"]), "medium": ScriptedChatModel(
+            answers=["m"]), "large": FailingChatModel()},
+        router=handle(FixedRouter({"small": 0.1, "medium": 0.7, "large": 0.9})),
+        evaluator=TableEvaluator({}, 0.9), catalog=CATALOG,
+    )
+    out = ask(graph, **BASE)
+    assert actions(out) == ["route", "re-route", "accept"]
+    assert meta(out)["chosen_model"] == "medium"
+
+
+# --- hybrid -------------------------------------------------------------------------------
+def hybrid(p_strong: float, local_conf: float, cloud: Any = None) -> Any:
+    return build_hybrid_graph(
+        models={"small": ScriptedChatModel(answers=["local answer"]),
+                "large": cloud or ScriptedChatModel(answers=["cloud answer"])},
+        router=handle(FixedRouter({"small": 0.5, "large": 0.9}, p_strong)),
+        evaluator=TableEvaluator({"small": local_conf, "large": 0.95}),
+        catalog=CATALOG,
+    )
+
+
+def test_hybrid_accepts_confident_local_answer() -> None:
+    out = ask(hybrid(0.1, 0.9), **BASE, confidence_threshold=0.7)
+    assert actions(out) == ["route", "accept"]
+    assert meta(out)["cloud_used"] is False
+    assert meta(out)["cost_usd"] == 0.0
+
+
+def test_hybrid_escalates_unconfident_local_answer_to_cloud() -> None:
+    out = ask(hybrid(0.1, 0.4), **BASE, confidence_threshold=0.7)
+    assert actions(out) == ["route", "escalate", "escalate", "accept"]
+    assert meta(out)["cloud_used"] is True and meta(out)["escalated"] is True
+    assert out["messages"][-1].content == "cloud answer"
+    # 100 input x $10/M + 50 output x $30/M for the cloud call only
+    assert meta(out)["cost_usd"] == pytest.approx(100 * 10e-6 + 50 * 30e-6)
+
+
+def test_hybrid_sends_hard_query_straight_to_cloud() -> None:
+    out = ask(hybrid(0.9, 0.9), **BASE)
+    assert [a["model"] for a in out["attempts"]] == ["large"]
+    assert meta(out)["cloud_used"] is True
+
+
+def test_hybrid_without_cloud_returns_best_local_answer_with_note() -> None:
+    out = ask(hybrid(0.1, 0.4, cloud=FailingChatModel()), **BASE)
+    assert out["messages"][-1].content == "local answer"
+    assert meta(out)["cloud_used"] is False
+    assert any("large is not available" in n for n in meta(out)["notes"])
+    assert actions(out)[-1] == "stop"
+
+
+# --- cascade ------------------------------------------------------------------------------
+def cascade(confs: dict[str, float]) -> Any:
+    return build_cascade_graph(
+        models=fakes(small="s", medium="m", large="l"),
+        evaluator=TableEvaluator(confs), catalog=CATALOG,
+    )
+
+
+def test_cascade_stops_at_first_confident_tier() -> None:
+    out = ask(cascade({"small": 0.2, "medium": 0.9}), **BASE, confidence_threshold=0.8)
+    assert [a["model"] for a in out["attempts"]] == ["small", "medium"]
+    assert actions(out) == ["route", "escalate", "cascade", "accept"]
+    assert meta(out)["chosen_model"] == "medium"
+
+
+def test_cascade_reaches_last_tier_and_accepts_it() -> None:
+    out = ask(cascade({"small": 0.1, "medium": 0.1, "large": 0.1}), **BASE)
+    assert [a["model"] for a in out["attempts"]] == ["small", "medium", "large"]
+    assert meta(out)["chosen_model"] == "large"
+
+
+def test_cascade_per_tier_thresholds() -> None:
+    out = ask(cascade({"small": 0.5}), **BASE, tier_thresholds=[0.4, 0.9, 0.0])
+    assert meta(out)["chosen_model"] == "small"
+
+
+def test_cascade_budget_stop_returns_best_so_far() -> None:
+    out = ask(cascade({"small": 0.1, "medium": 0.3}), **BASE, budget_usd=0.0001)
+    # small is free; medium costs 100 x 1e-6 + 50 x 2e-6 = 0.0002 > budget -> stop after it
+    assert [a["model"] for a in out["attempts"]] == ["small", "medium"]
+    assert actions(out)[-1] == "stop" and "budget" in out["decisions"][-1]["reason"]
+    assert meta(out)["chosen_model"] == "medium"  # most confident so far
+
+
+def test_cascade_max_steps_stop() -> None:
+    out = ask(cascade({"small": 0.1, "medium": 0.1}), **BASE, max_steps=1)
+    assert [a["model"] for a in out["attempts"]] == ["small"]
+    assert "max_steps" in out["decisions"][-1]["reason"]
+
+
+# --- cascade routing ----------------------------------------------------------------------
+def cascade_routing(prior: dict[str, float], confs: dict[str, float]) -> Any:
+    return build_cascade_routing_graph(
+        models=fakes(small="s", medium="m", large="l"),
+        router=handle(FixedRouter(prior)), evaluator=TableEvaluator(confs), catalog=CATALOG,
+    )
+
+
+def test_cascade_routing_skips_tiers_and_reroutes() -> None:
+    graph = cascade_routing({"small": 0.2, "medium": 0.6, "large": 0.9},
+                            {"large": 0.5, "medium": 0.95})
+    out = ask(graph, **BASE, confidence_threshold=0.9, cost_weight=0.0)
+    models = [a["model"] for a in out["attempts"]]
+    assert models[0] == "large"  # skipped the cheaper tiers
+    assert models[1] == "medium" and actions(out)[2] == "re-route"
+    assert meta(out)["chosen_model"] == "medium"
+
+
+def test_cascade_routing_stops_when_no_gain_is_worth_its_cost() -> None:
+    graph = cascade_routing({"small": 0.5, "medium": 0.55, "large": 0.6}, {"small": 0.6})
+    out = ask(graph, **BASE, confidence_threshold=0.95, cost_weight=1.0, min_gain=0.05)
+    assert [a["model"] for a in out["attempts"]] == ["small"]
+    assert actions(out)[-1] == "stop" and "min_gain" in out["decisions"][-1]["reason"]
+
+
+# --- minions ------------------------------------------------------------------------------
+DOCUMENT = "Alpha paragraph about revenue 10.\n\nBeta paragraph about revenue 20.\n\nGamma 30."
+
+
+def minions(decomposer_answers: list[str], conf: float, strong: Any = None) -> Any:
+    strong = strong or ScriptedChatModel(answers=decomposer_answers)
+    return build_minions_graph(
+        models={"small": ScriptedChatModel(answers=["worker finding"]), "large": strong},
+        evaluator=TableEvaluator({"large": conf, "small": conf}), catalog=CATALOG,
+    )
+
+
+def test_minions_decomposes_fans_out_and_aggregates() -> None:
+    graph = minions(['["Find the revenue", "Find the year"]', "Total revenue is 60."], 0.9)
+    out = graph.invoke({"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
+                       context={**BASE, "max_subtasks": 3})
+    assert len(out["worker_results"]) == 3
+    assert out["messages"][-1].content == "Total revenue is 60."
+    m = meta(out)
+    assert m["local_tokens"] == 3 * 150 and m["remote_tokens"] == 2 * 150
+    assert actions(out) == ["decompose", "accept"]
+
+
+def test_minions_starts_a_second_round_when_not_confident() -> None:
+    graph = minions(['["job"]'], 0.1)
+    out = graph.invoke({"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
+                       context={**BASE, "max_rounds": 2, "max_subtasks": 2})
+    assert out["round"] == 2
+    assert actions(out) == ["decompose", "re-route", "decompose", "accept"]
+    assert "max_rounds" in out["decisions"][-1]["reason"]
+
+
+def test_minions_without_strong_model_chunks_and_aggregates_locally() -> None:
+    graph = minions([], 0.9, strong=FailingChatModel())
+    out = graph.invoke({"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
+                       context={**BASE, "max_subtasks": 2})
+    notes = meta(out)["notes"]
+    assert any("unavailable for decomposition" in n for n in notes)
+    assert any("local model small aggregated" in n for n in notes)
+    assert meta(out)["remote_tokens"] == 0
