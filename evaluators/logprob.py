@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from evaluators.base import Confidence, EvaluationInput, clip01
+from routegraph.errors import RouteGraphError
 
 
 def token_logprobs(message: Any) -> list[float]:
@@ -34,22 +35,42 @@ class LogProbEvaluator:
 
     name = "logprob"
 
-    def __init__(self, mode: str = "mean", fallback: Any | None = None):
+    def __init__(self, mode: str = "mean", fallback: Any | None = None,
+                 arithmetic_penalty: float = 0.2):
         self.mode = mode
         self.fallback = fallback
+        self.arithmetic_penalty = arithmetic_penalty
 
     def evaluate(self, item: EvaluationInput) -> Confidence:
         logprobs = token_logprobs(item.message)
         if not logprobs:
-            if self.fallback is not None:
-                result = self.fallback.evaluate(item)
-                result.details["logprob_fallback"] = "answer carried no log-probabilities"
-                return result
-            return Confidence(0.0, self.name, {"unscorable": True, "reason": "no logprobs"})
+            return self._without_logprobs(item)
         mean = sum(logprobs) / len(logprobs)
         score = math.exp(min(logprobs)) if self.mode == "min" else math.exp(mean)
-        return Confidence(
-            clip01(score),
-            self.name,
-            {"tokens": len(logprobs), "mean_logprob": mean, "min_logprob": min(logprobs)},
-        )
+        details: dict[str, Any] = {
+            "tokens": len(logprobs), "mean_logprob": mean, "min_logprob": min(logprobs)
+        }
+        wrong = wrong_equalities(item.answer)
+        if wrong:
+            # A fluent answer can still compute 12 + 30 = 32: log-probabilities do not see it.
+            score *= self.arithmetic_penalty
+            details["wrong_equalities"] = wrong
+        return Confidence(clip01(score), self.name, details)
+
+    def _without_logprobs(self, item: EvaluationInput) -> Confidence:
+        if self.fallback is None:
+            return Confidence(0.0, self.name, {"unscorable": True, "reason": "no logprobs"})
+        try:
+            result = self.fallback.evaluate(item)
+        except RouteGraphError as exc:
+            return Confidence(0.0, self.name, {"unscorable": True,
+                                               "reason": f"no logprobs; fallback failed: {exc}"})
+        result.details["logprob_fallback"] = "answer carried no log-probabilities"
+        return result
+
+
+def wrong_equalities(answer: str) -> int:
+    """How many written equalities in ``answer`` are arithmetically false (e.g. '12 + 30 = 32')."""
+    from evaluators.verifier import check_arithmetic
+
+    return int(check_arithmetic(answer).wrong)
