@@ -35,8 +35,9 @@ class LogProbEvaluator:
 
     name = "logprob"
 
-    def __init__(self, mode: str = "mean", fallback: Any | None = None,
-                 arithmetic_penalty: float = 0.2):
+    def __init__(
+        self, mode: str = "mean", fallback: Any | None = None, arithmetic_penalty: float = 0.2
+    ):
         self.mode = mode
         self.fallback = fallback
         self.arithmetic_penalty = arithmetic_penalty
@@ -48,7 +49,9 @@ class LogProbEvaluator:
         mean = sum(logprobs) / len(logprobs)
         score = math.exp(min(logprobs)) if self.mode == "min" else math.exp(mean)
         details: dict[str, Any] = {
-            "tokens": len(logprobs), "mean_logprob": mean, "min_logprob": min(logprobs)
+            "tokens": len(logprobs),
+            "mean_logprob": mean,
+            "min_logprob": min(logprobs),
         }
         wrong = wrong_equalities(item.answer)
         if wrong:
@@ -63,8 +66,11 @@ class LogProbEvaluator:
         try:
             result = self.fallback.evaluate(item)
         except RouteGraphError as exc:
-            return Confidence(0.0, self.name, {"unscorable": True,
-                                               "reason": f"no logprobs; fallback failed: {exc}"})
+            return Confidence(
+                0.0,
+                self.name,
+                {"unscorable": True, "reason": f"no logprobs; fallback failed: {exc}"},
+            )
         result.details["logprob_fallback"] = "answer carried no log-probabilities"
         return result
 

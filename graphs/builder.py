@@ -7,6 +7,7 @@ MinionS has its own shape (``graphs.minions``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import START, StateGraph
@@ -35,7 +36,7 @@ def build_loop_graph(
     router: Router | RouterHandle | None = None,
     evaluator: Evaluator | None = None,
     catalog: Catalog | None = None,
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the loop for ``policy``; overrides replace catalog models, router, evaluator."""
     kit = Toolkit(models=models or {}, router=router, evaluator=evaluator, catalog=catalog)
     builder = StateGraph(RouteState, context_schema=RouteContext)

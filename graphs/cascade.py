@@ -1,8 +1,8 @@
 """Cascade (FrugalGPT, AutoMix): cheapest model first, escalate while confidence is too low.
 
-    route(tier i) --> generate --> evaluate --(confidence >= tier threshold or last tier)--> finalize
-        ^                                   \\-(otherwise: cascade)--------------------------/
-        \\-------------------------------------------------------/
+    route(tier i) --> generate --> evaluate --(confident enough, or last tier)--> finalize
+        ^                                   |
+        \\------------(otherwise: cascade)--/
 
 Tiers are ``models`` in the context, cheapest first, with optional per-tier thresholds;
 ``max_steps`` and ``budget_usd`` bound the loop (the best answer so far is returned when either
@@ -19,7 +19,7 @@ from graphs.builder import build_loop_graph
 from nodes.policies import CascadePolicy
 
 
-def build_cascade_graph(**overrides: Any) -> CompiledStateGraph:
+def build_cascade_graph(**overrides: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the cascade graph (overrides: models, router, evaluator, catalog)."""
     return build_loop_graph(CascadePolicy(), **overrides)
 

@@ -20,7 +20,7 @@ from graphs.builder import build_loop_graph
 from nodes.policies import CascadeRoutingPolicy
 
 
-def build_cascade_routing_graph(**overrides: Any) -> CompiledStateGraph:
+def build_cascade_routing_graph(**overrides: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the cascade-routing graph (overrides: models, router, evaluator, catalog)."""
     return build_loop_graph(CascadeRoutingPolicy(), **overrides)
 

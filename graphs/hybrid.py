@@ -20,7 +20,7 @@ from graphs.builder import build_loop_graph
 from nodes.policies import HybridPolicy
 
 
-def build_hybrid_graph(**overrides: Any) -> CompiledStateGraph:
+def build_hybrid_graph(**overrides: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the hybrid local/cloud graph (overrides: models, router, evaluator, catalog)."""
     return build_loop_graph(HybridPolicy(), **overrides)
 

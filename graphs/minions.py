@@ -12,6 +12,7 @@ Put the long context in the input's ``document`` key; the question is the last u
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import START, StateGraph
@@ -32,7 +33,7 @@ def build_minions_graph(
     evaluator: Evaluator | None = None,
     catalog: Catalog | None = None,
     router: object | None = None,
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the MinionS graph (overrides: models, evaluator, catalog; no router is used)."""
     kit = Toolkit(models=models or {}, evaluator=evaluator, catalog=catalog)
     builder = StateGraph(RouteState, context_schema=RouteContext)

@@ -12,7 +12,7 @@ from routegraph.errors import InvalidInputError
 GRAPH_IDS = ("simple", "specialist", "hybrid", "cascade", "cascade_routing", "minions")
 
 
-def build_graph(graph_id: str, **overrides: Any) -> CompiledStateGraph:
+def build_graph(graph_id: str, **overrides: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the graph called ``graph_id`` with build-time overrides."""
     if graph_id not in GRAPH_IDS:
         raise InvalidInputError("graph", f"unknown graph {graph_id!r}", GRAPH_IDS)

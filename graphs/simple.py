@@ -19,7 +19,7 @@ from graphs.builder import build_loop_graph
 from nodes.policies import SimplePolicy
 
 
-def build_simple_graph(**overrides: Any) -> CompiledStateGraph:
+def build_simple_graph(**overrides: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the simple routing graph (overrides: models, router, evaluator, catalog)."""
     return build_loop_graph(SimplePolicy(), **overrides)
 

@@ -18,7 +18,7 @@ from graphs.builder import build_loop_graph
 from nodes.policies import SpecialistPolicy
 
 
-def build_specialist_graph(**overrides: Any) -> CompiledStateGraph:
+def build_specialist_graph(**overrides: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the specialist routing graph (overrides: models, router, evaluator, catalog)."""
     return build_loop_graph(SpecialistPolicy(), **overrides)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
@@ -60,6 +61,7 @@ def call_model(kit: Toolkit, ctx: RouteContext, name: str, prompt: list[BaseMess
     except ModelUnavailableError as exc:
         result.failures.append(exc.reason)
         return result
+    result.failures.extend(options[0].skipped)  # say why earlier entries were skipped
     for option in options:
         started = time.perf_counter()
         try:
@@ -70,7 +72,7 @@ def call_model(kit: Toolkit, ctx: RouteContext, name: str, prompt: list[BaseMess
         except Exception as exc:  # network or server errors: try the next fallback
             result.failures.append(f"{option.spec.name}: {type(exc).__name__}: {exc}"[:300])
             continue
-        usage = reply.usage_metadata or {}
+        usage: dict[str, Any] = dict(getattr(reply, "usage_metadata", None) or {})
         result.reply = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.text)
         result.spec = option.spec
         result.input_tokens = int(usage.get("input_tokens", 0))

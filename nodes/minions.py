@@ -68,9 +68,9 @@ def _usage_update(call: CallResult) -> dict[str, Any]:
 
 
 def make_decompose_node(kit: Toolkit) -> Any:
-    def decompose(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
-        Literal["worker", "aggregate"]
-    ]:
+    def decompose(
+        state: RouteState, runtime: Runtime[RouteContext]
+    ) -> Command[Literal["worker", "aggregate"]]:
         ctx = current_context(runtime, kit)
         query = user_query(state["messages"])
         round_ = state.get("round", 0) + 1
@@ -84,9 +84,14 @@ def make_decompose_node(kit: Toolkit) -> Any:
                 f"{last.get('confidence')}. Ask different, more specific jobs."
             )
         call = call_model(
-            kit, ctx, ctx.strong_model,
-            [HumanMessage(DECOMPOSE_PROMPT.format(k=ctx.max_subtasks, query=query,
-                                                  feedback=feedback))],
+            kit,
+            ctx,
+            ctx.strong_model,
+            [
+                HumanMessage(
+                    DECOMPOSE_PROMPT.format(k=ctx.max_subtasks, query=query, feedback=feedback)
+                )
+            ],
         )
         jobs = parse_jobs(call.reply.text, ctx.max_subtasks) if call.reply else []
         notes = []
@@ -106,8 +111,12 @@ def make_decompose_node(kit: Toolkit) -> Any:
         else:
             tasks = jobs or [query]
         decision = {
-            "step": len(attempts) + 1, "router": "minions", "scores": {}, "threshold": None,
-            "chosen_model": ctx.weak_model, "action": "decompose",
+            "step": len(attempts) + 1,
+            "router": "minions",
+            "scores": {},
+            "threshold": None,
+            "chosen_model": ctx.weak_model,
+            "action": "decompose",
             "reason": f"round {round_}: {len(tasks)} local jobs",
         }
         emit({"event": "routing_decision", "graph": "minions", **decision})
@@ -117,8 +126,13 @@ def make_decompose_node(kit: Toolkit) -> Any:
         ]
         return Command(
             goto=sends,
-            update={"subtasks": tasks, "round": round_, "decisions": [decision],
-                    "notes": notes, **(_usage_update(call) if call.ok else {})},
+            update={
+                "subtasks": tasks,
+                "round": round_,
+                "decisions": [decision],
+                "notes": notes,
+                **(_usage_update(call) if call.ok else {}),
+            },
         )
 
     return decompose
@@ -129,10 +143,14 @@ def make_worker_node(kit: Toolkit) -> Any:
         ctx = current_context(runtime, kit)
         call = call_model(kit, ctx, ctx.weak_model, [HumanMessage(state["task"])])
         result: SubtaskResult = {
-            "round": state["round"], "index": state["index"], "task": state["task"][:500],
+            "round": state["round"],
+            "index": state["index"],
+            "task": state["task"][:500],
             "answer": call.reply.text if call.reply else f"(unavailable: {call.why_unavailable()})",
-            "model": ctx.weak_model, "input_tokens": call.input_tokens,
-            "output_tokens": call.output_tokens, "cost_usd": call.cost_usd,
+            "model": ctx.weak_model,
+            "input_tokens": call.input_tokens,
+            "output_tokens": call.output_tokens,
+            "cost_usd": call.cost_usd,
             "source": call.source,  # type: ignore[typeddict-item]
         }
         return {"worker_results": [result], **_usage_update(call)}
@@ -141,9 +159,9 @@ def make_worker_node(kit: Toolkit) -> Any:
 
 
 def make_aggregate_node(kit: Toolkit) -> Any:
-    def aggregate(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
-        Literal["decompose", "finalize"]
-    ]:
+    def aggregate(
+        state: RouteState, runtime: Runtime[RouteContext]
+    ) -> Command[Literal["decompose", "finalize"]]:
         ctx = current_context(runtime, kit)
         query = user_query(state["messages"])
         round_ = state.get("round", 1)
@@ -159,41 +177,73 @@ def make_aggregate_node(kit: Toolkit) -> Any:
         call = call_model(kit, ctx, ctx.strong_model, prompt)
         notes: list[str] = []
         if not call.ok:
-            notes.append(f"strong model {ctx.strong_model} unavailable for aggregation; "
-                         f"the local model {ctx.weak_model} aggregated")
+            notes.append(
+                f"strong model {ctx.strong_model} unavailable for aggregation; "
+                f"the local model {ctx.weak_model} aggregated"
+            )
             call = call_model(kit, ctx, ctx.weak_model, prompt)
         answer = call.reply.text if call.reply else findings
-        chat = kit.resolver(ctx).resolve_all(call.spec.name, kit.settings(ctx))[0].chat \
-            if call.spec else None
+        chat = (
+            kit.resolver(ctx).resolve_all(call.spec.name, kit.settings(ctx))[0].chat
+            if call.spec
+            else None
+        )
         confidence = (
-            kit.evaluator_for(ctx, chat).evaluate(EvaluationInput(query, answer,
-                                                                   call.requested, call.reply))
-            if chat is not None else None
+            kit.evaluator_for(ctx, chat).evaluate(
+                EvaluationInput(query, answer, call.requested, call.reply)
+            )
+            if chat is not None
+            else None
         )
         score = round(confidence.score, 6) if confidence else 0.0
         attempt = {
-            "step": len(state.get("attempts", [])) + 1, "model": call.requested,
+            "step": len(state.get("attempts", [])) + 1,
+            "model": call.requested,
             "served_by": call.spec.name if call.spec else call.requested,
-            "tier": call.spec.tier if call.spec else "cloud", "answer": answer,
-            "confidence": score, "evaluator": confidence.evaluator if confidence else "none",
-            "input_tokens": call.input_tokens, "output_tokens": call.output_tokens,
-            "cost_usd": call.cost_usd, "latency_s": call.latency_s, "source": call.source,
+            "tier": call.spec.tier if call.spec else "cloud",
+            "answer": answer,
+            "confidence": score,
+            "evaluator": confidence.evaluator if confidence else "none",
+            "input_tokens": call.input_tokens,
+            "output_tokens": call.output_tokens,
+            "cost_usd": call.cost_usd,
+            "latency_s": call.latency_s,
+            "source": call.source,
         }
         accepted = score >= ctx.confidence_threshold or round_ >= ctx.max_rounds
-        reason = (
-            f"round {round_}: confidence {score:.3f} "
-            + (">= threshold" if score >= ctx.confidence_threshold else
-               "< threshold but max_rounds reached" if accepted else "< threshold: new round")
+        reason = f"round {round_}: confidence {score:.3f} " + (
+            ">= threshold"
+            if score >= ctx.confidence_threshold
+            else "< threshold but max_rounds reached"
+            if accepted
+            else "< threshold: new round"
         )
-        decision = {"step": attempt["step"], "router": "minions", "scores": {}, "threshold":
-                    ctx.confidence_threshold, "chosen_model": call.requested,
-                    "action": "accept" if accepted else "re-route", "reason": reason}
-        emit({"event": "evaluation", "graph": "minions", "round": round_, "confidence": score,
-              "accepted": accepted})
+        decision = {
+            "step": attempt["step"],
+            "router": "minions",
+            "scores": {},
+            "threshold": ctx.confidence_threshold,
+            "chosen_model": call.requested,
+            "action": "accept" if accepted else "re-route",
+            "reason": reason,
+        }
+        emit(
+            {
+                "event": "evaluation",
+                "graph": "minions",
+                "round": round_,
+                "confidence": score,
+                "accepted": accepted,
+            }
+        )
         return Command(
             goto="finalize" if accepted else "decompose",
-            update={"attempts": [attempt], "decisions": [decision], "notes": notes,
-                    **(_usage_update(call) if call.ok else {})},
+            update={
+                "attempts": [attempt],
+                "decisions": [decision],
+                "notes": notes,
+                **(_usage_update(call) if call.ok else {}),
+            },
         )
 
     return aggregate

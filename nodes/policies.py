@@ -42,7 +42,9 @@ class Policy(Protocol):
 
     def choose(self, state: RouteState, ctx: RouteContext, kit: Toolkit, query: str) -> Choice: ...
 
-    def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]: ...
+    def accept(
+        self, state: RouteState, ctx: RouteContext, attempt: Attempt
+    ) -> tuple[bool, str]: ...
 
 
 def tried(state: RouteState) -> list[str]:
@@ -120,8 +122,9 @@ class SpecialistPolicy:
             pick = max(candidates, key=lambda m: value[m])
             reason = f"best predicted quality - {ctx.cost_weight} x cost per 1k queries"
         action = "route" if not tried(state) else "re-route"
-        return Choice(pick, action, f"{reason}: {pick} ({scores[pick]:.3f})", scores, None,
-                      router.name)
+        return Choice(
+            pick, action, f"{reason}: {pick} ({scores[pick]:.3f})", scores, None, router.name
+        )
 
     def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]:
         return True, "the router's choice is final in specialist routing"
@@ -173,8 +176,12 @@ class CascadePolicy:
         for i, model in enumerate(ctx.models):
             if model not in done:
                 action = "route" if not done else "cascade"
-                return Choice(model, action, f"tier {i + 1} of {len(ctx.models)}",
-                              threshold=tier_threshold(ctx, i))
+                return Choice(
+                    model,
+                    action,
+                    f"tier {i + 1} of {len(ctx.models)}",
+                    threshold=tier_threshold(ctx, i),
+                )
         return Choice(None, "stop", "last tier reached")
 
     def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]:
@@ -206,7 +213,8 @@ class CascadeRoutingPolicy:
         seen = [a for a in answered(state) if a.get("confidence") is not None]
         surprise = (
             sum((a["confidence"] or 0.0) - prior.get(a["model"], 0.5) for a in seen) / len(seen)
-            if seen else 0.0
+            if seen
+            else 0.0
         )
         best = max((a["confidence"] or 0.0 for a in seen), default=0.0)
         net: dict[str, float] = {}
@@ -221,11 +229,23 @@ class CascadeRoutingPolicy:
             return Choice(None, "stop", "every model was tried", scores, router=router.name)
         pick = max(net, key=lambda m: net[m])
         if net[pick] <= ctx.min_gain:
-            return Choice(None, "stop", f"best net gain {net[pick]:.3f} <= min_gain {ctx.min_gain}",
-                          scores, ctx.min_gain, router.name)
+            return Choice(
+                None,
+                "stop",
+                f"best net gain {net[pick]:.3f} <= min_gain {ctx.min_gain}",
+                scores,
+                ctx.min_gain,
+                router.name,
+            )
         action = "route" if not done else "re-route"
-        return Choice(pick, action, f"net expected gain {net[pick]:.3f} (best so far {best:.3f})",
-                      scores, ctx.min_gain, router.name)
+        return Choice(
+            pick,
+            action,
+            f"net expected gain {net[pick]:.3f} (best so far {best:.3f})",
+            scores,
+            ctx.min_gain,
+            router.name,
+        )
 
     def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]:
         conf = attempt.get("confidence") or 0.0

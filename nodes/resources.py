@@ -7,7 +7,7 @@ providers in production. ``langgraph.json`` exposes the graphs built with no ove
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,9 @@ class Toolkit:
         return ModelSettings(max_tokens=ctx.max_tokens, temperature=ctx.temperature, seed=ctx.seed)
 
 
-def current_context(runtime: Runtime[RouteContext] | None, kit: Toolkit | None = None) -> RouteContext:
+def current_context(
+    runtime: Runtime[RouteContext] | None, kit: Toolkit | None = None
+) -> RouteContext:
     """The run's validated context (defaults when none was given, dicts coerced)."""
     raw: Any = getattr(runtime, "context", None)
     catalog = kit.catalog if kit is not None else None
@@ -72,11 +74,13 @@ def current_context(runtime: Runtime[RouteContext] | None, kit: Toolkit | None =
     return validate_context(raw, catalog)
 
 
-def user_query(messages: list[BaseMessage]) -> str:
+def user_query(messages: Sequence[BaseMessage]) -> str:
     """The text of the last user message; clear errors for empty or non-text input."""
     human = [m for m in messages if isinstance(m, HumanMessage)]
     if not human:
-        raise InvalidInputError("messages", "has no user message", "a list ending in a user message")
+        raise InvalidInputError(
+            "messages", "has no user message", "a list ending in a user message"
+        )
     content = human[-1].content
     if isinstance(content, list):
         kinds = {part.get("type", "?") if isinstance(part, dict) else "text" for part in content}
@@ -84,7 +88,7 @@ def user_query(messages: list[BaseMessage]) -> str:
             raise InvalidInputError(
                 "messages", f"the query has non-text content ({', '.join(sorted(kinds))})", "text"
             )
-        text = human[-1].text
+        text = str(human[-1].text)
     elif isinstance(content, str):
         text = content
     else:

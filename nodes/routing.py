@@ -28,8 +28,14 @@ BUILTIN_ROUTERS = ("default", "heuristic", "random")
 class RouterHandle:
     """A router plus the name it is reported under in decisions and events."""
 
-    def __init__(self, name: str, router: Router | None, catalog: Catalog, seed: int = 0,
-                 note: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        router: Router | None,
+        catalog: Catalog,
+        seed: int = 0,
+        note: str | None = None,
+    ):
         self.name = name
         self.router = router
         self.catalog = catalog
@@ -49,8 +55,9 @@ class RouterHandle:
     def scores(self, prompt: str, candidates: list[str]) -> dict[str, float]:
         """Predicted quality in [0, 1] of each candidate (catalog names) for ``prompt``."""
         if self.router is None:
-            return dict(zip(candidates, map(float, self._random(prompt, len(candidates))),
-                            strict=True))
+            return dict(
+                zip(candidates, map(float, self._random(prompt, len(candidates))), strict=True)
+            )
         specs = [self.catalog.get(c, field="models") for c in candidates]
         row = self.router.predict_quality([prompt])[0]
         columns = column_map(specs, self.router.models_, self.catalog)
@@ -65,11 +72,15 @@ def _price(spec: ModelSpec) -> float:
     return spec.input_price + spec.output_price
 
 
-def column_map(specs: list[ModelSpec], router_models: list[str], catalog: Catalog) -> dict[str, int]:
+def column_map(
+    specs: list[ModelSpec], router_models: list[str], catalog: Catalog
+) -> dict[str, int]:
     """Candidate name -> router column (by model id, else by price rank when counts match)."""
     mapping = {}
     for spec in specs:
-        ids = [spec.model, spec.name] + ([catalog.get(spec.fallback).model] if spec.fallback else [])
+        ids = [spec.model, spec.name] + (
+            [catalog.get(spec.fallback).model] if spec.fallback else []
+        )
         for model_id in ids:
             if model_id in router_models:
                 mapping[spec.name] = router_models.index(model_id)
@@ -77,14 +88,16 @@ def column_map(specs: list[ModelSpec], router_models: list[str], catalog: Catalo
     unmatched = [s for s in specs if s.name not in mapping]
     free = [i for i in range(len(router_models)) if i not in mapping.values()]
     if unmatched and len(unmatched) == len(free):
+
         def router_price(i: int) -> float:
             try:
                 return _price(catalog.get(router_models[i]))
             except InvalidInputError:
                 return float(i)
 
-        for spec, col in zip(sorted(unmatched, key=_price), sorted(free, key=router_price),
-                             strict=True):
+        for spec, col in zip(
+            sorted(unmatched, key=_price), sorted(free, key=router_price), strict=True
+        ):
             mapping[spec.name] = col
     return mapping
 
@@ -96,7 +109,9 @@ def _load_trained(path: str) -> Router:
     return load_router(path)
 
 
-def resolve_router(name: str, catalog: Catalog, candidates: list[str], seed: int = 0) -> RouterHandle:
+def resolve_router(
+    name: str, catalog: Catalog, candidates: list[str], seed: int = 0
+) -> RouterHandle:
     """The router called ``name``: built-in, shipped default, or an artifact directory."""
     if name == "heuristic":
         return RouterHandle("heuristic", HeuristicRouter(candidates), catalog, seed)
@@ -108,7 +123,10 @@ def resolve_router(name: str, catalog: Catalog, candidates: list[str], seed: int
         except (ArtifactError, InvalidInputError, ImportError, OSError) as exc:
             log.warning("default router unavailable (%s); using the heuristic router", exc)
             return RouterHandle(
-                "heuristic", HeuristicRouter(candidates), catalog, seed,
+                "heuristic",
+                HeuristicRouter(candidates),
+                catalog,
+                seed,
                 note=f"shipped router unavailable ({exc}); used the heuristic router",
             )
     if Path(name).is_dir():

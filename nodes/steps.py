@@ -8,7 +8,8 @@ return ``Command`` with a ``Literal`` destination type so LangGraph Studio draws
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -28,10 +29,8 @@ Node = Callable[..., Any]
 
 def emit(event: dict[str, Any]) -> None:
     """Send a custom stream event (``stream_mode="custom"``); a no-op outside a stream."""
-    try:
+    with contextlib.suppress(RuntimeError):  # outside a runnable context (plain unit call)
         get_stream_writer()(event)
-    except RuntimeError:  # called outside a runnable context (plain unit call)
-        pass
 
 
 def decision_record(step: int, choice: Choice) -> dict[str, Any]:
@@ -47,9 +46,9 @@ def decision_record(step: int, choice: Choice) -> dict[str, Any]:
 
 
 def make_route_node(policy: Policy, kit: Toolkit) -> Node:
-    def route(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
-        Literal["generate", "finalize"]
-    ]:
+    def route(
+        state: RouteState, runtime: Runtime[RouteContext]
+    ) -> Command[Literal["generate", "finalize"]]:
         ctx = current_context(runtime, kit)
         query = user_query(state["messages"])
         attempts = state.get("attempts", [])
@@ -69,24 +68,31 @@ def make_route_node(policy: Policy, kit: Toolkit) -> Node:
     return route
 
 
-def conversation(messages: list[BaseMessage]) -> list[BaseMessage]:
+def conversation(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     """The messages sent to a model: the conversation up to the last user message."""
     last_human = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
     return list(messages[: last_human + 1])
 
 
 def make_generate_node(kit: Toolkit) -> Node:
-    def generate(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
-        Literal["evaluate", "route"]
-    ]:
+    def generate(
+        state: RouteState, runtime: Runtime[RouteContext]
+    ) -> Command[Literal["evaluate", "route"]]:
         ctx = current_context(runtime, kit)
         name = state["next_model"] or ""
         step = len(state.get("attempts", [])) + 1
         call = call_model(kit, ctx, name, conversation(state["messages"]))
         if not call.ok or call.spec is None or call.reply is None:
             failed: Attempt = {
-                "step": step, "model": name, "answer": "", "confidence": None, "cost_usd": 0.0,
-                "input_tokens": 0, "output_tokens": 0, "latency_s": 0.0, "source": "unavailable",
+                "step": step,
+                "model": name,
+                "answer": "",
+                "confidence": None,
+                "cost_usd": 0.0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "latency_s": 0.0,
+                "source": "unavailable",
                 "note": call.why_unavailable(),
             }
             emit({"event": "model_unavailable", "model": name, "reason": failed["note"]})
@@ -125,11 +131,11 @@ def make_generate_node(kit: Toolkit) -> Node:
 
 
 def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
-    def evaluate(state: RouteState, runtime: Runtime[RouteContext]) -> Command[
-        Literal["finalize", "route"]
-    ]:
+    def evaluate(
+        state: RouteState, runtime: Runtime[RouteContext]
+    ) -> Command[Literal["finalize", "route"]]:
         ctx = current_context(runtime, kit)
-        attempt = dict(state["pending"] or {})
+        attempt: dict[str, Any] = dict(state["pending"] or {})
         query = user_query(state["messages"])
         chat = kit.resolver(ctx).resolve_all(attempt["model"], kit.settings(ctx))[0].chat
         evaluator = kit.evaluator_for(ctx, chat)
@@ -141,12 +147,24 @@ def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
         attempt["evaluation"] = _plain(confidence.details)
         accepted, why = policy.accept(state, ctx, attempt)  # type: ignore[arg-type]
         record = {
-            "step": attempt["step"], "router": "", "scores": {}, "threshold": None,
-            "chosen_model": attempt["model"], "action": "accept" if accepted else "escalate",
+            "step": attempt["step"],
+            "router": "",
+            "scores": {},
+            "threshold": None,
+            "chosen_model": attempt["model"],
+            "action": "accept" if accepted else "escalate",
             "reason": why,
         }
-        emit({"event": "evaluation", "graph": policy.name, "model": attempt["model"],
-              "confidence": attempt["confidence"], "accepted": accepted, "reason": why})
+        emit(
+            {
+                "event": "evaluation",
+                "graph": policy.name,
+                "model": attempt["model"],
+                "confidence": attempt["confidence"],
+                "accepted": accepted,
+                "reason": why,
+            }
+        )
         return Command(
             goto="finalize" if accepted else "route",
             update={"attempts": [attempt], "decisions": [record], "pending": None},
@@ -207,8 +225,10 @@ def make_finalize_node(graph_name: str) -> Node:
         message = AIMessage(
             content=content,
             name=f"routegraph-{graph_name}",
-            response_metadata={"routegraph": metadata,
-                               "model_name": metadata["served_by"] or metadata["chosen_model"]},
+            response_metadata={
+                "routegraph": metadata,
+                "model_name": metadata["served_by"] or metadata["chosen_model"],
+            },
         )
         emit({"event": "final", **metadata})
         return {"messages": [message]}

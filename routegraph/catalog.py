@@ -130,7 +130,9 @@ def _load_cached(path: str) -> Catalog:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError("catalog", f"cannot read {path} ({exc.__class__.__name__})") from None
+        raise InvalidInputError(
+            "catalog", f"cannot read {path} ({exc.__class__.__name__})"
+        ) from None
     catalog = parse_catalog(text, path)
     # Environment overrides of provider model ids, so users need not edit the file.
     overrides = {"cloud": "ROUTEGRAPH_CLOUD_MODEL", "ollama": "ROUTEGRAPH_OLLAMA_MODEL"}

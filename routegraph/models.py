@@ -71,15 +71,22 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
     if spec.provider == "openai":
         from langchain.chat_models import init_chat_model
 
+        base_url = os.environ.get("OPENAI_BASE_URL") or None
+        # langchain-openai sends only `max_completion_tokens`; OpenAI-compatible servers such as
+        # llama-cpp-python's ignore it and generate up to their context size, so a custom
+        # endpoint also gets the classic `max_tokens`.
+        extra_body = {"max_tokens": settings.max_tokens} if base_url else None
         return init_chat_model(
             spec.model,
             model_provider="openai",
-            base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            base_url=base_url,
             api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             seed=settings.seed,
             logprobs=True,
+            top_logprobs=1,  # llama.cpp servers return log-probabilities only when this is set
+            extra_body=extra_body,
             max_retries=1,
             timeout=120,
         )
@@ -108,6 +115,8 @@ class ResolvedModel:
     requested: str
     spec: ModelSpec
     chat: BaseChatModel
+    skipped: tuple[str, ...] = ()
+    """Why entries of the fallback chain could not be built (e.g. 'cloud: no OPENAI_API_KEY')."""
 
     @property
     def label(self) -> str:
@@ -156,4 +165,6 @@ class ModelResolver:
                 reasons.append(f"{spec.name}: {exc.reason}")
         if not resolved:
             raise ModelUnavailableError(name, "; ".join(reasons))
+        for option in resolved:
+            option.skipped = tuple(reasons)
         return resolved

@@ -24,8 +24,13 @@ def check_query(query: object) -> str:
     return query
 
 
-def run_graph(graph_id: str, query: str, context: dict[str, Any] | None = None,
-              document: str | None = None, **overrides: Any) -> dict[str, Any]:
+def run_graph(
+    graph_id: str,
+    query: str,
+    context: dict[str, Any] | None = None,
+    document: str | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
     """Invoke graph ``graph_id`` on ``query``; returns the final state."""
     check_query(query)
     ctx = context_from_dict(context or {}, overrides.get("catalog"))
@@ -33,7 +38,8 @@ def run_graph(graph_id: str, query: str, context: dict[str, Any] | None = None,
     state: dict[str, Any] = {"messages": [HumanMessage(query)]}
     if document:
         state["document"] = document
-    return graph.invoke(state, context=ctx)
+    result: dict[str, Any] = graph.invoke(state, context=ctx)  # type: ignore[call-overload]
+    return result
 
 
 def summarize(graph_id: str, state: dict[str, Any]) -> dict[str, Any]:

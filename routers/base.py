@@ -42,8 +42,9 @@ class Router(ABC):
     def predict_quality(self, prompts: list[str]) -> np.ndarray:
         """Predicted quality in [0, 1], shape ``(len(prompts), len(self.models_))``."""
 
-    def strong_probability(self, prompts: list[str], strong: str | None = None,
-                           weak: str | None = None) -> np.ndarray:
+    def strong_probability(
+        self, prompts: list[str], strong: str | None = None, weak: str | None = None
+    ) -> np.ndarray:
         """P(the strong model is needed) for each prompt.
 
         Default: how much better the strong model is predicted to do than the weak one, mapped
@@ -67,7 +68,7 @@ class Router(ABC):
         out.mkdir(parents=True, exist_ok=True)
         arrays = self._arrays()
         if arrays:
-            np.savez_compressed(out / "arrays.npz", **arrays)
+            np.savez_compressed(out / "arrays.npz", **arrays)  # type: ignore[arg-type]
         record = {
             "kind": self.kind,
             "models": list(self.models_),
@@ -101,7 +102,8 @@ class Router(ABC):
         return {}
 
     def _restore(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
-        """Set learned attributes back from ``arrays``."""
+        """Set learned attributes back from ``arrays`` (routers with no arrays: nothing)."""
+        return None  # noqa: B027 - optional hook, not abstract
 
 
 def read_artifact(directory: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -41,8 +41,11 @@ class HeuristicRouter(Router):
 
     def __init__(self, models: list[str] | None = None):
         self.models_ = list(models or ["weak", "strong"])
-        self.meta_ = {"label_scheme": "none (rule)", "weak_model": self.models_[0],
-                      "strong_model": self.models_[-1]}
+        self.meta_ = {
+            "label_scheme": "none (rule)",
+            "weak_model": self.models_[0],
+            "strong_model": self.models_[-1],
+        }
 
     def fit(self, data: RoutingDataset) -> HeuristicRouter:
         self.models_ = list(data.models)
@@ -57,6 +60,7 @@ class HeuristicRouter(Router):
         d = np.array([difficulty(p) for p in prompts])[:, None]
         return np.clip(1.0 - d * (1.0 - 0.7 * strength[None, :]), 0.0, 1.0)
 
-    def strong_probability(self, prompts: list[str], strong: str | None = None,
-                           weak: str | None = None) -> np.ndarray:
+    def strong_probability(
+        self, prompts: list[str], strong: str | None = None, weak: str | None = None
+    ) -> np.ndarray:
         return np.array([difficulty(p) for p in prompts])

@@ -25,14 +25,22 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         answer = self.answers[min(self.calls, len(self.answers) - 1)]
         self.calls += 1
         message = AIMessage(
             content=answer,
-            usage_metadata={"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                            "total_tokens": self.input_tokens + self.output_tokens},
+            usage_metadata={
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "total_tokens": self.input_tokens + self.output_tokens,
+            },
             response_metadata={"source": "live"},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -45,8 +53,13 @@ class FailingChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "failing"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         raise ConnectionError("connection refused")
 
 

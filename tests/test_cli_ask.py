@@ -81,8 +81,9 @@ def test_models_lists_catalog_with_reachability(capsys, monkeypatch) -> None:
 def test_ask_hybrid_json_answers_offline_with_local_model(capsys, monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    code, out, _ = run_cli(capsys, "ask", "What is the capital of France?", "--graph", "hybrid",
-                           "--json")
+    code, out, _ = run_cli(
+        capsys, "ask", "What is the capital of France?", "--graph", "hybrid", "--json"
+    )
     assert code == 0
     record = json.loads(out)
     assert "Paris" in record["answer"]

@@ -35,8 +35,9 @@ class FixedRouter(HeuristicRouter):
 
         return np.array([[self.quality[m] for m in self.models_] for _ in prompts])
 
-    def strong_probability(self, prompts: list[str], strong: str | None = None,
-                           weak: str | None = None) -> Any:
+    def strong_probability(
+        self, prompts: list[str], strong: str | None = None, weak: str | None = None
+    ) -> Any:
         import numpy as np
 
         return np.full(len(prompts), self.p_strong)
@@ -100,9 +101,12 @@ def test_simple_reroutes_when_strong_model_is_down() -> None:
 # --- specialist ---------------------------------------------------------------------------
 def test_specialist_picks_best_quality_then_cost_weight_shifts_it() -> None:
     quality = {"small": 0.60, "medium": 0.80, "large": 0.82}
-    kwargs = dict(models=fakes(small="s", medium="m", large="l"),
-                  router=handle(FixedRouter(quality)), evaluator=TableEvaluator({}, 0.9),
-                  catalog=CATALOG)
+    kwargs = dict(
+        models=fakes(small="s", medium="m", large="l"),
+        router=handle(FixedRouter(quality)),
+        evaluator=TableEvaluator({}, 0.9),
+        catalog=CATALOG,
+    )
     assert meta(ask(build_specialist_graph(**kwargs), **BASE))["chosen_model"] == "large"
     cheap = ask(build_specialist_graph(**kwargs), **BASE, cost_weight=0.05)
     assert meta(cheap)["chosen_model"] == "medium"
@@ -112,10 +116,14 @@ def test_specialist_picks_best_quality_then_cost_weight_shifts_it() -> None:
 
 def test_specialist_reroutes_to_next_best_when_pick_is_down() -> None:
     graph = build_specialist_graph(
-        models={"small": ScriptedChatModel(answers=["s"]), "medium": ScriptedChatModel(
-            answers=["m"]), "large": FailingChatModel()},
+        models={
+            "small": ScriptedChatModel(answers=["s"]),
+            "medium": ScriptedChatModel(answers=["m"]),
+            "large": FailingChatModel(),
+        },
         router=handle(FixedRouter({"small": 0.1, "medium": 0.7, "large": 0.9})),
-        evaluator=TableEvaluator({}, 0.9), catalog=CATALOG,
+        evaluator=TableEvaluator({}, 0.9),
+        catalog=CATALOG,
     )
     out = ask(graph, **BASE)
     assert actions(out) == ["route", "re-route", "accept"]
@@ -125,8 +133,10 @@ def test_specialist_reroutes_to_next_best_when_pick_is_down() -> None:
 # --- hybrid -------------------------------------------------------------------------------
 def hybrid(p_strong: float, local_conf: float, cloud: Any = None) -> Any:
     return build_hybrid_graph(
-        models={"small": ScriptedChatModel(answers=["local answer"]),
-                "large": cloud or ScriptedChatModel(answers=["cloud answer"])},
+        models={
+            "small": ScriptedChatModel(answers=["local answer"]),
+            "large": cloud or ScriptedChatModel(answers=["cloud answer"]),
+        },
         router=handle(FixedRouter({"small": 0.5, "large": 0.9}, p_strong)),
         evaluator=TableEvaluator({"small": local_conf, "large": 0.95}),
         catalog=CATALOG,
@@ -167,7 +177,8 @@ def test_hybrid_without_cloud_returns_best_local_answer_with_note() -> None:
 def cascade(confs: dict[str, float]) -> Any:
     return build_cascade_graph(
         models=fakes(small="s", medium="m", large="l"),
-        evaluator=TableEvaluator(confs), catalog=CATALOG,
+        evaluator=TableEvaluator(confs),
+        catalog=CATALOG,
     )
 
 
@@ -207,13 +218,16 @@ def test_cascade_max_steps_stop() -> None:
 def cascade_routing(prior: dict[str, float], confs: dict[str, float]) -> Any:
     return build_cascade_routing_graph(
         models=fakes(small="s", medium="m", large="l"),
-        router=handle(FixedRouter(prior)), evaluator=TableEvaluator(confs), catalog=CATALOG,
+        router=handle(FixedRouter(prior)),
+        evaluator=TableEvaluator(confs),
+        catalog=CATALOG,
     )
 
 
 def test_cascade_routing_skips_tiers_and_reroutes() -> None:
-    graph = cascade_routing({"small": 0.2, "medium": 0.6, "large": 0.9},
-                            {"large": 0.5, "medium": 0.95})
+    graph = cascade_routing(
+        {"small": 0.2, "medium": 0.6, "large": 0.9}, {"large": 0.5, "medium": 0.95}
+    )
     out = ask(graph, **BASE, confidence_threshold=0.9, cost_weight=0.0)
     models = [a["model"] for a in out["attempts"]]
     assert models[0] == "large"  # skipped the cheaper tiers
@@ -236,14 +250,17 @@ def minions(decomposer_answers: list[str], conf: float, strong: Any = None) -> A
     strong = strong or ScriptedChatModel(answers=decomposer_answers)
     return build_minions_graph(
         models={"small": ScriptedChatModel(answers=["worker finding"]), "large": strong},
-        evaluator=TableEvaluator({"large": conf, "small": conf}), catalog=CATALOG,
+        evaluator=TableEvaluator({"large": conf, "small": conf}),
+        catalog=CATALOG,
     )
 
 
 def test_minions_decomposes_fans_out_and_aggregates() -> None:
     graph = minions(['["Find the revenue", "Find the year"]', "Total revenue is 60."], 0.9)
-    out = graph.invoke({"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
-                       context={**BASE, "max_subtasks": 3})
+    out = graph.invoke(
+        {"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
+        context={**BASE, "max_subtasks": 3},
+    )
     assert len(out["worker_results"]) == 3
     assert out["messages"][-1].content == "Total revenue is 60."
     m = meta(out)
@@ -253,8 +270,10 @@ def test_minions_decomposes_fans_out_and_aggregates() -> None:
 
 def test_minions_starts_a_second_round_when_not_confident() -> None:
     graph = minions(['["job"]'], 0.1)
-    out = graph.invoke({"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
-                       context={**BASE, "max_rounds": 2, "max_subtasks": 2})
+    out = graph.invoke(
+        {"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
+        context={**BASE, "max_rounds": 2, "max_subtasks": 2},
+    )
     assert out["round"] == 2
     assert actions(out) == ["decompose", "re-route", "decompose", "accept"]
     assert "max_rounds" in out["decisions"][-1]["reason"]
@@ -262,8 +281,10 @@ def test_minions_starts_a_second_round_when_not_confident() -> None:
 
 def test_minions_without_strong_model_chunks_and_aggregates_locally() -> None:
     graph = minions([], 0.9, strong=FailingChatModel())
-    out = graph.invoke({"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
-                       context={**BASE, "max_subtasks": 2})
+    out = graph.invoke(
+        {"messages": [HumanMessage("Total revenue?")], "document": DOCUMENT},
+        context={**BASE, "max_subtasks": 2},
+    )
     notes = meta(out)["notes"]
     assert any("unavailable for decomposition" in n for n in notes)
     assert any("local model small aggregated" in n for n in notes)

@@ -35,8 +35,15 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
 
 def context_from_args(args: argparse.Namespace) -> dict[str, Any]:
     context = parse_settings(args.set or [])
-    for name in ("router", "evaluator", "threshold", "confidence_threshold", "max_steps",
-                 "budget_usd", "max_tokens"):
+    for name in (
+        "router",
+        "evaluator",
+        "threshold",
+        "confidence_threshold",
+        "max_steps",
+        "budget_usd",
+        "max_tokens",
+    ):
         value = getattr(args, name, None)
         if value is not None:
             context[name] = value
@@ -48,30 +55,44 @@ def context_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``ask`` and ``demo``: the run context."""
     parser.add_argument("--router", help="default, heuristic, random, or a router directory")
-    parser.add_argument("--evaluator", help="logprob, self_eval, self_consistency, verifier, "
-                                            "reference or none")
+    parser.add_argument(
+        "--evaluator", help="logprob, self_eval, self_consistency, verifier, reference or none"
+    )
     parser.add_argument("--threshold", type=float, help="router threshold in [0, 1]")
-    parser.add_argument("--confidence-threshold", dest="confidence_threshold", type=float,
-                        help="accept answers at least this confident, in [0, 1]")
+    parser.add_argument(
+        "--confidence-threshold",
+        dest="confidence_threshold",
+        type=float,
+        help="accept answers at least this confident, in [0, 1]",
+    )
     parser.add_argument("--max-steps", dest="max_steps", type=int, help="most model calls")
     parser.add_argument("--budget-usd", dest="budget_usd", type=float, help="most USD per run")
-    parser.add_argument("--max-tokens", dest="max_tokens", type=int,
-                        help="most generated tokens per call")
-    parser.add_argument("--models", help="comma-separated catalog names (cascade tiers, "
-                                         "specialist candidates), cheapest first")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="any other context field, e.g. --set cost_weight=0.1 (repeatable)")
+    parser.add_argument(
+        "--max-tokens", dest="max_tokens", type=int, help="most generated tokens per call"
+    )
+    parser.add_argument(
+        "--models",
+        help="comma-separated catalog names (cascade tiers, specialist candidates), cheapest first",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other context field, e.g. --set cost_weight=0.1 (repeatable)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "ask", help="answer a question through a routing graph",
+        "ask",
+        help="answer a question through a routing graph",
         description="Answer QUESTION through a routing graph and show which models were called, "
-                    "how confident each answer was, what it cost, and why.",
+        "how confident each answer was, what it cost, and why.",
     )
     parser.add_argument("question", help="the question (text)")
-    parser.add_argument("--graph", default="hybrid", choices=GRAPH_IDS,
-                        help="routing technique (default: hybrid)")
+    parser.add_argument(
+        "--graph", default="hybrid", choices=GRAPH_IDS, help="routing technique (default: hybrid)"
+    )
     parser.add_argument("--document", type=Path, help="long context file (minions graph)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_run_options(parser)

@@ -26,16 +26,19 @@ CAPITAL_QUESTION = "What is the capital of France?"
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "demo", help="run the main job offline: routed answers with traces, then a cost report",
+        "demo",
+        help="run the main job offline: routed answers with traces, then a cost report",
         description="Answer a sample question through the hybrid graph with the embedded local "
-                    "model, run a GSM8K problem through a local -> cloud cascade (recorded GPT-4 "
-                    "answers stand in for the cloud when none is configured), then print the "
-                    "routers' cost-quality report on the shared GSM8K data.",
+        "model, run a GSM8K problem through a local -> cloud cascade (recorded GPT-4 "
+        "answers stand in for the cloud when none is configured), then print the "
+        "routers' cost-quality report on the shared GSM8K data.",
     )
-    parser.add_argument("--gsm8k-index", type=int, default=0,
-                        help="which GSM8K test prompt to route (default 0)")
-    parser.add_argument("--no-report", action="store_true",
-                        help="skip the cost-quality report (step 3)")
+    parser.add_argument(
+        "--gsm8k-index", type=int, default=0, help="which GSM8K test prompt to route (default 0)"
+    )
+    parser.add_argument(
+        "--no-report", action="store_true", help="skip the cost-quality report (step 3)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -87,9 +90,11 @@ def run(args: argparse.Namespace) -> int:
         render_run(cascade, console, title="cascade: smollm2-135m -> cloud")
         for attempt in cascade["attempts"]:
             if "correct" in attempt:
-                console.print(f"{attempt['served_by']} ({attempt['source']}): "
-                              f"{'correct' if attempt['correct'] else 'wrong'} "
-                              f"(gold answer {reference})")
+                console.print(
+                    f"{attempt['served_by']} ({attempt['source']}): "
+                    f"{'correct' if attempt['correct'] else 'wrong'} "
+                    f"(gold answer {reference})"
+                )
 
     if not args.no_report:
         console.print(Rule("3. cost-quality report on GSM8K (router level)"))

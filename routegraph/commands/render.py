@@ -7,8 +7,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-SOURCE_LABEL = {"live": "live", "recorded": "recorded (replayed benchmark answer)",
-                "unavailable": "unavailable"}
+SOURCE_LABEL = {
+    "live": "live",
+    "recorded": "recorded (replayed benchmark answer)",
+    "unavailable": "unavailable",
+}
 
 
 def render_run(record: dict[str, Any], console: Console | None = None, title: str = "") -> None:
@@ -19,10 +22,18 @@ def render_run(record: dict[str, Any], console: Console | None = None, title: st
         table.add_column(column)
     attempts = iter(record["attempts"])
     for decision in record["decisions"]:
-        row = [str(decision.get("step", "")), decision.get("action", ""),
-               str(decision.get("chosen_model") or "-"), "", "", "", decision.get("reason", "")]
-        if decision.get("action") in ("route", "escalate", "cascade", "re-route") and \
-                decision.get("router"):
+        row = [
+            str(decision.get("step", "")),
+            decision.get("action", ""),
+            str(decision.get("chosen_model") or "-"),
+            "",
+            "",
+            "",
+            decision.get("reason", ""),
+        ]
+        if decision.get("action") in ("route", "escalate", "cascade", "re-route") and decision.get(
+            "router"
+        ):
             row[6] = f"[{decision['router']}] {row[6]}"
         if decision.get("action") in ("accept",) or (
             decision.get("action") == "escalate" and not decision.get("router")
@@ -30,13 +41,16 @@ def render_run(record: dict[str, Any], console: Console | None = None, title: st
             attempt = next(attempts, None)
             if attempt:
                 row[3] = SOURCE_LABEL.get(attempt["source"], attempt["source"] or "")
-                row[4] = f"{attempt['confidence']:.3f}" if attempt["confidence"] is not None else "-"
+                row[4] = (
+                    f"{attempt['confidence']:.3f}" if attempt["confidence"] is not None else "-"
+                )
                 row[5] = f"{attempt['cost_usd']:.6f}"
         table.add_row(*row)
     console.print(table)
     src = SOURCE_LABEL.get(record.get("source") or "", record.get("source") or "")
-    console.print(f"[bold]answer[/bold] ({record['chosen_model']}, {src}, "
-                  f"confidence {record['confidence']}):")
+    console.print(
+        f"[bold]answer[/bold] ({record['chosen_model']}, {src}, confidence {record['confidence']}):"
+    )
     console.print(record["answer"], markup=False, highlight=False)
     console.print(
         f"cost: ${record['cost_usd']:.6f}  steps: {record['steps']}  "

@@ -111,7 +111,8 @@ class ReplayChatModel(BaseChatModel):
         recording = find_recording(self.model_id, prompt)
         if recording is None:
             raise ModelUnavailableError(
-                self.model_id, "no recorded answer for this prompt (replay only knows benchmark prompts)"
+                self.model_id,
+                "no recorded answer for this prompt (replay only knows benchmark prompts)",
             )
         if recording.text:
             content = recording.text

@@ -1,0 +1,90 @@
+"""``routegraph bench``: train routers on a split, score the test prompts, compare with baselines.
+
+Examples::
+
+    routegraph bench --dataset mmlu --router random --router knn
+    routegraph bench --data my_routerbench.csv --json > run.json
+    routegraph bench --dataset gsm8k --router-dir artifacts/ --plot gsm8k.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+
+from rich.console import Console
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "bench",
+        help="benchmark routers against single-model, random and oracle baselines",
+        description=(
+            "Split the data (prompt-disjoint, contaminated prompts out of the test part), train "
+            "each router on the training part (or load it from --router-dir), score every test "
+            "prompt once and sweep all thresholds. Reports APGR, CPT(50%%), CPT(80%%) "
+            "(RouteLLM), AIQ (RouterBench) and the cost of reaching 95%% of the strong model's "
+            "quality, beside every single model, random routing and the oracle."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="shared benchmark: mmlu, gsm8k, mt_bench or mmlu_pro")
+    source.add_argument("--data", metavar="FILE.csv", help="a RouterBench-format CSV file")
+    parser.add_argument(
+        "--router",
+        action="append",
+        metavar="R",
+        help="router to run (repeatable; default: every fast router in the registry, or every "
+        "artifact in --router-dir)",
+    )
+    parser.add_argument(
+        "--router-dir",
+        metavar="DIR",
+        help="folder of trained artifacts (DIR/<router>/router.json); routers found there are "
+        "loaded instead of trained",
+    )
+    parser.add_argument("--json", action="store_true", help="print ONE JSON object on stdout")
+    parser.add_argument("--plot", metavar="FILE.png", help="write quality/cost and share plots")
+    parser.add_argument("--seed", type=int, default=0, help="split and random-baseline seed")
+    parser.add_argument(
+        "--random-seeds", type=int, default=10, help="seeds averaged for the random baseline"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from routegraph.bench.harness import run_bench
+    from routegraph.bench.plot import plot_bench
+    from routegraph.bench.report import baseline_table, router_table
+    from routegraph.errors import InvalidInputError
+
+    if args.random_seeds < 1:
+        raise InvalidInputError("--random-seeds", f"{args.random_seeds}", "an integer >= 1")
+    # With --json, stdout carries exactly one JSON object: anything printed while running
+    # (embedding progress bars, library notices) goes to stderr instead.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        result = run_bench(
+            dataset=args.dataset,
+            data=args.data,
+            routers=args.router,
+            router_dir=args.router_dir,
+            seed=args.seed,
+            random_seeds=args.random_seeds,
+            progress=sys.stderr.isatty(),
+        )
+    if args.plot:
+        path = plot_bench(result, args.plot)
+        result["plot"] = str(path)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)  # piped output: keep every column readable
+    console.print(baseline_table(result))
+    console.print(router_table(result))
+    extra = f"; plot: {result['plot']}" if args.plot else ""
+    console.print(f"[dim]done in {result['elapsed_s']:.1f} s{extra}[/dim]")
+    return 0
