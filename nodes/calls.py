@@ -77,7 +77,14 @@ def call_model(kit: Toolkit, ctx: RouteContext, name: str, prompt: list[BaseMess
         result.spec = option.spec
         result.input_tokens = int(usage.get("input_tokens", 0))
         result.output_tokens = int(usage.get("output_tokens", 0))
-        result.cost_usd = option.spec.cost(result.input_tokens, result.output_tokens)
+        recorded_cost = result.reply.response_metadata.get("recorded_cost_usd")
+        # A replayed answer costs what the data recorded for that call (RouterBench files carry
+        # real per-call costs); everything else is reported usage x catalog price.
+        result.cost_usd = (
+            float(recorded_cost)
+            if recorded_cost is not None
+            else option.spec.cost(result.input_tokens, result.output_tokens)
+        )
         result.latency_s = round(time.perf_counter() - started, 4)
         return result
     return result

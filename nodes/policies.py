@@ -5,7 +5,7 @@ evaluate loop:
 =================  ===========================================  ===========================
 policy             next model                                   accept the answer when
 =================  ===========================================  ===========================
-simple             P(strong) > threshold ? strong : weak        always (the router decided)
+simple             P(strong) >= threshold ? strong : weak        always (the router decided)
 specialist         best predicted quality net of cost_weight    always (re-route if down)
 hybrid             router on device: easy -> local, hard ->     local confidence >=
                    cloud; then escalate to cloud                confidence_threshold
@@ -76,11 +76,11 @@ class SimplePolicy:
         if not done:
             router = kit.router_for(ctx, [ctx.weak_model, ctx.strong_model])
             p = router.strong_probability(query)
-            strong = p > ctx.threshold
+            strong = p >= ctx.threshold
             return Choice(
                 ctx.strong_model if strong else ctx.weak_model,
                 "route",
-                f"P(strong needed)={p:.3f} {'>' if strong else '<='} threshold {ctx.threshold}",
+                f"P(strong needed)={p:.3f} {'>=' if strong else '<'} threshold {ctx.threshold}",
                 {"p_strong": p},
                 ctx.threshold,
                 router.name,
@@ -142,12 +142,12 @@ class HybridPolicy:
         if not done:
             router = kit.router_for(ctx, [local, cloud])
             p = router.strong_probability(query)
-            hard = p > ctx.threshold
+            hard = p >= ctx.threshold
             return Choice(
                 cloud if hard else local,
                 "route",
                 f"{'hard' if hard else 'easy'} query: P(cloud needed)={p:.3f} "
-                f"{'>' if hard else '<='} {ctx.threshold}",
+                f"{'>=' if hard else '<'} {ctx.threshold}",
                 {"p_strong": p},
                 ctx.threshold,
                 router.name,

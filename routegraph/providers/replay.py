@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from routegraph.data.dataset import RoutingDataset
 from routegraph.errors import ModelUnavailableError
 
 # Which shared datasets hold recordings of which model ids (RouteLLM pair vs MMLU-Pro's nine).
@@ -58,8 +60,18 @@ def recording_index(model_id: str) -> dict[str, Recording]:
             data = load_dataset(name)
         except Exception:  # a missing dataset only narrows what can be replayed
             continue
-        if model_id not in data.models:
-            continue
+        if model_id in data.models:
+            index_dataset(data, model_id, index)
+    return index
+
+
+def index_dataset(
+    data: RoutingDataset, model_id: str, index: dict[str, Recording] | None = None
+) -> dict[str, Recording]:
+    """Add ``model_id``'s recordings in ``data`` to ``index`` (first recording of a prompt wins)."""
+    index = {} if index is None else index
+    name = data.name
+    if model_id in data.models:
         col = data.models.index(model_id)
         for row, prompt in enumerate(data.prompts):
             quality = data.quality[row, col]
@@ -73,12 +85,8 @@ def recording_index(model_id: str) -> dict[str, Recording]:
                     row=row,
                     text=text,
                     correct=float(quality),
-                    input_tokens=int(data.input_tokens[row, col])
-                    if data.input_tokens is not None
-                    else 0,
-                    output_tokens=int(data.output_tokens[row, col])
-                    if data.output_tokens is not None
-                    else 0,
+                    input_tokens=_count(data.input_tokens, row, col),
+                    output_tokens=_count(data.output_tokens, row, col),
                     cost_usd=float(data.cost_usd[row, col]),
                     reference=data.references[row] if data.references else None,
                 ),
@@ -86,8 +94,18 @@ def recording_index(model_id: str) -> dict[str, Recording]:
     return index
 
 
-def find_recording(model_id: str, prompt: str) -> Recording | None:
-    return recording_index(model_id).get(normalise_prompt(prompt))
+def _count(table: np.ndarray | None, row: int, col: int) -> int:
+    if table is None:
+        return 0
+    value = float(table[row, col])
+    return int(value) if value == value else 0
+
+
+def find_recording(
+    model_id: str, prompt: str, index: dict[str, Recording] | None = None
+) -> Recording | None:
+    table = recording_index(model_id) if index is None else index
+    return table.get(normalise_prompt(prompt))
 
 
 class ReplayChatModel(BaseChatModel):
@@ -95,6 +113,13 @@ class ReplayChatModel(BaseChatModel):
 
     model_id: str
     """The model id used in the data files, e.g. 'gpt-4-1106-preview'."""
+    index: dict[str, Recording] | None = None
+    """Recordings to answer from; default: every shared dataset that recorded ``model_id``."""
+
+    @classmethod
+    def from_dataset(cls, data: RoutingDataset, model_id: str) -> ReplayChatModel:
+        """Replay ``model_id``'s answers recorded in ``data`` (e.g. a RouterBench file)."""
+        return cls(model_id=model_id, index=index_dataset(data, model_id))
 
     @property
     def _llm_type(self) -> str:
@@ -108,7 +133,7 @@ class ReplayChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         prompt = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
-        recording = find_recording(self.model_id, prompt)
+        recording = find_recording(self.model_id, prompt, self.index)
         if recording is None:
             raise ModelUnavailableError(
                 self.model_id,

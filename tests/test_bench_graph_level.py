@@ -1,0 +1,57 @@
+"""Graph-level benchmark: real graphs over replayed test prompts agree with router level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluators.reference import ReferenceScorer
+from routegraph.bench.baselines import references
+from routegraph.bench.graph_level import bench_graphs, default_settings, run_points, sample_rows
+from routegraph.bench.harness import bench_split
+from routegraph.data import load_dataset
+from routegraph.paths import data_dir
+from routers.heuristic import HeuristicRouter
+
+pytestmark = pytest.mark.skipif(not data_dir().is_dir(), reason="shared data not found")
+
+
+@pytest.fixture(scope="module")
+def gsm8k_sample():
+    ds = load_dataset("gsm8k")
+    _, test, _ = bench_split(ds, seed=0)
+    subset = sample_rows(test, 24, seed=0)
+    router = HeuristicRouter(list(ds.models))
+    router.meta_.update(strong_model=ds.strong_model, weak_model=ds.weak_model)
+    return ds, subset, router
+
+
+def test_simple_graph_points_equal_router_level_decisions(gsm8k_sample) -> None:
+    _, subset, router = gsm8k_sample
+    refs = references(subset)
+    settings, labels = default_settings("simple", subset, router, refs)
+    points = run_points("simple", subset, refs, settings, router=router,
+                        evaluator=ReferenceScorer(), labels=labels)
+    p = router.strong_probability(subset.prompts)
+    s, w = refs.strong_index, refs.weak_index
+    for t, share, quality, cost in zip(points.threshold, points.strong_share, points.quality,
+                                       points.cost_usd, strict=True):
+        strong = p >= t
+        expected_q = np.where(strong, subset.quality[:, s], subset.quality[:, w]).mean()
+        expected_c = np.where(strong, subset.cost_usd[:, s], subset.cost_usd[:, w]).mean()
+        assert share == pytest.approx(strong.mean())
+        assert quality == pytest.approx(expected_q)
+        assert cost == pytest.approx(expected_c, rel=1e-9)
+
+
+def test_bench_graphs_records_have_the_router_shape(gsm8k_sample) -> None:
+    ds, _, router = gsm8k_sample
+    result: dict = {}
+    graphs = bench_graphs(result, ds, ["cascade"], router, ReferenceScorer(), sample=24)
+    record = graphs["cascade"]
+    assert {"apgr", "cpt50", "cpt80", "aiq", "cost_at_95pct_strong", "curve"} <= set(record)
+    first, last = record["curve"][0], record["curve"][-1]
+    # threshold 0 accepts every weak answer; the all-strong point sends everything up
+    assert first["strong_share"] == 0.0
+    assert last["strong_share"] == 1.0
+    assert record["n_prompts"] == 24
