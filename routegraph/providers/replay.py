@@ -46,7 +46,12 @@ def normalise_prompt(text: str) -> str:
 
 
 def datasets_for(model_id: str) -> tuple[str, ...]:
-    return ROUTELLM_DATASETS if model_id in ROUTELLM_MODELS else ("mmlu_pro",)
+    """The shared datasets that may hold ``model_id``'s answers (Mixtral is in both sets)."""
+    if model_id == "gpt-4-1106-preview":
+        return ROUTELLM_DATASETS
+    if model_id in ROUTELLM_MODELS:
+        return (*ROUTELLM_DATASETS, "mmlu_pro")
+    return ("mmlu_pro",)
 
 
 @lru_cache(maxsize=16)
