@@ -6,11 +6,12 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 
 from evaluators.base import Confidence, EvaluationInput
 from routegraph.catalog import Catalog, ModelSpec
+from routegraph.providers.result import chat_result
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -34,16 +35,7 @@ class ScriptedChatModel(BaseChatModel):
     ) -> ChatResult:
         answer = self.answers[min(self.calls, len(self.answers) - 1)]
         self.calls += 1
-        message = AIMessage(
-            content=answer,
-            usage_metadata={
-                "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens,
-                "total_tokens": self.input_tokens + self.output_tokens,
-            },
-            response_metadata={"source": "live"},
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return chat_result(answer, self.input_tokens, self.output_tokens, {"source": "live"})
 
 
 class FailingChatModel(BaseChatModel):

@@ -18,11 +18,12 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 from pydantic import ConfigDict, Field
 
 from routegraph.errors import ModelUnavailableError
+from routegraph.providers.result import chat_result
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "user"}
 _LOCK = threading.Lock()  # one llama.cpp context is not safe for concurrent calls
@@ -125,18 +126,14 @@ class LlamaCppChatModel(BaseChatModel):
         usage = result.get("usage") or {}
         input_tokens = int(usage.get("prompt_tokens", 0))
         output_tokens = int(usage.get("completion_tokens", 0))
-        message = AIMessage(
-            content=(choice["message"].get("content") or "").strip(),
-            usage_metadata={
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-                "total_tokens": input_tokens + output_tokens,
-            },
-            response_metadata={
+        return chat_result(
+            (choice["message"].get("content") or "").strip(),
+            input_tokens,
+            output_tokens,
+            {
                 "model_name": self.model_name,
                 "finish_reason": choice.get("finish_reason"),
                 "logprobs": plain_logprobs(choice.get("logprobs")),
                 "source": "live",
             },
         )
-        return ChatResult(generations=[ChatGeneration(message=message)])

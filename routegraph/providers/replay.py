@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.outputs import ChatResult
 
 from routegraph.data.dataset import RoutingDataset
 from routegraph.errors import ModelUnavailableError
+from routegraph.providers.result import chat_result
 
 # Which shared datasets hold recordings of which model ids (RouteLLM pair vs MMLU-Pro's nine).
 ROUTELLM_MODELS = ("gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1")
@@ -149,14 +150,11 @@ class ReplayChatModel(BaseChatModel):
         else:  # MMLU recorded only correctness, not the text
             verdict = "correct" if recording.correct else "incorrect"
             content = f"[recorded outcome only: {self.model_id} answered {verdict}]"
-        message = AIMessage(
-            content=content,
-            usage_metadata={
-                "input_tokens": recording.input_tokens,
-                "output_tokens": recording.output_tokens,
-                "total_tokens": recording.input_tokens + recording.output_tokens,
-            },
-            response_metadata={
+        return chat_result(
+            content,
+            recording.input_tokens,
+            recording.output_tokens,
+            {
                 "model_name": self.model_id,
                 "source": "recorded",
                 "dataset": recording.dataset,
@@ -165,4 +163,3 @@ class ReplayChatModel(BaseChatModel):
                 "reference": recording.reference,
             },
         )
-        return ChatResult(generations=[ChatGeneration(message=message)])
