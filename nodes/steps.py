@@ -200,7 +200,6 @@ def make_finalize_node(graph_name: str) -> Node:
         chosen = best_attempt(state)
         attempts = state.get("attempts", [])
         notes = list(state.get("notes", []))
-        answered_models = [a["model"] for a in attempts if a.get("source") != "unavailable"]
         cloud_used = any(
             a.get("tier") == "cloud" and a.get("source") != "unavailable" for a in attempts
         )
@@ -216,7 +215,9 @@ def make_finalize_node(graph_name: str) -> Node:
             "confidence": chosen.get("confidence") if chosen else None,
             "steps": len(attempts),
             "cost_usd": round(float(state.get("cost_usd", 0.0)), 8),
-            "escalated": len(answered_models) > 1,
+            "escalated": any(
+                d.get("action") in ("escalate", "cascade") for d in state.get("decisions", [])
+            ),
             "cloud_used": cloud_used,
             "local_tokens": state.get("local_tokens", 0),
             "remote_tokens": state.get("remote_tokens", 0),

@@ -1,0 +1,187 @@
+"""Whole graphs on real recorded answers: GPT-4-1106-preview and Mixtral-8x7B on GSM8K.
+
+Replay makes the routing graphs measurable offline: each call returns the answer a real model
+gave to the benchmark prompt, with token usage counted from the recorded text, and the
+"reference" evaluator scores it against the gold answer. The cascade must then be at least as
+accurate as the weak model alone on the sample, and every cost must be usage x catalog price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from routegraph.paths import data_dir
+
+WEAK, STRONG = "mixtral-8x7b-instruct", "gpt-4-1106-preview"
+SAMPLE_SIZE = 20
+CONTEXT: dict[str, Any] = {
+    "weak_model": WEAK,
+    "strong_model": STRONG,
+    "models": [WEAK, STRONG],
+    "evaluator": "reference",
+    "router": "heuristic",
+    "threshold": 0.5,
+    "confidence_threshold": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One GSM8K prompt with what each model recorded for it."""
+
+    row: int
+    prompt: str
+    recorded: dict[str, float]
+    """Catalog name -> recorded correctness (1.0 / 0.0)."""
+    responses: dict[str, str]
+    tokens: dict[str, tuple[int, int]]
+    """Catalog name -> recorded (input, output) token counts."""
+
+
+@pytest.fixture(scope="module")
+def gsm8k_sample() -> list[Item]:
+    """Twenty GSM8K prompts spread evenly over the 1,319 (deterministic, no RNG)."""
+    folder = data_dir() / "routellm" / "gsm8k"
+    if not folder.is_dir():
+        pytest.skip(f"shared benchmark data absent: {folder} not found (set ROUTEGRAPH_DATA_DIR)")
+    from routegraph.catalog import load_catalog
+    from routegraph.data import load_dataset
+
+    data = load_dataset("gsm8k")
+    catalog = load_catalog()
+    columns = {name: data.models.index(catalog.get(name).model) for name in (WEAK, STRONG)}
+    step = len(data.prompts) // SAMPLE_SIZE
+    rows = range(0, step * SAMPLE_SIZE, step)
+    return [
+        Item(
+            row=row,
+            prompt=data.prompts[row],
+            recorded={name: float(data.quality[row, col]) for name, col in columns.items()},
+            responses={name: data.responses[row][col] for name, col in columns.items()},
+            tokens={
+                name: (int(data.input_tokens[row, col]), int(data.output_tokens[row, col]))
+                for name, col in columns.items()
+            },
+        )
+        for row in rows
+    ]
+
+
+@pytest.fixture
+def catalog(no_cloud: None) -> Any:
+    from routegraph.catalog import load_catalog
+
+    return load_catalog()
+
+
+def run(graph: Any, prompt: str) -> dict[str, Any]:
+    return graph.invoke({"messages": [HumanMessage(prompt)]}, context=CONTEXT)
+
+
+def check_costs(out: dict[str, Any], catalog: Any) -> None:
+    """Every attempt costs usage x catalog price; the run's cost is their sum."""
+    for attempt in out["attempts"]:
+        spec = catalog.get(attempt["served_by"])
+        assert attempt["input_tokens"] > 0 and attempt["output_tokens"] > 0
+        expected = spec.cost(attempt["input_tokens"], attempt["output_tokens"])
+        assert attempt["cost_usd"] == pytest.approx(expected, rel=1e-12)
+    total = sum(a["cost_usd"] for a in out["attempts"])
+    assert out["cost_usd"] == pytest.approx(total, rel=1e-12)
+    meta = out["messages"][-1].response_metadata["routegraph"]
+    assert meta["cost_usd"] == pytest.approx(total, abs=1e-8)
+
+
+def test_simple_graph_routes_between_recorded_models(gsm8k_sample: list[Item], catalog) -> None:
+    from graphs.simple import build_simple_graph
+
+    graph = build_simple_graph()
+    chosen = []
+    for item in gsm8k_sample:
+        out = run(graph, item.prompt)
+        decision = out["decisions"][0]
+        strong = decision["scores"]["p_strong"] > CONTEXT["threshold"]
+        model = STRONG if strong else WEAK
+        [attempt] = out["attempts"]
+        assert decision["chosen_model"] == attempt["model"] == attempt["served_by"] == model
+        assert attempt["source"] == "recorded"
+        assert attempt["answer"] == item.responses[model]
+        # The gold-answer scorer agrees with the benchmark's own grading on this sample.
+        assert attempt["confidence"] == item.recorded[model], item.row
+        check_costs(out, catalog)
+        meta = out["messages"][-1].response_metadata["routegraph"]
+        assert meta["chosen_model"] == model and meta["source"] == "recorded"
+        assert meta["steps"] == 1 and meta["escalated"] is False
+        chosen.append(model)
+    assert set(chosen) == {WEAK, STRONG}, "the heuristic router should use both models here"
+
+
+def test_cascade_is_at_least_as_accurate_as_the_weak_model(
+    gsm8k_sample: list[Item], catalog
+) -> None:
+    from graphs.cascade import build_cascade_graph
+
+    graph = build_cascade_graph()
+    cascade_correct, weak_correct, cascade_cost, always_strong_cost = [], [], 0.0, 0.0
+    for item in gsm8k_sample:
+        out = run(graph, item.prompt)
+        attempts = out["attempts"]
+        assert all(a["source"] == "recorded" for a in attempts)
+        assert attempts[0]["model"] == WEAK
+        escalated = attempts[0]["confidence"] < CONTEXT["confidence_threshold"]
+        assert [a["model"] for a in attempts] == ([WEAK, STRONG] if escalated else [WEAK])
+        check_costs(out, catalog)
+
+        meta = out["messages"][-1].response_metadata["routegraph"]
+        assert meta["chosen_model"] == attempts[-1]["model"]
+        assert meta["escalated"] is escalated
+        cascade_correct.append(item.recorded[meta["chosen_model"]])
+        weak_correct.append(item.recorded[WEAK])
+        cascade_cost += meta["cost_usd"]
+        always_strong_cost += catalog.get(STRONG).cost(*item.tokens[STRONG])
+
+    n = len(gsm8k_sample)
+    cascade_acc, weak_acc = sum(cascade_correct) / n, sum(weak_correct) / n
+    assert cascade_acc >= weak_acc
+    assert cascade_acc > weak_acc, "some weak answers were wrong and should have been escalated"
+    # Escalating only the doubtful half is cheaper than sending everything to GPT-4.
+    assert 0 < cascade_cost < always_strong_cost
+
+
+def test_unrecorded_prompt_ends_with_a_note_not_an_exception(catalog) -> None:
+    if not (data_dir() / "routellm" / "gsm8k").is_dir():
+        pytest.skip(f"shared benchmark data absent at {data_dir()}")
+    from graphs.simple import build_simple_graph
+
+    out = run(build_simple_graph(), "Tell me a joke about routers that nobody ever recorded.")
+
+    meta = out["messages"][-1].response_metadata["routegraph"]
+    assert meta["chosen_model"] is None and meta["cost_usd"] == 0.0
+    assert all(a["source"] == "unavailable" for a in out["attempts"])
+    assert out["messages"][-1].text.startswith("No model could answer")
+    assert any("no recorded answer" in note for note in meta["notes"])
+
+
+def test_cloud_without_endpoint_falls_back_to_recorded_gpt4(
+    gsm8k_sample: list[Item], catalog
+) -> None:
+    from graphs.hybrid import build_hybrid_graph
+
+    item = gsm8k_sample[0]
+    out = build_hybrid_graph().invoke(
+        {"messages": [HumanMessage(item.prompt)]},
+        context={"router": "heuristic", "threshold": 0.0, "evaluator": "reference"},
+    )
+
+    [attempt] = out["attempts"]
+    assert attempt["model"] == "cloud" and attempt["served_by"] == STRONG
+    assert attempt["source"] == "recorded" and attempt["answer"] == item.responses[STRONG]
+    assert (
+        "OPENAI_API_KEY" in attempt["note"] and "answered by gpt-4-1106-preview" in attempt["note"]
+    )
+    check_costs(out, catalog)  # priced as GPT-4, the model that answered, not as 'cloud'
+    meta = out["messages"][-1].response_metadata["routegraph"]
+    assert meta["cloud_used"] is True and meta["served_by"] == STRONG
