@@ -118,8 +118,10 @@ def resolve_router(
     if name == "random":
         return RouterHandle(f"random(seed={seed})", None, catalog, seed)
     if name == "default":
+        # Two candidates: the shipped weak/strong router; more: the shipped N-model router.
+        shipped = "default" if len(candidates) <= 2 else "specialist"
         try:
-            return RouterHandle("default", _load_trained("default"), catalog, seed)
+            return RouterHandle(shipped, _load_trained(shipped), catalog, seed)
         except (ArtifactError, InvalidInputError, ImportError, OSError) as exc:
             log.warning("default router unavailable (%s); using the heuristic router", exc)
             return RouterHandle(

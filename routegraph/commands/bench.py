@@ -77,9 +77,16 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         path = plot_bench(result, args.plot)
         result["plot"] = str(path)
+    failed = sorted(name for name, rec in result["routers"].items() if "error" in rec)
+    for name in failed:
+        print(
+            f"routegraph bench: router {name} failed: {result['routers'][name]['error']}",
+            file=sys.stderr,
+        )
+    code = 1 if failed else 0
     if args.json:
         print(json.dumps(result))
-        return 0
+        return code
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)  # piped output: keep every column readable
@@ -87,4 +94,4 @@ def run(args: argparse.Namespace) -> int:
     console.print(router_table(result))
     extra = f"; plot: {result['plot']}" if args.plot else ""
     console.print(f"[dim]done in {result['elapsed_s']:.1f} s{extra}[/dim]")
-    return 0
+    return code

@@ -1,0 +1,154 @@
+"""``routegraph bench`` as a user runs it: a RouterBench CSV in, one JSON record (or tables) out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from routegraph.bench import add_graph_result, run_bench, summarize_operating_points
+from routegraph.bench.harness import points_from_outcomes
+from routegraph.cli import main
+from routegraph.data.dataset import RoutingDataset
+from routegraph.paths import data_dir
+
+MODELS = ["small-7b", "mid-34b", "big-api"]
+PRICE = {"small-7b": 2e-5, "mid-34b": 8e-5, "big-api": 1e-3}
+TOPICS = ["math", "history", "code", "law", "biology", "poetry"]
+RECORD_KEYS = {"apgr", "cpt50", "cpt80", "aiq", "cost_at_95pct_strong", "curve"}
+POINT_KEYS = {"threshold", "strong_share", "quality", "cost_usd"}
+
+
+@pytest.fixture()
+def tiny_csv(tmp_path, monkeypatch):
+    """60 prompts x 3 models in RouterBench layout; the mid model is a math specialist."""
+    monkeypatch.setenv("ROUTEGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(60):
+        topic = TOPICS[i % len(TOPICS)]
+        row = {
+            "sample_id": f"s{i}",
+            "eval_name": topic,
+            "prompt": f"Question {i} about {topic}: explain idea {i * 7 % 13} of {topic}.",
+        }
+        for j, model in enumerate(MODELS):
+            skill = (0.3, 0.6, 0.9)[j] + (0.4 if topic == "math" and j == 1 else 0.0)
+            row[model] = int(rng.random() < skill)
+            row[f"{model}|model_response"] = "an answer"
+            row[f"{model}|total_cost"] = PRICE[model] * (1 + rng.random())
+        row["oracle_model_to_route_to"] = "big-api"
+        rows.append(row)
+    path = tmp_path / "tiny.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def run_json(capsys, *argv: str) -> dict:
+    assert main(["bench", *argv, "--json"]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out)  # exactly one JSON object on stdout
+
+
+def test_bench_json_on_a_csv_with_random_and_knn(tiny_csv, capsys, tmp_path):
+    png = tmp_path / "plot.png"
+    result = run_json(
+        capsys, "--data", str(tiny_csv), "--router", "random", "--router", "knn", "--plot", str(png)
+    )
+    assert {"dataset", "n_test", "models", "cost_source", "baselines", "routers", "graphs"} <= set(
+        result
+    )
+    assert result["models"] == MODELS
+    assert result["n_test"] == 12  # 20% of 60 prompts
+    assert result["graphs"] == {}
+    for name in [*MODELS, "random", "oracle"]:
+        assert {"quality", "cost_usd"} <= set(result["baselines"][name])
+    # the oracle beats every single model, the big model is the strong reference
+    oracle = result["baselines"]["oracle"]["quality"]
+    assert all(oracle >= result["baselines"][m]["quality"] for m in MODELS)
+    assert result["references"]["strong"] == "big-api"
+    assert set(result["routers"]) == {"random", "knn"}
+    for rec in result["routers"].values():
+        assert set(rec) >= RECORD_KEYS
+        assert rec["curve"] and all(set(p) == POINT_KEYS for p in rec["curve"])
+        assert all(0.0 <= p["strong_share"] <= 1.0 for p in rec["curve"])
+    assert png.is_file() and png.stat().st_size > 10_000
+
+
+def test_bench_on_the_shared_routerbench_sample(capsys):
+    sample = data_dir() / "routerbench_format_sample.csv"
+    if not sample.is_file():
+        pytest.skip("shared data not present")
+    result = run_json(capsys, "--data", str(sample), "--router", "random")
+    assert result["n_test"] >= 1
+    assert set(result["routers"]["random"]) >= RECORD_KEYS
+
+
+def test_bench_table_output_ends_the_run(tiny_csv, capsys):
+    assert main(["bench", "--data", str(tiny_csv), "--router", "random"]) == 0
+    out = capsys.readouterr().out
+    assert "baselines" in out and "oracle" in out and "APGR" in out and "random" in out
+
+
+def test_unknown_router_is_one_clear_error(tiny_csv, capsys):
+    assert main(["bench", "--data", str(tiny_csv), "--router", "no-such-router"]) == 2
+    err = capsys.readouterr().err
+    assert "router" in err and "no-such-router" in err and "knn" in err
+
+
+def two_model_dataset(n: int = 200) -> RoutingDataset:
+    rng = np.random.default_rng(5)
+    strong = (rng.random(n) < 0.8).astype(float)
+    weak = (rng.random(n) < 0.6).astype(float)
+    return RoutingDataset(
+        name="two",
+        prompts=[f"prompt number {i}" for i in range(n)],
+        models=["weak", "strong"],
+        quality=np.c_[weak, strong],
+        cost_usd=np.tile([0.001, 0.02], (n, 1)),
+        strong_model="strong",
+        weak_model="weak",
+    )
+
+
+def test_two_model_run_sweeps_from_all_weak_to_all_strong():
+    ds = two_model_dataset()
+    result = run_bench(ds, routers=["random"], progress=False)
+    curve = result["routers"]["random"]["curve"]
+    refs = result["references"]
+    assert (refs["strong"], refs["weak"], refs["two_model"]) == ("strong", "weak", True)
+    assert curve[0]["strong_share"] == 0.0 and curve[-1]["strong_share"] == 1.0
+    assert curve[0]["quality"] == pytest.approx(refs["weak_quality"])
+    assert curve[-1]["quality"] == pytest.approx(refs["strong_quality"])
+    assert len(curve) == result["n_test"] + 1  # one threshold per distinct score
+
+
+def test_graph_results_reuse_the_router_record():
+    ds = two_model_dataset()
+    result = run_bench(ds, routers=["random"], progress=False)
+    refs = result["references"]
+    # a graph run at three thresholds: per-prompt outcomes -> operating points
+    n = result["n_test"]
+    went = np.stack([np.zeros(n), np.r_[np.ones(n // 2), np.zeros(n - n // 2)], np.ones(n)])
+    quality = np.stack(
+        [np.full(n, refs["weak_quality"]), np.full(n, 0.7), np.full(n, refs["strong_quality"])]
+    )
+    cost = np.stack(
+        [np.full(n, refs["weak_cost"]), np.full(n, 0.01), np.full(n, refs["strong_cost"])]
+    )
+    points = points_from_outcomes([1.0, 0.5, 0.0], went, quality, cost)
+    record = add_graph_result(result, "simple", points)
+    assert result["graphs"]["simple"] is record
+    assert set(record) >= RECORD_KEYS
+    direct = summarize_operating_points(
+        [(p["strong_share"], p["quality"], p["cost_usd"]) for p in record["curve"]],
+        refs["strong_quality"],
+        refs["weak_quality"],
+        refs["strong_cost"],
+        refs["weak_cost"],
+        tuple(refs["cost_range"]),
+    )
+    assert direct["apgr"] == pytest.approx(record["apgr"])
+    assert direct["aiq"] == pytest.approx(record["aiq"])

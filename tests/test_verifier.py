@@ -1,0 +1,201 @@
+"""The learned verifier: its arithmetic checker, training on real GSM8K answers, persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from evaluators.verifier import (
+    FEATURE_NAMES,
+    LearnedVerifier,
+    answer_features,
+    cascade_tradeoff,
+    check_arithmetic,
+    final_answer,
+    safe_eval,
+    share_for_pgr,
+)
+from routegraph.errors import ArtifactError, InvalidInputError
+
+# -- arithmetic checker -------------------------------------------------------------------------
+
+
+def test_wrong_sum_is_flagged_and_right_sum_is_not():
+    assert check_arithmetic("So she has 12 + 30 = 32 apples.").wrong == 1
+    report = check_arithmetic("So she has 12 + 30 = 42 apples.")
+    assert report.checked == 1 and report.wrong == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3 * 4 = 12",
+        "He runs 3 x 60 = 180 meters",
+        "She earns 9 * $2 = $<<9*2=18>>18.",
+        "2 + 1/2 = 5/2 = <<5/2=2.5>>2.5 bolts",
+        "2 * (4 + 8) = 2 * 12 = 24 dogs",
+        "1,000 * 3 = 3,000 dollars",
+        "10/3 = 3.33 hours",
+        "20% * 50 = 10",
+    ],
+)
+def test_correct_arithmetic_in_common_notations_passes(text):
+    report = check_arithmetic(text)
+    assert report.checked >= 1
+    assert report.wrong == 0, [e for e in report.equalities if not e.correct]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["3 * 4 = 13", "<<54-54/3=42>>42", "2 * (4 + 8) = 2 * 12 = 25", "She pays $5 * 6 = $35"],
+)
+def test_wrong_arithmetic_is_flagged(text):
+    assert check_arithmetic(text).wrong >= 1
+
+
+def test_annotation_whose_shown_number_differs_is_counted():
+    assert check_arithmetic("<<3*4=12>>13 eggs").annotation_mismatches == 1
+    assert check_arithmetic("<<3*4=12>>12 eggs").annotation_mismatches == 0
+
+
+def test_prose_and_unit_expressions_are_skipped_not_flagged():
+    report = check_arithmetic("180 meters/session * 3 sessions/week = 540 meters. Total = 5")
+    assert report.wrong == 0
+
+
+def test_safe_eval_never_runs_code():
+    assert safe_eval("__import__('os').system('echo hi')") is None
+    assert safe_eval("2 ** 999999") is None
+    assert safe_eval("(1 + 2) * 3") == 9.0
+
+
+def test_final_answer_prefers_explicit_statement():
+    assert final_answer("so 3 + 4 = 7\n#### 1,200") == (1200.0, True)
+    assert final_answer("The answer is 42.") == (42.0, True)
+    assert final_answer("maybe 5 or 6") == (6.0, False)
+    assert final_answer("no numbers") == (None, False)
+
+
+def test_features_are_finite_and_fixed_length_on_odd_inputs():
+    for query, answer in [("", ""), ("q 3", "x " + "9" * 400), ("a", "1/0 = 5"), ("x", "=")]:
+        features = answer_features(query, answer)
+        assert features.shape == (len(FEATURE_NAMES),)
+        assert np.isfinite(features).all()
+
+
+# -- cascade metrics ------------------------------------------------------------------------------
+
+
+def test_cascade_tradeoff_escalates_least_confident_first():
+    weak = np.array([1.0, 0.0, 0.0, 1.0])
+    strong = np.ones(4)
+    share, pgr = cascade_tradeoff(np.array([0.9, 0.1, 0.2, 0.8]), weak, strong)
+    assert share.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert pgr.tolist() == [0.0, 0.5, 1.0, 1.0, 1.0]
+    assert share_for_pgr(np.array([0.9, 0.1, 0.2, 0.8]), weak, strong) == 0.5
+    assert share_for_pgr(np.array([0.1, 0.9, 0.8, 0.2]), weak, strong) == 1.0
+
+
+# -- training on real data --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gsm8k_split():
+    from routegraph.data import load_dataset
+    from routegraph.data.splits import train_val_test_split
+
+    ds = load_dataset("gsm8k")
+    train, val, test = train_val_test_split(ds, seed=0)
+    return ds, np.concatenate([train, val]), test
+
+
+@pytest.fixture(scope="module")
+def trained(gsm8k_split):
+    ds, train, _ = gsm8k_split
+    weak = ds.models.index(ds.weak_model)
+    verifier = LearnedVerifier(n_estimators=100).fit(
+        [ds.prompts[i] for i in train],
+        [ds.responses[i][weak] for i in train],
+        ds.quality[train, weak],
+    )
+    return verifier
+
+
+def test_trained_on_gsm8k_train_beats_chance_on_test(gsm8k_split, trained):
+    from sklearn.metrics import roc_auc_score
+
+    ds, _, test = gsm8k_split
+    weak = ds.models.index(ds.weak_model)
+    p = trained.predict_proba([ds.prompts[i] for i in test], [ds.responses[i][weak] for i in test])
+    assert p.shape == (len(test),) and ((p > 0) & (p < 1)).all()
+    assert roc_auc_score(ds.quality[test, weak], p) > 0.6
+
+
+def test_save_load_gives_identical_probabilities(tmp_path, gsm8k_split, trained):
+    ds, _, test = gsm8k_split
+    queries = [ds.prompts[i] for i in test[:50]]
+    answers = [ds.responses[i][0] for i in test[:50]]
+    trained.save(tmp_path / "v")
+    loaded = LearnedVerifier.load(tmp_path / "v")
+    np.testing.assert_array_equal(
+        trained.predict_proba(queries, answers), loaded.predict_proba(queries, answers)
+    )
+
+
+def test_load_rejects_broken_or_stale_artifacts(tmp_path, trained):
+    with pytest.raises(ArtifactError, match="not a verifier artifact"):
+        LearnedVerifier.load(tmp_path)
+    trained.save(tmp_path / "v")
+    record = json.loads((tmp_path / "v" / "verifier.json").read_text())
+    record["features"] = record["features"][:-1]
+    (tmp_path / "v" / "verifier.json").write_text(json.dumps(record))
+    with pytest.raises(ArtifactError, match="retrain"):
+        LearnedVerifier.load(tmp_path / "v")
+    trained.save(tmp_path / "w")
+    (tmp_path / "w" / "model.npz").write_bytes(b"not a zip")
+    with pytest.raises(ArtifactError, match="corrupted"):
+        LearnedVerifier.load(tmp_path / "w")
+
+
+def test_fit_rejects_bad_labels(trained):
+    with pytest.raises(InvalidInputError, match="labels"):
+        LearnedVerifier().fit(["q", "q"], ["a", "b"], [1, 1])
+    with pytest.raises(InvalidInputError, match="labels"):
+        LearnedVerifier().fit(["q", "q"], ["a", "b"], [0.5, 1])
+    with pytest.raises(InvalidInputError, match="answers"):
+        trained.predict_proba(["q"], [])
+    with pytest.raises(InvalidInputError, match="n_estimators"):
+        LearnedVerifier(n_estimators=0)
+
+
+def test_default_artifact_loads_fast_and_prefers_correct_arithmetic():
+    import time
+
+    verifier = LearnedVerifier.default()
+    query = "Tom has 12 apples and buys 30 more. How many apples does he have?"
+    good = "Tom has 12 + 30 = <<12+30=42>>42 apples.\n#### 42"
+    bad = "Tom has 12 + 30 = <<12+30=32>>32 apples.\n#### 32"
+    start = time.perf_counter()
+    p_good, p_bad = verifier.predict_proba([query, query], [good, bad])
+    assert time.perf_counter() - start < 0.5
+    assert p_good > p_bad
+    assert verifier.meta_["gsm8k_test"]["auc_weak_answers"] > 0.6
+
+
+def test_exported_trees_reproduce_sklearn_exactly():
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from evaluators.verifier import _export_gradient_boosting
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    y = (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=400) > 0).astype(int)
+    model = GradientBoostingClassifier(n_estimators=30, max_depth=3, subsample=0.8).fit(
+        x, y, sample_weight=rng.uniform(0.2, 2.0, 400)
+    )
+    x_new = rng.normal(size=(100, 5))
+    np.testing.assert_allclose(
+        _export_gradient_boosting(model).decision(x_new), model.decision_function(x_new), atol=1e-9
+    )
