@@ -228,7 +228,7 @@ class CascadeRoutingPolicy:
         if not net:
             return Choice(None, "stop", "every model was tried", scores, router=router.name)
         pick = max(net, key=lambda m: net[m])
-        if net[pick] <= ctx.min_gain:
+        if net[pick] <= ctx.min_gain and answered(state):  # always answer at least once
             return Choice(
                 None,
                 "stop",

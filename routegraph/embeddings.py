@@ -228,12 +228,15 @@ class EmbeddingCache:
                 TimeRemainingColumn,
             )
 
+            from rich.console import Console
+
             bar = Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
+                console=Console(stderr=True),  # stdout stays clean for --json output
             )
             task = bar.add_task(f"embedding with {self.name}", total=len(texts))
             try:

@@ -357,6 +357,7 @@ class CausalLLMRouter(Router):
 
 def _progress(enabled: bool):
     """A rich progress bar over training steps (silent when ``enabled`` is False)."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -365,4 +366,5 @@ def _progress(enabled: bool):
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         disable=not enabled,
+        console=Console(stderr=True),
     )

@@ -284,6 +284,7 @@ class EncoderClassifierRouter(Router):
 
 def _progress(enabled: bool):
     """A rich progress bar over training steps (a silent one when ``enabled`` is False)."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -292,4 +293,5 @@ def _progress(enabled: bool):
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         disable=not enabled,
+        console=Console(stderr=True),
     )

@@ -45,6 +45,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder of trained artifacts (DIR/<router>/router.json); routers found there are "
         "loaded instead of trained",
     )
+    parser.add_argument(
+        "--graph",
+        action="append",
+        metavar="G",
+        choices=("simple", "specialist", "cascade", "cascade_routing"),
+        help="also run this graph (repeatable) over a sample of the test prompts with replayed "
+        "models, at a few operating points (graph level)",
+    )
+    parser.add_argument(
+        "--graph-router",
+        metavar="R",
+        help="router the graphs use (default: the first --router, trained in the run)",
+    )
+    parser.add_argument(
+        "--evaluator",
+        default="verifier",
+        help="confidence evaluator of the graphs (default: the learned verifier)",
+    )
+    parser.add_argument(
+        "--graph-sample", type=int, default=200, help="test prompts the graphs run on"
+    )
     parser.add_argument("--json", action="store_true", help="print ONE JSON object on stdout")
     parser.add_argument("--plot", metavar="FILE.png", help="write quality/cost and share plots")
     parser.add_argument("--seed", type=int, default=0, help="split and random-baseline seed")
@@ -52,6 +73,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--random-seeds", type=int, default=10, help="seeds averaged for the random baseline"
     )
     parser.set_defaults(func=run)
+
+
+def run_graph_level(result: dict, args: argparse.Namespace) -> None:
+    """Run the requested graphs on replayed test prompts into ``result["graphs"]``."""
+    from rich.progress import Progress
+
+    from evaluators.registry import make_evaluator
+    from routegraph.bench.graph_level import bench_graphs
+    from routegraph.bench.harness import bench_split, load_bench_dataset, obtain_router
+
+    data = load_bench_dataset(args.dataset, args.data)
+    train, _, _ = bench_split(data, seed=args.seed)
+    name = args.graph_router or (args.router[0] if args.router else "knn")
+    router, _ = obtain_router(name, train, None, args.seed)
+    evaluator = make_evaluator(args.evaluator, model=None)  # type: ignore[arg-type]
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        bench_graphs(result, data, args.graph, router, evaluator, sample=args.graph_sample,
+                     seed=args.seed, progress=progress)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
             random_seeds=args.random_seeds,
             progress=sys.stderr.isatty(),
         )
+        if args.graph:
+            run_graph_level(result, args)
     if args.plot:
         path = plot_bench(result, args.plot)
         result["plot"] = str(path)

@@ -121,11 +121,14 @@ def _count_all(texts: Sequence[str], description: str) -> np.ndarray:
         for i, text in enumerate(texts):
             counts[i] = count_tokens(text)
         return counts
+    from rich.console import Console
     from rich.progress import track
 
     # count_tokens' lru_cache would only churn on 100k long distinct texts: call the tokenizer.
     vocab = _llama_vocab()
-    for i, text in enumerate(track(texts, description=description, transient=True)):
+    for i, text in enumerate(track(
+        texts, description=description, transient=True, console=Console(stderr=True)
+    )):
         if not text:
             counts[i] = 0
         elif vocab is None:
