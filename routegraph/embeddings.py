@@ -219,6 +219,7 @@ class EmbeddingCache:
         show = self.show_progress and len(texts) >= _PROGRESS_MIN
         bar = None
         if show:
+            from rich.console import Console
             from rich.errors import LiveError
             from rich.progress import (
                 BarColumn,
@@ -227,8 +228,6 @@ class EmbeddingCache:
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
-
-            from rich.console import Console
 
             bar = Progress(
                 "[progress.description]{task.description}",
