@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 SOURCE_LABEL = {
@@ -45,7 +46,7 @@ def render_run(record: dict[str, Any], console: Console | None = None, title: st
                     f"{attempt['confidence']:.3f}" if attempt["confidence"] is not None else "-"
                 )
                 row[5] = f"{attempt['cost_usd']:.6f}"
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     console.print(table)
     src = SOURCE_LABEL.get(record.get("source") or "", record.get("source") or "")
     console.print(
