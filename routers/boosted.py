@@ -19,7 +19,7 @@ npz and loading needs no pickle.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -250,7 +250,7 @@ class BoostedRouter(EmbeddingRouter):
         self.classifier_ = CategoryClassifier(self.categories_, arrays["coef"], arrays["intercept"])
         self.train_keys_ = arrays["train_keys"].astype(np.float32)
         self.train_quality_ = arrays["train_quality"].astype(np.float32)
-        self.gap_pair_ = tuple(int(i) for i in arrays["gap_pair"])
+        self.gap_pair_ = cast(tuple[int, int], tuple(int(i) for i in arrays["gap_pair"]))
         self.trees_ = [trees(f"model{j}") for j in range(len(self.models_))]
         self.gap_trees_ = trees("gap") if "gap_roots" in arrays else None
 

@@ -14,7 +14,7 @@ achieved on validation, so it travels with the artifact and the CLI / graphs can
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -161,7 +161,9 @@ def resolve_threshold(router: Router, spec: str | float | None) -> tuple[float, 
         wanted = None
     for name, record in stored.items():
         same_target = record.get("target_kind") == kind.strip() and wanted is not None
-        if name == text or (same_target and np.isclose(record.get("value"), wanted)):
+        if name == text or (
+            same_target and np.isclose(cast(float, record.get("value")), cast(float, wanted))
+        ):
             return float(record["threshold"]), f"calibrated {name}"
     raise InvalidInputError(
         "threshold",

@@ -9,7 +9,7 @@ router module with only its own idea.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -114,7 +114,7 @@ class EmbeddingRouter(Router):
         Raises :class:`ArtifactError` when the artifact was trained with another embedder than
         the one given (or than the bundled one when none is given).
         """
-        router = super().load(directory)
+        router = cast(EmbeddingRouter, super().load(directory))
         trained_with = router.meta_.get("embedder")
         if embedder is None:
             from routegraph.embeddings import LOCAL_EMBEDDER_NAME

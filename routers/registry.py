@@ -18,7 +18,7 @@ import importlib.util
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from routegraph.errors import ArtifactError, InvalidInputError
 from routegraph.paths import artifacts_dir
@@ -108,7 +108,7 @@ def make_router(name: str, **params: Any) -> Router:
 def _init_parameters(cls: type) -> list[str]:
     import inspect
 
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return [p for p in inspect.signature(cast(Any, cls).__init__).parameters if p != "self"]
 
 
 def default_router_path(name: str = "default") -> Path:
@@ -156,13 +156,13 @@ def load_router(path_or_name: str | Path, embedder=None) -> Router:
         raise ArtifactError(f"{meta_path}: router kind {kind!r} unavailable ({exc})") from None
     try:
         if embedder is not None and _accepts_embedder(cls):
-            return cls.load(path, embedder=embedder)
+            return cast(Any, cls).load(path, embedder=embedder)
         return cls.load(path)
     except (TypeError, KeyError, IndexError) as exc:  # params or arrays do not fit the class
         raise ArtifactError(f"{path}: {kind} artifact does not match its class ({exc})") from None
 
 
-def _accepts_embedder(cls: type) -> bool:
+def _accepts_embedder(cls: type[Router]) -> bool:
     import inspect
 
     return "embedder" in inspect.signature(cls.load).parameters

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,8 @@ from routers.calibration import calibrate
 from routers.evaluation import evaluate
 from routers.registry import default_router_path, make_router
 
-TWO_MODEL = ("ensemble", {})
-SPECIALIST = ("boosted", {})
+TWO_MODEL: tuple[str, dict[str, Any]] = ("ensemble", {})
+SPECIALIST: tuple[str, dict[str, Any]] = ("boosted", {})
 CALIBRATIONS = (
     ("strong_share", 0.5),
     ("quality_fraction", 0.95),

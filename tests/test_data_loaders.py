@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,7 @@ def test_mmlu_matches_readme() -> None:
     assert (ds.weak_model, ds.strong_model) == (WEAK_MODEL, STRONG_MODEL)
     assert accuracy(ds, STRONG_MODEL) == pytest.approx(0.806, abs=0.005)
     assert accuracy(ds, WEAK_MODEL) == pytest.approx(0.681, abs=0.005)
+    assert ds.categories is not None and ds.contaminated is not None
     assert len(set(ds.categories)) == 57 and "abstract_algebra" in ds.categories
     assert ds.responses is None and ds.missing_cells == 0
     assert ds.contaminated.sum() == 5
@@ -61,8 +63,10 @@ def test_gsm8k_matches_readme_and_has_gold_answers() -> None:
     assert accuracy(ds, WEAK_MODEL) == pytest.approx(0.638, abs=0.005)
     assert ds.references is not None and all(r is not None for r in ds.references)
     assert ds.references[0] == "18"  # Janet's ducks
-    assert ds.responses is not None and "18" in ds.responses[0][1]
+    assert ds.responses is not None and "18" in cast(str, ds.responses[0][1])
+    assert ds.contaminated is not None
     assert ds.contaminated.sum() == 12
+    assert ds.output_tokens is not None and ds.input_tokens is not None
     assert np.all(ds.output_tokens > 0) and np.all(ds.input_tokens > 0)
     assert_consistent(ds)
 
@@ -74,10 +78,13 @@ def test_mt_bench_has_two_turns_per_question_and_judge_scores() -> None:
     turn1, turn2 = ds.prompts[0], ds.prompts[1]
     assert turn2.startswith(turn1) and "letter A" in turn2
     assert set(np.unique(ds.quality * 10)) <= set(np.arange(1, 10.5, 0.5))
+    assert ds.categories is not None
     assert len(set(ds.categories)) == 8
     assert ds.responses is not None and all(r for row in ds.responses for r in row)
     # Turn 2 input includes the model's own turn-1 answer.
+    assert ds.input_tokens is not None
     assert np.all(ds.input_tokens[1] > ds.input_tokens[0])
+    assert ds.contaminated is not None
     assert ds.contaminated.sum() == 16  # 8 questions x 2 turns
     assert_consistent(ds)
 
@@ -106,6 +113,7 @@ def test_mmlu_pro_has_nine_catalog_models_and_missing_cells() -> None:
     assert ds.missing_cells == (12032 - 10351) + (12032 - 12012) + (12032 - 12020)
     acc = np.nanmean(ds.quality, axis=0)
     assert 0.28 < acc.min() < 0.30 and 0.69 < acc.max() < 0.71
+    assert ds.references is not None and ds.categories is not None
     assert set(ds.references) <= set("ABCDEFGHIJ")
     assert len(set(ds.categories)) == 14
     assert_consistent(ds)
@@ -135,7 +143,7 @@ def test_routerbench_sample_loads() -> None:
     assert ds.categories == ["arith", "geo", "code", "bio"]
     assert ds.quality[1].tolist() == [0.0, 1.0, 1.0]
     assert ds.cost_usd[2, 2] == pytest.approx(0.0031)
-    assert ds.responses is not None and ds.responses[2][2].endswith("return s[::-1]")
+    assert ds.responses is not None and cast(str, ds.responses[2][2]).endswith("return s[::-1]")
     assert ds.missing_cells == 0
     assert_consistent(ds)
 
@@ -160,6 +168,7 @@ def test_routerbench_empty_cells_are_missing_not_errors(tmp_path: Path) -> None:
     ds = load_routerbench_csv(path)
     assert ds.missing_cells == 2
     assert np.isnan(ds.quality[1, 1]) and np.isnan(ds.cost_usd[1, 1])
+    assert ds.responses is not None
     assert ds.responses[0][0] is None
     # An unknown model's empty cost cell takes its median recorded cost, and says so.
     assert ds.cost_usd[2, 2] == pytest.approx(0.001)

@@ -41,6 +41,7 @@ def test_splits_are_disjoint_deterministic_and_clean(name: str) -> None:
     parts = train_val_test_split(ds, seed=0)
     assert_partition(ds, parts)
     train, val, test = parts
+    assert ds.contaminated is not None
     assert not ds.contaminated[test].any()
     assert ds.contaminated[train].sum() == ds.contaminated.sum()
     assert abs(len(test) - 0.2 * len(ds)) <= 2 and abs(len(val) - 0.1 * len(ds)) <= 2
@@ -72,6 +73,7 @@ def test_identical_prompts_share_a_side() -> None:
 def test_contaminated_rows_go_to_train() -> None:
     flags = [i % 3 == 0 for i in range(30)]
     ds = toy([f"q{i}" for i in range(30)], flags)
+    assert ds.contaminated is not None
     for seed in range(5):
         train, _, test = train_val_test_split(ds, seed=seed)
         assert not ds.contaminated[test].any()

@@ -65,7 +65,11 @@ def actions(out: dict[str, Any]) -> list[str]:
     return [d["action"] for d in out["decisions"]]
 
 
-BASE = {"weak_model": "small", "strong_model": "large", "models": ["small", "medium", "large"]}
+BASE: dict[str, Any] = {
+    "weak_model": "small",
+    "strong_model": "large",
+    "models": ["small", "medium", "large"],
+}
 
 
 # --- simple -------------------------------------------------------------------------------

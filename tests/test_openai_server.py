@@ -79,13 +79,15 @@ def test_server_lists_the_model(openai_server: ServerProcess) -> None:
 def test_direct_chat_openai_call(cloud_env: str) -> None:
     from langchain_openai import ChatOpenAI
 
-    chat = ChatOpenAI(
-        model=ALIAS, base_url=cloud_env, api_key="sk-local", max_tokens=24, temperature=0,
+    # The pydantic-generated signature lacks the `max_tokens` alias and str coercion of api_key.
+    chat = ChatOpenAI(  # type: ignore[call-arg]
+        model=ALIAS, base_url=cloud_env, api_key="sk-local", max_tokens=24, temperature=0,  # type: ignore[arg-type]
         max_retries=0, timeout=120,
     )  # fmt: skip
     reply = chat.invoke([HumanMessage(FRANCE)])
 
     assert "paris" in reply.text.lower()
+    assert reply.usage_metadata is not None
     assert reply.usage_metadata["input_tokens"] > 5
     assert 0 < reply.usage_metadata["output_tokens"] <= 24
     assert reply.response_metadata["model_name"] == ALIAS
@@ -102,6 +104,7 @@ def test_catalog_cloud_model_reaches_the_server_with_logprobs(cloud_env: str) ->
     reply = chat.invoke([HumanMessage("Write a long story about a dragon.")])
 
     # max_tokens reaches a server that ignores `max_completion_tokens`.
+    assert reply.usage_metadata is not None
     assert reply.usage_metadata["output_tokens"] <= 8
     assert reply.response_metadata["finish_reason"] == "length"
     logprobs = reply.response_metadata["logprobs"]["content"]

@@ -9,7 +9,7 @@ accurate as the weak model alone on the sample, and every cost must be usage x c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langchain_core.messages import HumanMessage
@@ -56,12 +56,14 @@ def gsm8k_sample() -> list[Item]:
     columns = {name: data.models.index(catalog.get(name).model) for name in (WEAK, STRONG)}
     step = len(data.prompts) // SAMPLE_SIZE
     rows = range(0, step * SAMPLE_SIZE, step)
+    assert data.responses is not None
+    assert data.input_tokens is not None and data.output_tokens is not None
     return [
         Item(
             row=row,
             prompt=data.prompts[row],
             recorded={name: float(data.quality[row, col]) for name, col in columns.items()},
-            responses={name: data.responses[row][col] for name, col in columns.items()},
+            responses={name: cast(str, data.responses[row][col]) for name, col in columns.items()},
             tokens={
                 name: (int(data.input_tokens[row, col]), int(data.output_tokens[row, col]))
                 for name, col in columns.items()

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         "router": router.kind,
         "artifact": str(args.router),
         "scores": scores,
-        "best_model": max(scores, key=scores.get),
+        "best_model": max(scores, key=scores.__getitem__),
         "strong_model": strong,
         "weak_model": weak,
         "p_strong": p_strong,

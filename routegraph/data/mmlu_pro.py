@@ -107,6 +107,7 @@ def load_mmlu_pro(data_dir: Path) -> RoutingDataset:
         per_model.append({str(r["question_id"]): r for r in read_model_zip(path)})
 
     first_seen: dict[str, dict] = {}
+    record: dict | None
     for records in per_model:
         for qid, record in records.items():
             first_seen.setdefault(qid, record)

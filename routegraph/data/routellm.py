@@ -247,6 +247,7 @@ def load_mt_bench(data_dir: Path) -> RoutingDataset:
     questions = read_jsonl(_require(folder / "question.jsonl"))
     judgements = read_jsonl(_require(folder / "judgements.jsonl"))
     by_key: dict[tuple[int, int, str], dict] = {}
+    record: dict | None
     for record in judgements:
         try:
             key = (int(record["question_id"]), int(record["turn"]), str(record["model"]))

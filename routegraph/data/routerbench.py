@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -182,7 +183,7 @@ def load_routerbench_csv(path: str | Path) -> RoutingDataset:
         cost_source=source,
         prompt_ids=prompt_ids,
         responses=responses,
-        categories=categories,
+        categories=cast("list[str] | None", categories),  # None entries replaced above
         missing_cells=int((~answered).sum()),
     )
 
