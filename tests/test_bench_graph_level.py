@@ -30,12 +30,14 @@ def test_simple_graph_points_equal_router_level_decisions(gsm8k_sample) -> None:
     _, subset, router = gsm8k_sample
     refs = references(subset)
     settings, labels = default_settings("simple", subset, router, refs)
-    points = run_points("simple", subset, refs, settings, router=router,
-                        evaluator=ReferenceScorer(), labels=labels)
+    points = run_points(
+        "simple", subset, refs, settings, router=router, evaluator=ReferenceScorer(), labels=labels
+    )
     p = router.strong_probability(subset.prompts)
     s, w = refs.strong_index, refs.weak_index
-    for t, share, quality, cost in zip(points.threshold, points.strong_share, points.quality,
-                                       points.cost_usd, strict=True):
+    for t, share, quality, cost in zip(
+        points.threshold, points.strong_share, points.quality, points.cost_usd, strict=True
+    ):
         strong = p >= t
         expected_q = np.where(strong, subset.quality[:, s], subset.quality[:, w]).mean()
         expected_c = np.where(strong, subset.cost_usd[:, s], subset.cost_usd[:, w]).mean()

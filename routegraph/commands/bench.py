@@ -89,8 +89,16 @@ def run_graph_level(result: dict, args: argparse.Namespace) -> None:
     router, _ = obtain_router(name, train, None, args.seed)
     evaluator = make_evaluator(args.evaluator, model=None)  # type: ignore[arg-type]
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        bench_graphs(result, data, args.graph, router, evaluator, sample=args.graph_sample,
-                     seed=args.seed, progress=progress)
+        bench_graphs(
+            result,
+            data,
+            args.graph,
+            router,
+            evaluator,
+            sample=args.graph_sample,
+            seed=args.seed,
+            progress=progress,
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -126,9 +126,9 @@ def _count_all(texts: Sequence[str], description: str) -> np.ndarray:
 
     # count_tokens' lru_cache would only churn on 100k long distinct texts: call the tokenizer.
     vocab = _llama_vocab()
-    for i, text in enumerate(track(
-        texts, description=description, transient=True, console=Console(stderr=True)
-    )):
+    for i, text in enumerate(
+        track(texts, description=description, transient=True, console=Console(stderr=True))
+    ):
         if not text:
             counts[i] = 0
         elif vocab is None:
