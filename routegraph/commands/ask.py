@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from graphs.registry import GRAPH_IDS
+from routegraph.commands.options import parse_key_values
 from routegraph.commands.render import render_run
 from routegraph.errors import InvalidInputError
 from routegraph.runner import run_graph, summarize
@@ -21,16 +22,7 @@ CLOUD_HINT = (
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
     """``--set key=value`` pairs; values are JSON when they parse as JSON, else strings."""
-    settings: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError("--set", f"{pair!r} is not key=value", "key=value")
-        try:
-            settings[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key.strip()] = value
-    return settings
+    return parse_key_values(pairs, "--set")
 
 
 def context_from_args(args: argparse.Namespace) -> dict[str, Any]:

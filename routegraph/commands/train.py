@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from routegraph.commands.options import parse_key_values
 from routegraph.errors import InvalidInputError
 
 MIN_EVAL_ROWS = 2
@@ -88,16 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``["k=25", "weighted=false"]`` -> ``{"k": 25, "weighted": False}``."""
-    params: dict[str, Any] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name.strip():
-            raise InvalidInputError("param", f"{item!r} is not NAME=VALUE", "NAME=VALUE")
-        try:
-            params[name.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[name.strip()] = raw
-    return params
+    return parse_key_values(items, "param")
 
 
 def _load(args: argparse.Namespace):
