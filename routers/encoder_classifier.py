@@ -25,6 +25,7 @@ from routegraph.data.dataset import RoutingDataset
 from routegraph.errors import ArtifactError, InvalidInputError
 from routers.base import Router
 from routers.embedded import base_meta, check_training_data
+from routers.torch_artifacts import load_tensors, save_tensors, training_progress
 
 WEIGHTS_FILE = "weights.safetensors"
 BASE_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -181,7 +182,7 @@ class EncoderClassifierRouter(Router):
         self.loss_history_ = []
         start = time.perf_counter()
         net.train()
-        with _progress(self.show_progress) as progress:
+        with training_progress(self.show_progress) as progress:
             task = progress.add_task("fine-tuning MiniLM router", total=total)
             for _ in range(self.epochs):
                 order = torch.randperm(n, generator=generator).tolist()
@@ -253,24 +254,13 @@ class EncoderClassifierRouter(Router):
         """``router.json`` plus ``weights.safetensors`` holding only the fine-tuned tensors."""
         if self._net is None:
             raise ArtifactError("EncoderClassifierRouter is not fitted: nothing to save")
-        from safetensors.torch import save_file
-
         out = super().save(directory)
-        state = {k: v.detach().contiguous().clone() for k, v in self._trainable_state().items()}
-        save_file(state, str(out / WEIGHTS_FILE), metadata={"base_model": BASE_MODEL_NAME})
+        save_tensors(out / WEIGHTS_FILE, self._trainable_state(), BASE_MODEL_NAME)
         return out
 
     def _restore(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         path = directory / WEIGHTS_FILE
-        if not path.is_file():
-            raise ArtifactError(f"{directory}: missing {WEIGHTS_FILE}")
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError) as exc:
-            raise ArtifactError(f"{path}: corrupted weights ({exc})") from None
+        state = load_tensors(path, "weights")
         self._ensure_network()
         expected = set(self._trainable_state())
         if set(state) != expected:
@@ -280,18 +270,3 @@ class EncoderClassifierRouter(Router):
             )
         self._net.load_state_dict(state, strict=False)
         self._net.eval()
-
-
-def _progress(enabled: bool):
-    """A rich progress bar over training steps (a silent one when ``enabled`` is False)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        console=Console(stderr=True),
-    )
