@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from timing import time_calls  # benchmarks/timing.py (script directory)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -68,17 +68,6 @@ class ConstantEvaluator:
         return Confidence(0.9, self.name, {})
 
 
-def timings(fn, prompts: list[str], warmup: int = 5) -> list[float]:
-    for p in prompts[:warmup]:
-        fn(p)
-    out = []
-    for p in prompts:
-        t0 = time.perf_counter()
-        fn(p)
-        out.append((time.perf_counter() - t0) * 1e3)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="timed invocations per column")
@@ -109,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     prompts = [PROMPTS[i % len(PROMPTS)] + f" (#{i})" for i in range(args.n)]
     context = {"weak_model": "small", "strong_model": "large", "models": names}
     columns: dict[str, list[float]] = {
-        "router decision": timings(lambda p: router.strong_probability([p]), prompts)
+        "router decision": time_calls(lambda p: router.strong_probability([p]), prompts)
     }
     for label, build in (
         ("simple graph", build_simple_graph),
@@ -121,9 +110,11 @@ def main(argv: list[str] | None = None) -> int:
             evaluator=ConstantEvaluator(),
             catalog=catalog,
         )
-        columns[label] = timings(
-            lambda p, g=graph: g.invoke({"messages": [HumanMessage(p)]}, context=context), prompts
-        )
+
+        def run(prompt: str, g: Any = graph) -> object:
+            return g.invoke({"messages": [HumanMessage(prompt)]}, context=context)
+
+        columns[label] = time_calls(run, prompts)
     base = float(np.percentile(columns["router decision"], 50))
     rows = [
         {

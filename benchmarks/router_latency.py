@@ -28,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing import time_calls  # benchmarks/timing.py (script directory)
+
 from routegraph.bench.baselines import is_two_model  # noqa: E402
 from routegraph.bench.harness import bench_split, default_routers, obtain_router  # noqa: E402
 from routegraph.data import load_any  # noqa: E402
@@ -60,17 +62,6 @@ def fresh_embedder(folder: str):
     )
 
 
-def time_calls(fn, prompts: list[str], warmup: int = 5) -> list[float]:
-    for p in prompts[:warmup]:
-        fn(p + " (warm-up)")
-    out = []
-    for p in prompts:
-        t0 = time.perf_counter()
-        fn(p)
-        out.append((time.perf_counter() - t0) * 1e3)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="gsm8k", help="benchmark name or RouterBench CSV")
@@ -92,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         bare = fresh_embedder(str(Path(tmp) / "bare"))
-        embed_ms = time_calls(lambda p: bare.embed([p]), prompts)
+        embed_ms = time_calls(lambda p: bare.embed([p]), prompts, warmup_suffix=" (warm-up)")
         emb_p50 = percentile(embed_ms, 50)
         rows.append(
             {
@@ -116,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 def decide(p, r=router):
                     return int(np.argmax(r.predict_quality([p])[0]))
 
-            ms = time_calls(decide, prompts)
+            ms = time_calls(decide, prompts, warmup_suffix=" (warm-up)")
             cached = time_calls(decide, prompts, warmup=0)  # same prompts: vectors in memory
             rows.append(
                 {
