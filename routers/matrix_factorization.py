@@ -18,6 +18,7 @@ import numpy as np
 from routegraph.data.dataset import RoutingDataset
 from routegraph.errors import InvalidInputError
 from routers.embedded import EmbeddingRouter, base_meta, check_training_data
+from routers.progress import training_progress
 from routers.sw_ranking import pair_index
 
 
@@ -40,6 +41,7 @@ class MatrixFactorizationRouter(EmbeddingRouter):
         batch_size: int = 512,
         seed: int = 0,
         embedder=None,
+        show_progress: bool = True,
     ):
         super().__init__(embedder)
         if int(dim) < 1:
@@ -55,6 +57,7 @@ class MatrixFactorizationRouter(EmbeddingRouter):
         self.pair_weight = float(pair_weight)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
+        self.show_progress = bool(show_progress)
 
     def _params(self) -> dict:
         return {
@@ -105,23 +108,26 @@ class MatrixFactorizationRouter(EmbeddingRouter):
 
         gen = torch.Generator().manual_seed(self.seed)
         bce = torch.nn.functional.binary_cross_entropy_with_logits
-        for _ in range(self.epochs):
-            order = torch.randperm(len(x), generator=gen)
-            for start in range(0, len(x), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                s, y = scores(x[rows]), q[rows]
-                known = torch.isfinite(y)
-                loss = bce(s[known], y[known])
-                if self.pair_weight > 0 and n_models > 1:
-                    ya, yb = y[:, a_idx], y[:, b_idx]
-                    ok = torch.isfinite(ya) & torch.isfinite(yb)
-                    target = torch.where(ya > yb, 1.0, torch.where(ya < yb, 0.0, 0.5))
-                    diff = s[:, a_idx] - s[:, b_idx]
-                    if ok.any():
-                        loss = loss + self.pair_weight * bce(diff[ok], target[ok])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        with training_progress(self.show_progress) as progress:
+            task = progress.add_task("fitting matrix factorisation", total=self.epochs)
+            for _ in range(self.epochs):
+                order = torch.randperm(len(x), generator=gen)
+                for start in range(0, len(x), self.batch_size):
+                    rows = order[start : start + self.batch_size]
+                    s, y = scores(x[rows]), q[rows]
+                    known = torch.isfinite(y)
+                    loss = bce(s[known], y[known])
+                    if self.pair_weight > 0 and n_models > 1:
+                        ya, yb = y[:, a_idx], y[:, b_idx]
+                        ok = torch.isfinite(ya) & torch.isfinite(yb)
+                        target = torch.where(ya > yb, 1.0, torch.where(ya < yb, 0.0, 0.5))
+                        diff = s[:, a_idx] - s[:, b_idx]
+                        if ok.any():
+                            loss = loss + self.pair_weight * bce(diff[ok], target[ok])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                progress.update(task, advance=1, description=f"MF loss {loss.item():.3f}")
 
         with torch.no_grad():
             self.projection_ = proj.weight.numpy().astype(np.float32).copy()

@@ -1,5 +1,4 @@
-"""What the two torch routers (encoder classifier, causal LLM) share: their safetensors files
-and their training progress bar."""
+"""How the two torch routers (encoder classifier, causal LLM) store their weights: safetensors."""
 
 from __future__ import annotations
 
@@ -28,18 +27,3 @@ def load_tensors(path: Path, what: str) -> dict[str, Any]:
         return dict(load_file(str(path)))
     except (SafetensorError, OSError) as exc:
         raise ArtifactError(f"{path}: corrupted {what} ({exc})") from None
-
-
-def training_progress(enabled: bool) -> Any:
-    """A rich progress bar over training steps on stderr (silent when ``enabled`` is False)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        console=Console(stderr=True),
-    )

@@ -85,3 +85,38 @@ def test_save_load_of_the_adapter_gives_identical_probabilities(tmp_path, fitted
     assert (tmp_path / "llm" / ADAPTER_FILE).stat().st_size < 5_000_000  # adapter only
     loaded = CausalLLMRouter.load(tmp_path / "llm")
     np.testing.assert_array_equal(before, loaded.strong_probability(prompts))
+
+
+@pytest.fixture(scope="module")
+def tiny_mmlu_pro():
+    """Six MMLU-Pro questions with all nine models' outcomes: 54 (query, model) grades."""
+    from routegraph.data import load_dataset
+
+    ds = load_dataset("mmlu_pro")
+    complete = np.flatnonzero(~np.isnan(ds.quality).any(axis=1))
+    rng = np.random.default_rng(5)
+    return ds.subset(rng.permutation(complete)[:6])
+
+
+@pytest.mark.slow
+def test_routes_among_n_models_by_grading_each_one(tmp_path, tiny_mmlu_pro):
+    router = CausalLLMRouter(
+        batch_size=6, max_length=24, lr=1e-3, max_steps=3, show_progress=False, seed=0
+    ).fit(tiny_mmlu_pro)
+    assert router.meta_["graded_models"] == tiny_mmlu_pro.models
+    assert router.meta_["train_examples"] == 6 * 9
+    assert "each model" in router.meta_["label_scheme"]
+    prompts = tiny_mmlu_pro.prompts[:2]
+    quality = router.predict_quality(prompts)
+    assert quality.shape == (2, 9)
+    assert ((quality > 0) & (quality < 1)).all()
+    # each column is the expected grade of that model, mapped from 1..5 to 0..1
+    model = tiny_mmlu_pro.models[4]
+    grades = router.predict_grades(prompts, model)
+    np.testing.assert_allclose(quality[:, 4], grades @ np.linspace(0, 1, 5))
+    assert router.loss(tiny_mmlu_pro) < router.loss(tiny_mmlu_pro, adapter=False)
+    with pytest.raises(InvalidInputError, match="model"):
+        router.predict_grades(prompts, "not-a-model")
+    router.save(tmp_path / "n")
+    loaded = CausalLLMRouter.load(tmp_path / "n")
+    np.testing.assert_array_equal(quality, loaded.predict_quality(prompts))

@@ -57,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="seed of the train/validation/test split (default 0)"
     )
     parser.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="train on a seeded random sample of N prompts only (quick trials; default: all)",
+    )
+    parser.add_argument(
         "--val-frac",
         type=float,
         default=0.1,
@@ -105,6 +111,18 @@ def _load(args: argparse.Namespace):
     return load_routerbench_csv(path)
 
 
+def sample_prompts(data, limit: int, seed: int):
+    """``limit`` rows of ``data`` drawn at random with ``seed``, in their original order."""
+    import numpy as np
+
+    if limit < 1:
+        raise InvalidInputError("--limit", f"{limit}", "an integer >= 1 (prompts to keep)")
+    if limit >= len(data):
+        return data
+    rows = np.random.default_rng(seed).permutation(len(data))[:limit]
+    return data.subset(np.sort(rows))
+
+
 def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -122,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
 
     console.log(f"loading {'dataset ' + args.dataset if args.dataset else args.data}")
     data = _load(args)
+    if args.limit is not None:
+        data = sample_prompts(data, args.limit, args.seed)
     train_idx, val_idx, test_idx = train_val_test_split(
         data, seed=args.seed, val_frac=args.val_frac, test_frac=args.test_frac
     )

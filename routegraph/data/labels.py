@@ -54,13 +54,13 @@ def pairwise_mask(
     return ~np.isnan(ds.quality[:, s]) & ~np.isnan(ds.quality[:, w])
 
 
-def quality_labels_1_to_5(ds: RoutingDataset, weak: str | None = None) -> np.ndarray:
-    """1-5 grade of the weak model's answer per row; -1 where it has no result.
+def quality_labels_1_to_5(ds: RoutingDataset, model: str | None = None) -> np.ndarray:
+    """1-5 grade of ``model``'s answer (default: the weak model) per row; -1 where it has none.
 
     Quality q in [0, 1] is binned as ``ceil(5 q)`` clipped to 1..5: correctness 0/1 gives 1 or 5,
     and MT-Bench judge scores 1-10 (q = score/10) give 1-2 -> 1, 3-4 -> 2, ..., 9-10 -> 5.
     """
-    q = ds.quality[:, _column(ds, weak, "weak")]
+    q = ds.quality[:, _column(ds, model, "weak")]
     labels = np.full(len(ds), -1, dtype=np.int8)
     valid = ~np.isnan(q)
     labels[valid] = np.clip(np.ceil(np.round(q[valid] * 5, 6)), 1, 5).astype(np.int8)
