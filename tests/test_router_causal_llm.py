@@ -27,11 +27,29 @@ def test_registry_finds_the_class():
         ({"lora_r": 0}, "lora_r"),
         ({"max_steps": 0}, "max_steps"),
         ({"lr": 0.0}, "lr"),
+        ({"lora_layers": 0}, "lora_layers: 0 is below 1"),
+        ({"batch_size": 2.5}, "batch_size: 2.5 is not a whole number"),
+        ({"epochs": "two"}, "epochs: 'two' is not an integer"),
     ],
 )
 def test_bad_hyper_parameters_name_the_field(kwargs, field):
     with pytest.raises(InvalidInputError, match=field):
         CausalLLMRouter(**kwargs)
+
+
+def test_torch_thread_cap_comes_from_the_environment(monkeypatch):
+    from routers.torch_artifacts import THREADS_VARIABLE, import_torch
+
+    torch = import_torch()
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(THREADS_VARIABLE, "1")
+        assert import_torch().get_num_threads() == 1
+        monkeypatch.setenv(THREADS_VARIABLE, "many")
+        with pytest.raises(InvalidInputError, match=THREADS_VARIABLE):
+            import_torch()
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
