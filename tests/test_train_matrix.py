@@ -73,6 +73,8 @@ def test_train_then_route(router, source, mmlu_pro_csv, tmp_path, capsys):
     argv = ["train", router, *source_args(source, mmlu_pro_csv), "--out", str(out), "--json"]
     if router in QUICK_PARAMS:
         argv += ["--param", *QUICK_PARAMS[router]]
+    if router in NEURAL:  # scoring is their slow part (SmolLM2: ~3 prompts/s x N models)
+        argv += ["--val-frac", "0.05", "--test-frac", "0.05"]
     code = main(argv)
     captured = capsys.readouterr()
     if source == "routerbench_sample" and code == 2:
