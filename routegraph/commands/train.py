@@ -112,11 +112,9 @@ def _load(args: argparse.Namespace):
 
 
 def sample_prompts(data, limit: int, seed: int):
-    """``limit`` rows of ``data`` drawn at random with ``seed``, in their original order."""
+    """``limit`` (>= 1) rows of ``data`` drawn at random with ``seed``, in their original order."""
     import numpy as np
 
-    if limit < 1:
-        raise InvalidInputError("--limit", f"{limit}", "an integer >= 1 (prompts to keep)")
     if limit >= len(data):
         return data
     rows = np.random.default_rng(seed).permutation(len(data))[:limit]
@@ -135,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=args.json)
     targets = [parse_target(t) for t in args.calibrate]  # fail fast, before any work
+    if args.limit is not None and args.limit < 1:
+        raise InvalidInputError("--limit", f"{args.limit}", "an integer >= 1 (prompts to keep)")
     router = make_router(args.router, **parse_params(args.param))
     started = time.perf_counter()
 
