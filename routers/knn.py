@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError
+from routegraph.errors import check_min_int, check_non_negative
 from routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
 
 CHUNK = 1024  # query rows per similarity block: bounds memory at CHUNK x n_train floats
@@ -53,12 +53,8 @@ class KNNRouter(EmbeddingRouter):
         self, k: int = 25, prior_weight: float = 2.0, weighted: bool = True, embedder=None
     ):
         super().__init__(embedder)
-        if int(k) < 1:
-            raise InvalidInputError("k", f"{k} is below 1", "an integer >= 1")
-        if prior_weight < 0:
-            raise InvalidInputError("prior_weight", f"{prior_weight} is negative", "a number >= 0")
-        self.k = int(k)
-        self.prior_weight = float(prior_weight)
+        self.k = check_min_int("k", k, 1)
+        self.prior_weight = check_non_negative("prior_weight", prior_weight)
         self.weighted = bool(weighted)
 
     def fit(self, data: RoutingDataset) -> KNNRouter:

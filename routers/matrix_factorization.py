@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError
+from routegraph.errors import check_min_int, check_non_negative
 from routers.embedded import EmbeddingRouter, base_meta, check_training_data
 from routers.progress import training_progress
 from routers.sw_ranking import pair_index
@@ -44,17 +44,11 @@ class MatrixFactorizationRouter(EmbeddingRouter):
         show_progress: bool = True,
     ):
         super().__init__(embedder)
-        if int(dim) < 1:
-            raise InvalidInputError("dim", f"{dim} is below 1", "an integer >= 1")
-        if int(epochs) < 1:
-            raise InvalidInputError("epochs", f"{epochs} is below 1", "an integer >= 1")
-        if pair_weight < 0:
-            raise InvalidInputError("pair_weight", f"{pair_weight} is negative", "a number >= 0")
-        self.dim = int(dim)
-        self.epochs = int(epochs)
+        self.dim = check_min_int("dim", dim, 1)
+        self.epochs = check_min_int("epochs", epochs, 1)
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
-        self.pair_weight = float(pair_weight)
+        self.pair_weight = check_non_negative("pair_weight", pair_weight)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.show_progress = bool(show_progress)

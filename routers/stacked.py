@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError
+from routegraph.errors import InvalidInputError, check_min_int, check_non_negative
 from routers.category import CategoryClassifier, category_table
 from routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
 from routers.features import FEATURE_NAMES, prompt_features
@@ -75,12 +75,8 @@ class CategoryKNNRouter(EmbeddingRouter):
         self, k: int = 50, prior_weight: float = 10.0, c: float = 10.0, embedder=None
     ) -> None:
         super().__init__(embedder)
-        if int(k) < 1:
-            raise InvalidInputError("k", f"{k} is below 1", "an integer >= 1")
-        if prior_weight < 0:
-            raise InvalidInputError("prior_weight", f"{prior_weight} is negative", "a number >= 0")
-        self.k = int(k)
-        self.prior_weight = float(prior_weight)
+        self.k = check_min_int("k", k, 1)
+        self.prior_weight = check_non_negative("prior_weight", prior_weight)
         self.c = float(c)
 
     def _params(self) -> dict:

@@ -146,7 +146,7 @@ def bench_graphs(
     the same sample, so the two levels can be compared point for point.
     """
     from routegraph.bench.baselines import references
-    from routegraph.bench.harness import bench_split, score_router, summarize_operating_points
+    from routegraph.bench.harness import bench_split, score_router, summarize_against
 
     unknown = set(graph_ids) - set(GRAPH_LEVEL_IDS)
     if unknown:
@@ -156,14 +156,7 @@ def bench_graphs(
     refs = references(subset)
 
     def summary(points: OperatingPoints) -> dict[str, Any]:
-        return summarize_operating_points(
-            points,
-            refs.strong_quality,
-            refs.weak_quality,
-            refs.strong_cost,
-            refs.weak_cost,
-            refs.cost_range,
-        )
+        return summarize_against(points, refs.as_dict())
 
     graphs = result.setdefault("graphs", {})
     router_level = None

@@ -94,11 +94,9 @@ def points_from_outcomes(
     return metrics.OperatingPoints(t, ws.mean(axis=1), q.mean(axis=1), c.mean(axis=1))
 
 
-def add_graph_result(result: dict[str, Any], name: str, points: PointsLike) -> dict[str, Any]:
-    """Summarise a graph's operating points against the run's references into
-    ``result["graphs"][name]`` and return that record."""
-    refs = result["references"]
-    record = summarize_operating_points(
+def summarize_against(points: PointsLike, refs: dict[str, Any]) -> dict[str, Any]:
+    """:func:`summarize_operating_points` against a run's references (``References.as_dict()``)."""
+    return summarize_operating_points(
         points,
         refs["strong_quality"],
         refs["weak_quality"],
@@ -106,6 +104,12 @@ def add_graph_result(result: dict[str, Any], name: str, points: PointsLike) -> d
         refs["weak_cost"],
         tuple(refs["cost_range"]),
     )
+
+
+def add_graph_result(result: dict[str, Any], name: str, points: PointsLike) -> dict[str, Any]:
+    """Summarise a graph's operating points against the run's references into
+    ``result["graphs"][name]`` and return that record."""
+    record = summarize_against(points, result["references"])
     result.setdefault("graphs", {})[name] = record
     return record
 
@@ -285,14 +289,7 @@ def run_bench(
                     bar.advance(task)
                 continue
             t2 = time.perf_counter()
-            record = summarize_operating_points(
-                points,
-                refs.strong_quality,
-                refs.weak_quality,
-                refs.strong_cost,
-                refs.weak_cost,
-                refs.cost_range,
-            )
+            record = summarize_against(points, refs.as_dict())
             record.update(
                 {"source": source, "fit_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3)}
             )
