@@ -9,8 +9,8 @@ final message metadata. The router is the rule-based ``heuristic`` one (no embed
 isolates the graph cost from the embedder's. Printed in ms and as a ratio to the bare decision.
 
 TODO(lead): once replay models are wired into the graphs, add a third column that invokes the
-graphs with ``routegraph.providers.replay`` models over bench test prompts, and feed per-prompt
-outcomes at several thresholds to ``routegraph.bench.harness.points_from_outcomes`` +
+graphs with ``routegraph.core.providers.replay`` models over bench test prompts, and feed per-prompt
+outcomes at several thresholds to ``routegraph.app.bench.harness.points_from_outcomes`` +
 ``add_graph_result`` to get graph-level APGR / AIQ in ``routegraph bench`` (``result["graphs"]``).
 """
 
@@ -63,7 +63,7 @@ class ConstantEvaluator:
     name = "constant"
 
     def evaluate(self, item):
-        from evaluators.base import Confidence
+        from routegraph.evaluators.base import Confidence
 
         return Confidence(0.9, self.name, {})
 
@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from langchain_core.messages import HumanMessage
 
-        from graphs.simple import build_simple_graph
-        from graphs.specialist import build_specialist_graph
-        from nodes.routing import RouterHandle
-        from routegraph.catalog import Catalog, ModelSpec
-        from routers.heuristic import HeuristicRouter
+        from routegraph.core.catalog import Catalog, ModelSpec
+        from routegraph.graphs.simple import build_simple_graph
+        from routegraph.graphs.specialist import build_specialist_graph
+        from routegraph.nodes.routing import RouterHandle
+        from routegraph.routers.heuristic import HeuristicRouter
     except ImportError as exc:  # graphs not written yet: nothing to measure
         print(f"graph overhead: graphs are not importable yet ({exc}); TODO: rerun when they are")
         return 0

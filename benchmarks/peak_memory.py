@@ -27,15 +27,15 @@ import numpy as np
 mode, dataset, name, n = {mode!r}, {dataset!r}, {name!r}, {n}
 extra = {{}}
 if mode == "route":
-    from routegraph.bench.baselines import is_two_model
-    from routegraph.bench.harness import bench_split, obtain_router
-    from routegraph.data import load_any
+    from routegraph.app.bench.baselines import is_two_model
+    from routegraph.app.bench.harness import bench_split, obtain_router
+    from routegraph.core.data import load_any
     ds = load_any(dataset)
     train, test, _ = bench_split(ds, seed=0)
     router, _ = obtain_router(name, train, None, seed=0)
     if hasattr(router, "embedder"):  # new prompts must really be embedded: empty cache
         import tempfile
-        from routegraph.embeddings import LOCAL_EMBEDDER_NAME, EmbeddingCache, local_embeddings
+        from routegraph.core.embeddings import LOCAL_EMBEDDER_NAME, EmbeddingCache, local_embeddings
         router.embedder = EmbeddingCache(local_embeddings(), LOCAL_EMBEDDER_NAME,
                                          directory=tempfile.mkdtemp(), show_progress=False)
     for p in test.prompts[:n]:

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from timing import time_calls  # benchmarks/timing.py (script directory)
 
-from routegraph.bench.baselines import is_two_model  # noqa: E402
-from routegraph.bench.harness import bench_split, default_routers, obtain_router  # noqa: E402
-from routegraph.data import load_any  # noqa: E402
+from routegraph.app.bench.baselines import is_two_model  # noqa: E402
+from routegraph.app.bench.harness import bench_split, default_routers, obtain_router  # noqa: E402
+from routegraph.core.data import load_any  # noqa: E402
 
 
 def reference_ms(repeats: int = 50) -> float:
@@ -55,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def fresh_embedder(folder: str):
     """An embedding cache over the bundled model with nothing cached (one per router)."""
-    from routegraph.embeddings import LOCAL_EMBEDDER_NAME, EmbeddingCache, local_embeddings
+    from routegraph.core.embeddings import LOCAL_EMBEDDER_NAME, EmbeddingCache, local_embeddings
 
     return EmbeddingCache(
         local_embeddings(), LOCAL_EMBEDDER_NAME, directory=folder, show_progress=False

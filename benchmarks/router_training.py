@@ -29,7 +29,7 @@ SCORED = 48
 
 def measure(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Fit ``name`` for a fixed number of steps on the subset; time fitting and scoring."""
-    from routers.registry import make_router
+    from routegraph.routers.registry import make_router
 
     train, test = mmlu_subset()
     router = make_router(name, show_progress=False, **params)
@@ -60,7 +60,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from routers.causal_llm import _base_model_and_tokenizer
+    from routegraph.routers.causal_llm import _base_model_and_tokenizer
 
     started = time.perf_counter()
     _base_model_and_tokenizer()  # load once, outside the timings

@@ -1,7 +1,7 @@
 """The learned verifier (FrugalGPT-style scorer) as a confidence evaluator.
 
-``LearnedVerifier`` (``evaluators.verifier``) predicts P(answer is good | query, answer) from
-features trained on recorded answers and their correctness; this wraps it in the shared
+``LearnedVerifier`` (``routegraph.evaluators.verifier``) predicts P(answer is good | query,
+answer) from features trained on recorded answers and their correctness; this wraps it in the shared
 evaluator signature and loads the shipped default artifact once.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from evaluators.base import Confidence, EvaluationInput, clip01
+from routegraph.evaluators.base import Confidence, EvaluationInput, clip01
 
 
 @lru_cache(maxsize=1)
 def default_verifier() -> Any:
-    from evaluators.verifier import LearnedVerifier
+    from routegraph.evaluators.verifier import LearnedVerifier
 
     return LearnedVerifier.default()
 

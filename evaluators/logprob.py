@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from evaluators.base import Confidence, EvaluationInput, clip01
-from routegraph.errors import RouteGraphError
+from routegraph.core.errors import RouteGraphError
+from routegraph.evaluators.base import Confidence, EvaluationInput, clip01
 
 
 def token_logprobs(message: Any) -> list[float]:
@@ -77,6 +77,6 @@ class LogProbEvaluator:
 
 def wrong_equalities(answer: str) -> int:
     """How many written equalities in ``answer`` are arithmetically false (e.g. '12 + 30 = 32')."""
-    from evaluators.verifier import check_arithmetic
+    from routegraph.evaluators.verifier import check_arithmetic
 
     return int(check_arithmetic(answer).wrong)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evaluators.answers import choice_letter, final_number, normalise_number
-from evaluators.base import Confidence, EvaluationInput
+from routegraph.evaluators.answers import choice_letter, final_number, normalise_number
+from routegraph.evaluators.base import Confidence, EvaluationInput
 
 
 def gsm8k_correct(answer: str, reference: str) -> bool:

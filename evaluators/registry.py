@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 
-from evaluators.base import Confidence, EvaluationInput, Evaluator
-from evaluators.learned import VerifierEvaluator
-from evaluators.logprob import LogProbEvaluator
-from evaluators.reference import ReferenceScorer
-from evaluators.self_consistency import SelfConsistency
-from evaluators.self_eval import SelfEvaluation
-from routegraph.context import EVALUATORS
-from routegraph.errors import InvalidInputError
+from routegraph.core.context import EVALUATORS
+from routegraph.core.errors import InvalidInputError
+from routegraph.evaluators.base import Confidence, EvaluationInput, Evaluator
+from routegraph.evaluators.learned import VerifierEvaluator
+from routegraph.evaluators.logprob import LogProbEvaluator
+from routegraph.evaluators.reference import ReferenceScorer
+from routegraph.evaluators.self_consistency import SelfConsistency
+from routegraph.evaluators.self_eval import SelfEvaluation
 
 
 class NoEvaluation:

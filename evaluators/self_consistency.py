@@ -9,8 +9,8 @@ from __future__ import annotations
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
-from evaluators.answers import canonical_answer
-from evaluators.base import Confidence, EvaluationInput
+from routegraph.evaluators.answers import canonical_answer
+from routegraph.evaluators.base import Confidence, EvaluationInput
 
 
 class SelfConsistency:

@@ -11,7 +11,7 @@ import re
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from evaluators.base import Confidence, EvaluationInput
+from routegraph.evaluators.base import Confidence, EvaluationInput
 
 RATING_PROMPT = (
     "Rate how likely the answer below is correct and complete, from 1 (surely wrong) to 5 "

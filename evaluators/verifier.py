@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from routegraph.errors import ArtifactError, InvalidInputError
+from routegraph.core.errors import ArtifactError, InvalidInputError
 
 ARTIFACT_META = "verifier.json"
 ARTIFACT_ARRAYS = "model.npz"
@@ -611,7 +611,7 @@ class LearnedVerifier:
 
 def default_artifact_dir() -> Path:
     """Where the shipped default verifier lies."""
-    from routegraph.paths import artifacts_dir
+    from routegraph.core.paths import artifacts_dir
 
     return artifacts_dir() / "verifier" / "default"
 

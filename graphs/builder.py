@@ -1,7 +1,7 @@
 """Assemble the shared route -> generate -> evaluate loop around one routing policy.
 
-Five of the six techniques are this loop with a different policy (see ``nodes.policies``);
-MinionS has its own shape (``graphs.minions``).
+Five of the six techniques are this loop with a different policy (see ``routegraph.nodes.policy``);
+MinionS has its own shape (``routegraph.graphs.minions``).
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from evaluators.base import Evaluator
-from nodes.policies import Policy
-from nodes.resources import Toolkit
-from nodes.routing import RouterHandle
-from nodes.steps import (
+from routegraph.core.catalog import Catalog
+from routegraph.core.context import RouteContext
+from routegraph.core.state import RouteState
+from routegraph.evaluators.base import Evaluator
+from routegraph.nodes.policy import Policy
+from routegraph.nodes.resources import Toolkit
+from routegraph.nodes.routing import RouterHandle
+from routegraph.nodes.steps import (
     make_evaluate_node,
     make_finalize_node,
     make_generate_node,
     make_route_node,
 )
-from routegraph.catalog import Catalog
-from routegraph.context import RouteContext
-from routegraph.state import RouteState
-from routers.base import Router
+from routegraph.routers.base import Router
 
 
 def build_loop_graph(

@@ -18,13 +18,13 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from evaluators.base import Evaluator
-from nodes.minions import make_aggregate_node, make_decompose_node, make_worker_node
-from nodes.resources import Toolkit
-from nodes.steps import make_finalize_node
-from routegraph.catalog import Catalog
-from routegraph.context import RouteContext
-from routegraph.state import RouteState
+from routegraph.core.catalog import Catalog
+from routegraph.core.context import RouteContext
+from routegraph.core.state import RouteState
+from routegraph.evaluators.base import Evaluator
+from routegraph.nodes.minions import make_aggregate_node, make_decompose_node, make_worker_node
+from routegraph.nodes.resources import Toolkit
+from routegraph.nodes.steps import make_finalize_node
 
 
 def build_minions_graph(

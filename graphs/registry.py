@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from routegraph.errors import InvalidInputError
+from routegraph.core.errors import InvalidInputError
 
 GRAPH_IDS = ("simple", "specialist", "hybrid", "cascade", "cascade_routing", "minions")
 
@@ -16,6 +16,6 @@ def build_graph(graph_id: str, **overrides: Any) -> CompiledStateGraph[Any, Any,
     """Compile the graph called ``graph_id`` with build-time overrides."""
     if graph_id not in GRAPH_IDS:
         raise InvalidInputError("graph", f"unknown graph {graph_id!r}", GRAPH_IDS)
-    module = importlib.import_module(f"graphs.{graph_id}")
+    module = importlib.import_module(f"routegraph.graphs.{graph_id}")
     factory = getattr(module, f"build_{graph_id}_graph")
     return factory(**overrides)

@@ -15,8 +15,39 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from graphs.builder import build_loop_graph
-from nodes.policies import SimplePolicy
+from routegraph.core.context import RouteContext
+from routegraph.core.state import Attempt, RouteState
+from routegraph.graphs.builder import build_loop_graph
+from routegraph.nodes.policy import Choice, answered, tried
+from routegraph.nodes.resources import Toolkit
+
+
+class SimplePolicy:
+    """RouteLLM: one threshold on P(strong model needed)."""
+
+    name = "simple"
+
+    def choose(self, state: RouteState, ctx: RouteContext, kit: Toolkit, query: str) -> Choice:
+        done = tried(state)
+        if not done:
+            router = kit.router_for(ctx, [ctx.weak_model, ctx.strong_model])
+            p = router.strong_probability(query)
+            strong = p >= ctx.threshold
+            return Choice(
+                ctx.strong_model if strong else ctx.weak_model,
+                "route",
+                f"P(strong needed)={p:.3f} {'>=' if strong else '<'} threshold {ctx.threshold}",
+                {"p_strong": p},
+                ctx.threshold,
+                router.name,
+            )
+        left = [m for m in (ctx.strong_model, ctx.weak_model) if m not in done]
+        if answered(state) or not left:
+            return Choice(None, "stop", "no model left to try")
+        return Choice(left[0], "re-route", f"{done[-1]} unavailable; trying {left[0]}")
+
+    def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]:
+        return True, "the router's choice is final in simple routing"
 
 
 def build_simple_graph(**overrides: Any) -> CompiledStateGraph[Any, Any, Any, Any]:

@@ -14,8 +14,47 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from graphs.builder import build_loop_graph
-from nodes.policies import SpecialistPolicy
+from routegraph.core.context import RouteContext
+from routegraph.core.state import Attempt, RouteState
+from routegraph.graphs.builder import build_loop_graph
+from routegraph.nodes.policy import Choice, answered, expected_cost, tried
+from routegraph.nodes.resources import Toolkit
+
+
+class SpecialistPolicy:
+    """N candidates scored by the router; best predicted quality net of cost, or the cheapest
+    model that reaches ``quality_floor``."""
+
+    name = "specialist"
+
+    def choose(self, state: RouteState, ctx: RouteContext, kit: Toolkit, query: str) -> Choice:
+        if answered(state):
+            return Choice(None, "stop", "answered")
+        router = kit.router_for(ctx, list(ctx.models))
+        scores = router.scores(query, list(ctx.models))
+        candidates = [m for m in ctx.models if m not in tried(state)]
+        if not candidates:
+            return Choice(None, "stop", "every candidate was unavailable", scores)
+        costs = {m: expected_cost(kit, ctx, m, query) for m in candidates}
+        if ctx.quality_floor is not None:
+            good = [m for m in candidates if scores[m] >= ctx.quality_floor]
+            if good:
+                pick = min(good, key=lambda m: costs[m])
+                reason = f"cheapest with predicted quality >= {ctx.quality_floor}"
+            else:
+                pick = max(candidates, key=lambda m: scores[m])
+                reason = f"none reaches {ctx.quality_floor}; best predicted quality"
+        else:
+            value = {m: scores[m] - ctx.cost_weight * 1000 * costs[m] for m in candidates}
+            pick = max(candidates, key=lambda m: value[m])
+            reason = f"best predicted quality - {ctx.cost_weight} x cost per 1k queries"
+        action = "route" if not tried(state) else "re-route"
+        return Choice(
+            pick, action, f"{reason}: {pick} ({scores[pick]:.3f})", scores, None, router.name
+        )
+
+    def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]:
+        return True, "the router's choice is final in specialist routing"
 
 
 def build_specialist_graph(**overrides: Any) -> CompiledStateGraph[Any, Any, Any, Any]:

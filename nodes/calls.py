@@ -12,10 +12,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
-from nodes.resources import Toolkit
-from routegraph.catalog import ModelSpec
-from routegraph.context import RouteContext
-from routegraph.errors import ModelUnavailableError
+from routegraph.core.catalog import ModelSpec
+from routegraph.core.context import RouteContext
+from routegraph.core.errors import ModelUnavailableError
+from routegraph.nodes.resources import Toolkit
 
 
 @dataclass

@@ -17,12 +17,12 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from evaluators.base import EvaluationInput
-from nodes.calls import CallResult, call_model
-from nodes.resources import Toolkit, current_context, user_query
-from nodes.steps import emit
-from routegraph.context import RouteContext
-from routegraph.state import RouteState, SubtaskResult, WorkerState
+from routegraph.core.context import RouteContext
+from routegraph.core.state import RouteState, SubtaskResult, WorkerState
+from routegraph.evaluators.base import EvaluationInput
+from routegraph.nodes.calls import CallResult, call_model
+from routegraph.nodes.resources import Toolkit, current_context, user_query
+from routegraph.nodes.steps import emit
 
 DECOMPOSE_PROMPT = (
     "You lead small assistants that each read one excerpt of a long document. Split the task "

@@ -15,14 +15,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.runtime import Runtime
 
-from evaluators.base import Evaluator
-from evaluators.registry import make_evaluator
-from nodes.routing import RouterHandle, resolve_router
-from routegraph.catalog import Catalog, load_catalog
-from routegraph.context import RouteContext, context_from_dict, validate_context
-from routegraph.errors import InvalidInputError
-from routegraph.models import ModelResolver, ModelSettings
-from routers.base import Router
+from routegraph.core.catalog import Catalog, load_catalog
+from routegraph.core.context import RouteContext, context_from_dict, validate_context
+from routegraph.core.errors import InvalidInputError
+from routegraph.core.models import ModelResolver, ModelSettings
+from routegraph.evaluators.base import Evaluator
+from routegraph.evaluators.registry import make_evaluator
+from routegraph.nodes.routing import RouterHandle, resolve_router
+from routegraph.routers.base import Router
 
 
 @dataclass

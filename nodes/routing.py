@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from routegraph.catalog import Catalog, ModelSpec
-from routegraph.errors import ArtifactError, InvalidInputError
-from routers.base import Router
-from routers.heuristic import HeuristicRouter
+from routegraph.core.catalog import Catalog, ModelSpec
+from routegraph.core.errors import ArtifactError, InvalidInputError
+from routegraph.routers.base import Router
+from routegraph.routers.heuristic import HeuristicRouter
 
 log = logging.getLogger(__name__)
 BUILTIN_ROUTERS = ("default", "heuristic", "random")
@@ -104,7 +104,7 @@ def column_map(
 
 @lru_cache(maxsize=16)
 def _load_trained(path: str) -> Router:
-    from routers.registry import load_router
+    from routegraph.routers.registry import load_router
 
     return load_router(path)
 

@@ -17,12 +17,12 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from evaluators.base import EvaluationInput
-from nodes.calls import call_model
-from nodes.policies import Choice, Policy
-from nodes.resources import Toolkit, current_context, user_query
-from routegraph.context import RouteContext
-from routegraph.state import Attempt, RouteState
+from routegraph.core.context import RouteContext
+from routegraph.core.state import Attempt, RouteState
+from routegraph.evaluators.base import EvaluationInput
+from routegraph.nodes.calls import call_model
+from routegraph.nodes.policy import Choice, Policy
+from routegraph.nodes.resources import Toolkit, current_context, user_query
 
 Node = Callable[..., Any]
 

@@ -1,6 +1,6 @@
 """Routing models: one protocol (fit / predict_quality / strong_probability / save / load).
 
-Build or load routers by name through :mod:`routers.registry` (``make_router``,
+Build or load routers by name through :mod:`routegraph.routers.registry` (``make_router``,
 ``load_router``); names and what they do:
 
 * ``random`` - baseline, random scores (APGR 0.5 in expectation);
@@ -14,9 +14,9 @@ Build or load routers by name through :mod:`routers.registry` (``make_router``,
 * ``heuristic`` - untrained length/keyword rule;
 * ``encoder_classifier`` / ``causal_llm`` - neural routers (torch).
 
-Thresholds for a target strong-call share, cost or quality: :mod:`routers.calibration`.
+Thresholds for a target strong-call share, cost or quality: :mod:`routegraph.routers.calibration`.
 """
 
-from routers.base import Router
+from routegraph.routers.base import Router
 
 __all__ = ["Router"]

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError, InvalidInputError
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import ArtifactError, InvalidInputError
 
 ARTIFACT_META = "router.json"
 

@@ -2,10 +2,10 @@
 
 Why trees: on RouteLLM's MMLU the useful signals interact - a negated stem matters in law, not in
 marketing; the subject prior matters less when the neighbours disagree - and a linear model
-(:class:`routers.stacked.StackedRouter`) cannot express that. Inputs per prompt:
+(:class:`routegraph.routers.stacked.StackedRouter`) cannot express that. Inputs per prompt:
 
 * the embedding reduced to ``n_components`` principal components (fitted in numpy);
-* hand-made prompt features (:mod:`routers.features`);
+* hand-made prompt features (:mod:`routegraph.routers.features`);
 * per-model category prior (out-of-fold for training rows) and kNN estimate (leave-one-out for
   training rows), as in the stacked router.
 
@@ -23,13 +23,13 @@ from typing import Any, cast
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError
-from routers.category import CategoryClassifier, category_table
-from routers.embedded import EmbeddingRouter, base_meta, check_training_data
-from routers.features import FEATURE_NAMES, prompt_features
-from routers.knn import top_k_similar
-from routers.stacked import _knn_mean, _labels, _out_of_fold_proba
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import InvalidInputError
+from routegraph.routers.category import CategoryClassifier, category_table
+from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data
+from routegraph.routers.features import FEATURE_NAMES, prompt_features
+from routegraph.routers.knn import top_k_similar
+from routegraph.routers.stacked import _knn_mean, _labels, _out_of_fold_proba
 
 TREE_FIELDS = ("feature", "threshold", "left", "right", "leaf", "value")
 
@@ -169,7 +169,7 @@ class BoostedRouter(EmbeddingRouter):
         self.table_ = category_table(quality, lab, len(names), 5.0)
         self.classifier_ = CategoryClassifier.fit(vectors, lab, names, self.c, self.seed)
         if labels:
-            import routers.stacked as stacked
+            import routegraph.routers.stacked as stacked
 
             folds, stacked.FOLDS = stacked.FOLDS, self.folds
             try:

@@ -19,10 +19,10 @@ from typing import Any, cast
 import numpy as np
 
 from routegraph import metrics
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError
-from routers.base import Router
-from routers.evaluation import strong_weak
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import InvalidInputError
+from routegraph.routers.base import Router
+from routegraph.routers.evaluation import strong_weak
 
 TARGET_KINDS = ("strong_share", "cost_per_1k", "quality_fraction")
 

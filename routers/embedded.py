@@ -13,9 +13,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError, InvalidInputError
-from routers.base import Router
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import ArtifactError, InvalidInputError
+from routegraph.routers.base import Router
 
 
 def check_training_data(data: RoutingDataset, min_prompts: int = 2) -> None:
@@ -88,7 +88,7 @@ class EmbeddingRouter(Router):
     @property
     def embedder(self):
         if self._embedder is None:
-            from routegraph.embeddings import default_embedder
+            from routegraph.core.embeddings import default_embedder
 
             self._embedder = default_embedder()
         return self._embedder
@@ -117,7 +117,7 @@ class EmbeddingRouter(Router):
         router = cast(EmbeddingRouter, super().load(directory))
         trained_with = router.meta_.get("embedder")
         if embedder is None:
-            from routegraph.embeddings import LOCAL_EMBEDDER_NAME
+            from routegraph.core.embeddings import LOCAL_EMBEDDER_NAME
 
             if trained_with not in (None, LOCAL_EMBEDDER_NAME):
                 raise ArtifactError(

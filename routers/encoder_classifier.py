@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError, InvalidInputError, check_min_int
-from routers.base import Router
-from routers.embedded import base_meta, check_training_data
-from routers.progress import training_progress
-from routers.torch_artifacts import import_torch, load_tensors, save_tensors
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import ArtifactError, InvalidInputError, check_min_int
+from routegraph.routers.base import Router
+from routegraph.routers.embedded import base_meta, check_training_data
+from routegraph.routers.progress import training_progress
+from routegraph.routers.torch_artifacts import import_torch, load_tensors, save_tensors
 
 WEIGHTS_FILE = "weights.safetensors"
 BASE_MODEL_NAME = "all-MiniLM-L6-v2"

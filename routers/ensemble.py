@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError, InvalidInputError
-from routers.base import Router
-from routers.embedded import base_meta, check_training_data
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import ArtifactError, InvalidInputError
+from routegraph.routers.base import Router
+from routegraph.routers.embedded import base_meta, check_training_data
 
 DEFAULT_MEMBERS = ({"name": "boosted", "params": {}}, {"name": "stacked", "params": {}})
 
@@ -64,7 +64,7 @@ class EnsembleRouter(Router):
 
     def _built(self) -> list[Router]:
         if not self.routers_:
-            from routers.registry import make_router
+            from routegraph.routers.registry import make_router
 
             self.routers_ = [make_router(m["name"], **m["params"]) for m in self.members]
         return self.routers_
@@ -116,7 +116,7 @@ class EnsembleRouter(Router):
         return out
 
     def _restore(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
-        from routers.registry import load_router
+        from routegraph.routers.registry import load_router
 
         self.routers_ = []
         for i, member in enumerate(self.members):

@@ -1,6 +1,6 @@
 """Held-out scores of a router, for training summaries, calibration reports and tests.
 
-Thin glue over :mod:`routegraph.metrics` (which owns the definitions): for two models the
+Thin glue over :mod:`routegraph.core.metrics` (which owns the definitions): for two models the
 threshold sweep of ``strong_probability`` gives APGR; for N models the router's argmax choice
 gives a mean quality next to the best single model and the oracle.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from routegraph import metrics
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError
-from routers.base import Router
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import InvalidInputError
+from routegraph.routers.base import Router
 
 
 def strong_weak(router: Router, data: RoutingDataset) -> tuple[str, str]:

@@ -11,9 +11,9 @@ import re
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routers.base import Router
-from routers.embedded import base_meta
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.routers.base import Router
+from routegraph.routers.embedded import base_meta
 
 HARD_WORDS = re.compile(
     r"\b(prove|proof|derive|calculate|compute|solve|equation|integral|algorithm|code|python|"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import check_min_int, check_non_negative
-from routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import check_min_int, check_non_negative
+from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
 
 CHUNK = 1024  # query rows per similarity block: bounds memory at CHUNK x n_train floats
 

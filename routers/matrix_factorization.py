@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import check_min_int, check_non_negative
-from routers.embedded import EmbeddingRouter, base_meta, check_training_data
-from routers.progress import training_progress
-from routers.sw_ranking import pair_index
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import check_min_int, check_non_negative
+from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data
+from routegraph.routers.progress import training_progress
+from routegraph.routers.sw_ranking import pair_index
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

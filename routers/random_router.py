@@ -12,9 +12,9 @@ import hashlib
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routers.base import Router
-from routers.embedded import base_meta, check_training_data
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.routers.base import Router
+from routegraph.routers.embedded import base_meta, check_training_data
 
 
 def _uniform(seed: int, prompt: str, n: int) -> np.ndarray:

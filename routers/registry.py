@@ -20,25 +20,25 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from routegraph.errors import ArtifactError, InvalidInputError
-from routegraph.paths import artifacts_dir
-from routers.base import ARTIFACT_META, Router
+from routegraph.core.errors import ArtifactError, InvalidInputError
+from routegraph.core.paths import artifacts_dir
+from routegraph.routers.base import ARTIFACT_META, Router
 
 _TABLE: dict[str, str] = {
     # classic routers (routers/<module>.py)
-    "random": "routers.random_router:RandomRouter",
-    "knn": "routers.knn:KNNRouter",
-    "sw_ranking": "routers.sw_ranking:SWRankingRouter",
-    "matrix_factorization": "routers.matrix_factorization:MatrixFactorizationRouter",
-    "category": "routers.category:CategoryRouter",
-    "category_knn": "routers.stacked:CategoryKNNRouter",
-    "stacked": "routers.stacked:StackedRouter",
-    "boosted": "routers.boosted:BoostedRouter",
-    "ensemble": "routers.ensemble:EnsembleRouter",
-    "heuristic": "routers.heuristic:HeuristicRouter",
+    "random": "routegraph.routers.random_router:RandomRouter",
+    "knn": "routegraph.routers.knn:KNNRouter",
+    "sw_ranking": "routegraph.routers.sw_ranking:SWRankingRouter",
+    "matrix_factorization": "routegraph.routers.matrix_factorization:MatrixFactorizationRouter",
+    "category": "routegraph.routers.category:CategoryRouter",
+    "category_knn": "routegraph.routers.stacked:CategoryKNNRouter",
+    "stacked": "routegraph.routers.stacked:StackedRouter",
+    "boosted": "routegraph.routers.boosted:BoostedRouter",
+    "ensemble": "routegraph.routers.ensemble:EnsembleRouter",
+    "heuristic": "routegraph.routers.heuristic:HeuristicRouter",
     # neural routers (torch / transformers; written separately) - register them here:
-    "encoder_classifier": "routers.encoder_classifier:EncoderClassifierRouter",
-    "causal_llm": "routers.causal_llm:CausalLLMRouter",
+    "encoder_classifier": "routegraph.routers.encoder_classifier:EncoderClassifierRouter",
+    "causal_llm": "routegraph.routers.causal_llm:CausalLLMRouter",
 }
 
 SHIPPED: dict[str, str] = {

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError, check_min_int, check_non_negative
-from routers.category import CategoryClassifier, category_table
-from routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
-from routers.features import FEATURE_NAMES, prompt_features
-from routers.knn import top_k_similar
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import InvalidInputError, check_min_int, check_non_negative
+from routegraph.routers.category import CategoryClassifier, category_table
+from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
+from routegraph.routers.features import FEATURE_NAMES, prompt_features
+from routegraph.routers.knn import top_k_similar
 
 FOLDS = 5
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import InvalidInputError
-from routers.embedded import EmbeddingRouter, base_meta, check_training_data
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import InvalidInputError
+from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data
 
 CHUNK = 512
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from routegraph.errors import ArtifactError, InvalidInputError
+from routegraph.core.errors import ArtifactError, InvalidInputError
 
 THREADS_VARIABLE = "ROUTEGRAPH_TORCH_THREADS"
 

@@ -5,7 +5,7 @@
   thresholds calibrated on their validation splits; test APGR per dataset stored in the artifact.
 * ``specialist`` - the nine MMLU-Pro models: predicted quality per model, for N-model routing.
 
-Splits are :func:`routegraph.data.splits.train_val_test_split` with seed 0 (10 % validation,
+Splits are :func:`routegraph.core.data.splits.train_val_test_split` with seed 0 (10 % validation,
 20 % test), so the benchmark harness can score the shipped routers on the same held-out prompts.
 
 Run:  nice -n 10 python scripts/train_default_routers.py [--only default|specialist]
@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from routegraph.data import load_dataset
-from routegraph.data.dataset import RoutingDataset
-from routegraph.data.splits import train_val_test_split
-from routers.calibration import calibrate
-from routers.evaluation import evaluate
-from routers.registry import default_router_path, make_router
+from routegraph.core.data import load_dataset
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.data.splits import train_val_test_split
+from routegraph.routers.calibration import calibrate
+from routegraph.routers.evaluation import evaluate
+from routegraph.routers.registry import default_router_path, make_router
 
 TWO_MODEL: tuple[str, dict[str, Any]] = ("ensemble", {})
 SPECIALIST: tuple[str, dict[str, Any]] = ("boosted", {})

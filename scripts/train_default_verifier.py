@@ -29,16 +29,16 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from evaluators.verifier import (
+from routegraph.core.data import load_dataset
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.data.splits import train_val_test_split
+from routegraph.core.errors import DataFormatError
+from routegraph.evaluators.verifier import (
     LearnedVerifier,
     cascade_tradeoff,
     default_artifact_dir,
     share_for_pgr,
 )
-from routegraph.data import load_dataset
-from routegraph.data.dataset import RoutingDataset
-from routegraph.data.splits import train_val_test_split
-from routegraph.errors import DataFormatError
 
 SOURCES = ("gsm8k", "mmlu_pro", "mt_bench")
 MT_BENCH_GOOD = 0.8  # judge score 8/10 or better counts as a good answer

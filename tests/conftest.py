@@ -173,7 +173,7 @@ def launch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher
 
 def clear_model_caches() -> None:
     """Forget catalogs read under another environment (ROUTEGRAPH_CLOUD_MODEL is read once)."""
-    from routegraph.catalog import _load_cached
+    from routegraph.core.catalog import _load_cached
 
     _load_cached.cache_clear()
 
@@ -192,8 +192,8 @@ def no_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def smollm2_gguf() -> Path:
     """The embedded SmolLM2 GGUF; the real-model tests skip when llama.cpp or it is missing."""
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from routegraph.errors import ModelUnavailableError
-    from routegraph.providers.llamacpp import smollm2_gguf_path
+    from routegraph.core.errors import ModelUnavailableError
+    from routegraph.core.providers.llamacpp import smollm2_gguf_path
 
     try:
         path = smollm2_gguf_path()

@@ -9,9 +9,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
-from evaluators.base import Confidence, EvaluationInput
-from routegraph.catalog import Catalog, ModelSpec
-from routegraph.providers.result import chat_result
+from routegraph.core.catalog import Catalog, ModelSpec
+from routegraph.core.providers.result import chat_result
+from routegraph.evaluators.base import Confidence, EvaluationInput
 
 
 class ScriptedChatModel(BaseChatModel):

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from routegraph.data.dataset import RoutingDataset
+from routegraph.core.data.dataset import RoutingDataset
 
 SUBJECTS = (
     "moral_scenarios",
@@ -27,7 +27,7 @@ PER_SUBJECT = 80
 @lru_cache(maxsize=1)
 def mmlu_subset() -> tuple[RoutingDataset, RoutingDataset]:
     """(train, test): 300 / 100 prompts, stratified by subject, seeded."""
-    from routegraph.data import load_dataset
+    from routegraph.core.data import load_dataset
 
     ds = load_dataset("mmlu")
     rng = np.random.default_rng(0)

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routegraph.bench import add_graph_result, run_bench, summarize_operating_points
-from routegraph.bench.harness import points_from_outcomes
-from routegraph.cli import main
-from routegraph.data.dataset import RoutingDataset
-from routegraph.paths import data_dir
+from routegraph.app.bench import add_graph_result, run_bench, summarize_operating_points
+from routegraph.app.bench.harness import points_from_outcomes
+from routegraph.app.cli import main
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.paths import data_dir
 
 MODELS = ["small-7b", "mid-34b", "big-api"]
 PRICE = {"small-7b": 2e-5, "mid-34b": 8e-5, "big-api": 1e-3}

@@ -7,9 +7,9 @@ import json
 import pytest
 from langchain_core.messages import HumanMessage
 
-from graphs.hybrid import build_hybrid_graph
-from routegraph.cli import main
-from routegraph.errors import InvalidInputError
+from routegraph.app.cli import main
+from routegraph.core.errors import InvalidInputError
+from routegraph.graphs.hybrid import build_hybrid_graph
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from routegraph.cli import main
+from routegraph.app.cli import main
 from tests.routers_data import mmlu_subset
 
 MODELS = {"mistralai/Mixtral-8x7B-Instruct-v0.1": "mixtral", "gpt-4-1106-preview": "gpt4"}
@@ -124,7 +124,7 @@ def test_every_option_has_help(capsys):
 
 
 def test_shipped_routers_load_and_route(capsys):
-    from routers.registry import default_router_path, load_router
+    from routegraph.routers.registry import default_router_path, load_router
 
     if not (default_router_path("default") / "router.json").is_file():
         pytest.skip("shipped routers not built (scripts/train_default_routers.py)")

@@ -7,16 +7,16 @@ import time
 import numpy as np
 import pytest
 
-from routegraph.data import RoutingDataset, load_dataset
-from routegraph.data.labels import (
+from routegraph.core.data import RoutingDataset, load_dataset
+from routegraph.core.data.labels import (
     best_model_labels,
     pairwise_mask,
     pairwise_outcomes,
     quality_labels_1_to_5,
 )
-from routegraph.data.tokens import count_tokens, count_tokens_batch, tokenizer_name
-from routegraph.errors import InvalidInputError
-from routegraph.paths import data_dir
+from routegraph.core.data.tokens import count_tokens, count_tokens_batch, tokenizer_name
+from routegraph.core.errors import InvalidInputError
+from routegraph.core.paths import data_dir
 
 
 def table(quality: list[list[float]], cost: list[list[float]]) -> RoutingDataset:
@@ -97,7 +97,7 @@ def test_counting_all_mmlu_prompts_is_fast() -> None:
 
 
 def test_regex_fallback_when_llama_cpp_is_unavailable(monkeypatch) -> None:
-    from routegraph.data import tokens
+    from routegraph.core.data import tokens
 
     monkeypatch.setenv("ROUTEGRAPH_TOKENIZER", "regex")
     tokens._llama_vocab.cache_clear()

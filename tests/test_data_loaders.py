@@ -9,10 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routegraph.data import DATASETS, RoutingDataset, load_any, load_dataset, load_routerbench_csv
-from routegraph.data.routellm import STRONG_MODEL, WEAK_MODEL, mt_bench_answers
-from routegraph.errors import DataFormatError, InvalidInputError
-from routegraph.paths import data_dir
+from routegraph.core.data import (
+    DATASETS,
+    RoutingDataset,
+    load_any,
+    load_dataset,
+    load_routerbench_csv,
+)
+from routegraph.core.data.routellm import STRONG_MODEL, WEAK_MODEL, mt_bench_answers
+from routegraph.core.errors import DataFormatError, InvalidInputError
+from routegraph.core.paths import data_dir
 
 pytestmark = pytest.mark.skipif(
     not (data_dir() / "routellm").exists(), reason="shared benchmark data not present"

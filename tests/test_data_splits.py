@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routegraph.data import RoutingDataset, load_dataset
-from routegraph.data.splits import prompt_groups, train_val_test_split
-from routegraph.errors import InvalidInputError
-from routegraph.paths import data_dir
+from routegraph.core.data import RoutingDataset, load_dataset
+from routegraph.core.data.splits import prompt_groups, train_val_test_split
+from routegraph.core.errors import InvalidInputError
+from routegraph.core.paths import data_dir
 
 needs_data = pytest.mark.skipif(
     not (data_dir() / "routellm").exists(), reason="shared benchmark data not present"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from routegraph.embeddings import EmbeddingCache, text_key
-from routegraph.errors import InvalidInputError
+from routegraph.core.embeddings import EmbeddingCache, text_key
+from routegraph.core.errors import InvalidInputError
 
 
 class CountingEmbeddings(Embeddings):
@@ -68,7 +68,7 @@ def test_a_bare_string_is_refused(tmp_path):
 
 
 def test_bundled_minilm_embeds_offline_and_ranks_paraphrases_closer(tmp_path):
-    from routegraph.embeddings import LOCAL_EMBEDDER_NAME, local_embeddings
+    from routegraph.core.embeddings import LOCAL_EMBEDDER_NAME, local_embeddings
 
     embedder = local_embeddings()
     cache = EmbeddingCache(embedder, directory=tmp_path)

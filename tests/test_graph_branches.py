@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from graphs.cascade import build_cascade_graph
-from graphs.cascade_routing import build_cascade_routing_graph
-from graphs.hybrid import build_hybrid_graph
-from graphs.minions import build_minions_graph
-from graphs.simple import build_simple_graph
-from graphs.specialist import build_specialist_graph
-from nodes.routing import RouterHandle
-from routers.heuristic import HeuristicRouter
+from routegraph.graphs.cascade import build_cascade_graph
+from routegraph.graphs.cascade_routing import build_cascade_routing_graph
+from routegraph.graphs.hybrid import build_hybrid_graph
+from routegraph.graphs.minions import build_minions_graph
+from routegraph.graphs.simple import build_simple_graph
+from routegraph.graphs.specialist import build_specialist_graph
+from routegraph.nodes.routing import RouterHandle
+from routegraph.routers.heuristic import HeuristicRouter
 from tests.fakes import FailingChatModel, ScriptedChatModel, TableEvaluator, tiny_catalog
 
 CATALOG = tiny_catalog()

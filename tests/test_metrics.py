@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from routegraph import metrics
-from routegraph.errors import InvalidInputError
+from routegraph.core.errors import InvalidInputError
 
 QS = np.array([1.0, 1.0, 0.0, 1.0])
 QW = np.array([1.0, 0.0, 0.0, 0.0])

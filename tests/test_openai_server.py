@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage
 
-from evaluators.base import Confidence, EvaluationInput
-from evaluators.logprob import LogProbEvaluator
+from routegraph.evaluators.base import Confidence, EvaluationInput
+from routegraph.evaluators.logprob import LogProbEvaluator
 from tests.conftest import (
     CLOUD_ENV_VARS,
     Launcher,
@@ -94,8 +94,8 @@ def test_direct_chat_openai_call(cloud_env: str) -> None:
 
 
 def test_catalog_cloud_model_reaches_the_server_with_logprobs(cloud_env: str) -> None:
-    from routegraph.catalog import load_catalog
-    from routegraph.models import ModelSettings, availability, build_chat_model
+    from routegraph.core.catalog import load_catalog
+    from routegraph.core.models import ModelSettings, availability, build_chat_model
 
     spec = load_catalog().get("cloud")
     assert spec.model == ALIAS
@@ -115,8 +115,8 @@ def test_catalog_cloud_model_reaches_the_server_with_logprobs(cloud_env: str) ->
 def test_hybrid_threshold_zero_sends_every_query_to_the_server(
     cloud_env: str, openai_server: ServerProcess
 ) -> None:
-    from graphs.hybrid import build_hybrid_graph
-    from routegraph.catalog import load_catalog
+    from routegraph.core.catalog import load_catalog
+    from routegraph.graphs.hybrid import build_hybrid_graph
 
     before = completions_served(openai_server)
     out = build_hybrid_graph().invoke(
@@ -161,7 +161,7 @@ class LocalAlwaysUnsure:
 def test_cascade_escalates_unsure_local_answer_to_the_server(
     cloud_env: str, openai_server: ServerProcess, smollm2_gguf: Path
 ) -> None:
-    from graphs.cascade import build_cascade_graph
+    from routegraph.graphs.cascade import build_cascade_graph
 
     before = completions_served(openai_server)
     out = build_cascade_graph(evaluator=LocalAlwaysUnsure()).invoke(
@@ -187,8 +187,8 @@ def test_cascade_escalates_unsure_local_answer_to_the_server(
 
 def test_env_does_not_leak_after_server_tests(no_cloud: None) -> None:
     """With the variables gone, a fresh catalog and graph see no cloud endpoint again."""
-    from routegraph.catalog import load_catalog
-    from routegraph.models import availability
+    from routegraph.core.catalog import load_catalog
+    from routegraph.core.models import availability
 
     spec = load_catalog().get("cloud")
     assert spec.model != ALIAS

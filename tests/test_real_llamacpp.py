@@ -23,7 +23,7 @@ FAST = {"router": "heuristic", "max_tokens": 48}
 
 @pytest.fixture(scope="module")
 def local_chat(smollm2_gguf: Path):
-    from routegraph.providers.llamacpp import LlamaCppChatModel
+    from routegraph.core.providers.llamacpp import LlamaCppChatModel
 
     return LlamaCppChatModel(model_path=str(smollm2_gguf), max_tokens=32, temperature=0.0)
 
@@ -45,7 +45,7 @@ def test_smollm2_answers_paris_with_usage_and_logprobs(local_chat) -> None:
 
 
 def test_hybrid_graph_answers_offline_on_device(smollm2_gguf: Path, no_cloud: None) -> None:
-    from graphs.hybrid import build_hybrid_graph
+    from routegraph.graphs.hybrid import build_hybrid_graph
 
     out = build_hybrid_graph().invoke(
         {"messages": [HumanMessage(FRANCE)]}, context={**FAST, "confidence_threshold": 0.5}
@@ -69,7 +69,7 @@ def test_hybrid_graph_answers_offline_on_device(smollm2_gguf: Path, no_cloud: No
 def test_wrong_arithmetic_escalates_then_returns_best_local_answer(
     smollm2_gguf: Path, no_cloud: None
 ) -> None:
-    from graphs.hybrid import build_hybrid_graph
+    from routegraph.graphs.hybrid import build_hybrid_graph
 
     out = build_hybrid_graph().invoke(
         {"messages": [HumanMessage(HARD_ARITHMETIC)]},

@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 from langchain_core.messages import HumanMessage
 
-from routegraph.paths import data_dir
+from routegraph.core.paths import data_dir
 
 WEAK, STRONG = "mixtral-8x7b-instruct", "gpt-4-1106-preview"
 SAMPLE_SIZE = 20
@@ -48,8 +48,8 @@ def gsm8k_sample() -> list[Item]:
     folder = data_dir() / "routellm" / "gsm8k"
     if not folder.is_dir():
         pytest.skip(f"shared benchmark data absent: {folder} not found (set ROUTEGRAPH_DATA_DIR)")
-    from routegraph.catalog import load_catalog
-    from routegraph.data import load_dataset
+    from routegraph.core.catalog import load_catalog
+    from routegraph.core.data import load_dataset
 
     data = load_dataset("gsm8k")
     catalog = load_catalog()
@@ -75,7 +75,7 @@ def gsm8k_sample() -> list[Item]:
 
 @pytest.fixture
 def catalog(no_cloud: None) -> Any:
-    from routegraph.catalog import load_catalog
+    from routegraph.core.catalog import load_catalog
 
     return load_catalog()
 
@@ -98,7 +98,7 @@ def check_costs(out: dict[str, Any], catalog: Any) -> None:
 
 
 def test_simple_graph_routes_between_recorded_models(gsm8k_sample: list[Item], catalog) -> None:
-    from graphs.simple import build_simple_graph
+    from routegraph.graphs.simple import build_simple_graph
 
     graph = build_simple_graph()
     chosen = []
@@ -124,7 +124,7 @@ def test_simple_graph_routes_between_recorded_models(gsm8k_sample: list[Item], c
 def test_cascade_is_at_least_as_accurate_as_the_weak_model(
     gsm8k_sample: list[Item], catalog
 ) -> None:
-    from graphs.cascade import build_cascade_graph
+    from routegraph.graphs.cascade import build_cascade_graph
 
     graph = build_cascade_graph()
     cascade_correct, weak_correct, cascade_cost, always_strong_cost = [], [], 0.0, 0.0
@@ -156,7 +156,7 @@ def test_cascade_is_at_least_as_accurate_as_the_weak_model(
 def test_unrecorded_prompt_ends_with_a_note_not_an_exception(catalog) -> None:
     if not (data_dir() / "routellm" / "gsm8k").is_dir():
         pytest.skip(f"shared benchmark data absent at {data_dir()}")
-    from graphs.simple import build_simple_graph
+    from routegraph.graphs.simple import build_simple_graph
 
     out = run(build_simple_graph(), "Tell me a joke about routers that nobody ever recorded.")
 
@@ -170,7 +170,7 @@ def test_unrecorded_prompt_ends_with_a_note_not_an_exception(catalog) -> None:
 def test_cloud_without_endpoint_falls_back_to_recorded_gpt4(
     gsm8k_sample: list[Item], catalog
 ) -> None:
-    from graphs.hybrid import build_hybrid_graph
+    from routegraph.graphs.hybrid import build_hybrid_graph
 
     item = gsm8k_sample[0]
     out = build_hybrid_graph().invoke(

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routegraph.errors import InvalidInputError
+from routegraph.core.errors import InvalidInputError
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("gguf")
 
-from routers.causal_llm import ADAPTER_FILE, CausalLLMRouter  # noqa: E402
+from routegraph.routers.causal_llm import ADAPTER_FILE, CausalLLMRouter  # noqa: E402
 
 
 def test_registry_finds_the_class():
-    from routers.registry import ROUTERS
+    from routegraph.routers.registry import ROUTERS
 
     assert ROUTERS["causal_llm"] is CausalLLMRouter
 
@@ -38,7 +38,7 @@ def test_bad_hyper_parameters_name_the_field(kwargs, field):
 
 
 def test_torch_thread_cap_comes_from_the_environment(monkeypatch):
-    from routers.torch_artifacts import THREADS_VARIABLE, import_torch
+    from routegraph.routers.torch_artifacts import THREADS_VARIABLE, import_torch
 
     torch = import_torch()
     before = torch.get_num_threads()
@@ -54,7 +54,7 @@ def test_torch_thread_cap_comes_from_the_environment(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_gsm8k():
-    from routegraph.data import load_dataset
+    from routegraph.core.data import load_dataset
 
     ds = load_dataset("gsm8k")
     rng = np.random.default_rng(3)
@@ -108,7 +108,7 @@ def test_save_load_of_the_adapter_gives_identical_probabilities(tmp_path, fitted
 @pytest.fixture(scope="module")
 def tiny_mmlu_pro():
     """Six MMLU-Pro questions with all nine models' outcomes: 54 (query, model) grades."""
-    from routegraph.data import load_dataset
+    from routegraph.core.data import load_dataset
 
     ds = load_dataset("mmlu_pro")
     complete = np.flatnonzero(~np.isnan(ds.quality).any(axis=1))

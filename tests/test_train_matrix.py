@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routegraph.cli import main
-from routegraph.paths import data_dir
-from routers.registry import ROUTERS
+from routegraph.app.cli import main
+from routegraph.core.paths import data_dir
+from routegraph.routers.registry import ROUTERS
 
 LIMIT = 150  # the boosted trees (and the ensemble built on them) want 80 training prompts
 QUICK_PARAMS: dict[str, list[str]] = {
@@ -34,7 +34,7 @@ SOURCES = ("mmlu", "gsm8k", "mt_bench", "mmlu_pro", "routerbench_sample", "mmlu_
 @pytest.fixture(scope="module")
 def mmlu_pro_csv(tmp_path_factory) -> Path:
     """150 real MMLU-Pro rows in RouterBench layout; 5% of the result cells left empty."""
-    from routegraph.data import load_dataset
+    from routegraph.core.data import load_dataset
 
     ds = load_dataset("mmlu_pro")
     rng = np.random.default_rng(11)

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from evaluators.verifier import (
+from routegraph.core.errors import ArtifactError, InvalidInputError
+from routegraph.evaluators.verifier import (
     FEATURE_NAMES,
     LearnedVerifier,
     answer_features,
@@ -17,7 +18,6 @@ from evaluators.verifier import (
     safe_eval,
     share_for_pgr,
 )
-from routegraph.errors import ArtifactError, InvalidInputError
 
 # -- arithmetic checker -------------------------------------------------------------------------
 
@@ -103,8 +103,8 @@ def test_cascade_tradeoff_escalates_least_confident_first():
 
 @pytest.fixture(scope="module")
 def gsm8k_split():
-    from routegraph.data import load_dataset
-    from routegraph.data.splits import train_val_test_split
+    from routegraph.core.data import load_dataset
+    from routegraph.core.data.splits import train_val_test_split
 
     ds = load_dataset("gsm8k")
     train, val, test = train_val_test_split(ds, seed=0)
@@ -187,7 +187,7 @@ def test_default_artifact_loads_fast_and_prefers_correct_arithmetic():
 def test_exported_trees_reproduce_sklearn_exactly():
     from sklearn.ensemble import GradientBoostingClassifier
 
-    from evaluators.verifier import _export_gradient_boosting
+    from routegraph.evaluators.verifier import _export_gradient_boosting
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 5))

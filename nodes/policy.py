@@ -1,0 +1,55 @@
+"""What a routing policy is: the part of a graph that decides which model to call next and when
+an answer is good enough. Each technique's policy lives beside its graph in ``graphs/<id>.py``;
+this module holds the shared vocabulary (:class:`Choice`, :class:`Policy`) and the small facts
+policies read from the state (which models were tried, which answered, what a call may cost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from routegraph.core.context import RouteContext
+from routegraph.core.state import Attempt, RouteState
+from routegraph.nodes.resources import Toolkit
+
+
+@dataclass
+class Choice:
+    """A route step's outcome: a model to call, or None to stop."""
+
+    model: str | None
+    action: str
+    reason: str
+    scores: dict[str, float] = field(default_factory=dict)
+    threshold: float | None = None
+    router: str = ""
+
+
+class Policy(Protocol):
+    name: str
+
+    def choose(self, state: RouteState, ctx: RouteContext, kit: Toolkit, query: str) -> Choice: ...
+
+    def accept(
+        self, state: RouteState, ctx: RouteContext, attempt: Attempt
+    ) -> tuple[bool, str]: ...
+
+
+def tried(state: RouteState) -> list[str]:
+    """Catalog names already called in this run (including unavailable ones)."""
+    return [a["model"] for a in state.get("attempts", [])]
+
+
+def answered(state: RouteState) -> list[Attempt]:
+    return [a for a in state.get("attempts", []) if a.get("source") != "unavailable"]
+
+
+def approx_tokens(text: str) -> int:
+    """Planning estimate only (before a call); real costs always use reported usage."""
+    return max(1, len(text) // 4)
+
+
+def expected_cost(kit: Toolkit, ctx: RouteContext, name: str, query: str) -> float:
+    spec = kit.catalog_for(ctx).get(name)
+    return spec.cost(approx_tokens(query), ctx.max_tokens // 2)

@@ -1,0 +1,3 @@
+"""Application layer: the doors users come through (CLI, runner, benchmark harness, LangChain
+adapters, HTTP server). It may import every layer below; nothing below imports it.
+"""

@@ -1,0 +1,200 @@
+"""Graph-level benchmark: the real graphs run over test prompts with replayed models.
+
+Router-level numbers sweep thresholds over precomputed scores. Here every test prompt goes
+through a compiled graph (route -> generate -> evaluate -> ...) whose models replay the recorded
+answers of the test set, at a few operating points per graph. The final answer's recorded
+quality and the run's recorded cost give one operating point per setting, summarised by the
+same function as the routers, so ``simple``, ``specialist``, ``cascade`` and
+``cascade_routing`` share the routers' axes. For ``simple`` at the same thresholds the numbers
+must equal the router-level curve (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from langchain_core.messages import HumanMessage
+from rich.progress import Progress
+
+from routegraph.app.bench.baselines import References
+from routegraph.core.catalog import Catalog, ModelSpec
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import InvalidInputError
+from routegraph.core.metrics import OperatingPoints
+from routegraph.core.providers.replay import ReplayChatModel
+from routegraph.graphs.registry import build_graph
+from routegraph.nodes.routing import RouterHandle
+from routegraph.routers.base import Router
+
+GRAPH_LEVEL_IDS = ("simple", "specialist", "cascade", "cascade_routing")
+PLANNING_TOKENS = 400
+"""Tokens per call assumed when deriving planning prices from recorded mean costs."""
+
+
+def replay_catalog(test: RoutingDataset) -> Catalog:
+    """One catalog entry per dataset model, named by its model id.
+
+    Real costs come from the recordings; the prices only feed the graphs' *planning* estimates
+    (expected cost of a call before making it), so each model's price is set so that a
+    ``PLANNING_TOKENS``-token call costs its mean recorded cost.
+    """
+    mean_cost = np.nanmean(test.cost_usd, axis=0)
+    specs = {}
+    for model, cost in zip(test.models, mean_cost, strict=True):
+        price = float(cost) / PLANNING_TOKENS * 1e6 if cost == cost else 0.0
+        specs[model] = ModelSpec(model, "replay", model, "cloud", price, price)
+    return Catalog(specs, f"replay of {test.name}")
+
+
+def by_cost(test: RoutingDataset) -> list[str]:
+    """Dataset models, cheapest mean recorded cost first."""
+    order = np.argsort(np.nanmean(test.cost_usd, axis=0), kind="stable")
+    return [test.models[i] for i in order]
+
+
+def run_points(
+    graph_id: str,
+    test: RoutingDataset,
+    refs: References,
+    settings: Sequence[dict[str, Any]],
+    *,
+    router: Router | None = None,
+    evaluator: Any = None,
+    labels: Sequence[float] | None = None,
+    progress: Progress | None = None,
+) -> OperatingPoints:
+    """Run ``graph_id`` over every prompt of ``test`` once per context in ``settings``."""
+    catalog = replay_catalog(test)
+    models = {m: ReplayChatModel.from_dataset(test, m) for m in test.models}
+    handle = RouterHandle(router.kind, router, catalog) if router is not None else None
+    graph = build_graph(
+        graph_id, models=models, router=handle, evaluator=evaluator, catalog=catalog
+    )
+    base = {
+        "weak_model": refs.weak,
+        "strong_model": refs.strong,
+        "models": by_cost(test),
+        "max_tokens": PLANNING_TOKENS,
+        "budget_usd": 1e9,
+        "max_steps": len(test.models),
+    }
+    column = {m: i for i, m in enumerate(test.models)}
+    n, k = len(test), len(settings)
+    went_strong, quality, cost = np.zeros((k, n)), np.zeros((k, n)), np.zeros((k, n))
+    task = progress.add_task(f"graph {graph_id}", total=k * n) if progress else None
+    for i, overrides in enumerate(settings):
+        context = {**base, **overrides}
+        for j, prompt in enumerate(test.prompts):
+            out = graph.invoke({"messages": [HumanMessage(prompt)]}, context=context)
+            meta = out["messages"][-1].response_metadata["routegraph"]
+            served = meta.get("served_by")
+            if served not in column:
+                raise InvalidInputError("graph", f"{graph_id} gave no answer for prompt {j}")
+            went_strong[i, j] = served == refs.strong
+            quality[i, j] = test.quality[j, column[served]]
+            cost[i, j] = meta["cost_usd"]
+            if progress is not None and task is not None:
+                progress.advance(task)
+    thresholds = np.asarray(labels if labels is not None else range(k), dtype=float)
+    return OperatingPoints(thresholds, went_strong.mean(1), quality.mean(1), cost.mean(1))
+
+
+def default_settings(
+    graph_id: str, test: RoutingDataset, router: Router | None, refs: References, points: int = 7
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """A few operating points per graph that spread over the whole cost range."""
+    if graph_id == "simple":
+        if router is None:
+            raise InvalidInputError("router", "the simple graph needs a router")
+        p = np.asarray(router.strong_probability(test.prompts, refs.strong, refs.weak), float)
+        cuts = np.unique(np.quantile(p, np.linspace(0, 1, points)))
+        thresholds = [float(np.nextafter(cuts[-1], np.inf)), *map(float, cuts[::-1])]
+        return [{"threshold": t} for t in thresholds], thresholds
+    scale = 1.0 / max(1e-12, 1000 * float(np.nanmax(np.nanmean(test.cost_usd, axis=0))))
+    weights = [0.0, *(scale * w for w in np.geomspace(0.01, 1.0, points - 1))]
+    if graph_id == "specialist":
+        return [{"cost_weight": w} for w in weights], weights
+    if graph_id == "cascade":
+        levels = [float(x) for x in np.linspace(0.0, 1.0, points + 1)]
+        settings = [{"confidence_threshold": t} for t in levels]
+        # the all-strong end of the curve: a one-tier cascade of the strong model
+        return [*settings, {"models": [refs.strong]}], [*levels, 1.01]
+    if graph_id == "cascade_routing":
+        return [
+            {"cost_weight": w, "confidence_threshold": 0.8, "min_gain": 0.0} for w in weights
+        ], weights
+    raise InvalidInputError("graph", f"no graph-level benchmark for {graph_id!r}", GRAPH_LEVEL_IDS)
+
+
+def bench_graphs(
+    result: dict[str, Any],
+    data: RoutingDataset,
+    graph_ids: Sequence[str],
+    router: Router | None,
+    evaluator: Any,
+    sample: int | None = 200,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run ``graph_ids`` on a fixed-seed sample of the benchmark's test split and store their
+    records in ``result["graphs"]``.
+
+    Each record is summarised against the references of the *sample* (its own strong / weak
+    quality and cost), and ``router_level`` holds the router-level record of the same router on
+    the same sample, so the two levels can be compared point for point.
+    """
+    from routegraph.app.bench.baselines import references
+    from routegraph.app.bench.harness import bench_split, score_router, summarize_against
+
+    unknown = set(graph_ids) - set(GRAPH_LEVEL_IDS)
+    if unknown:
+        raise InvalidInputError("graph", f"unknown graph(s) {sorted(unknown)}", GRAPH_LEVEL_IDS)
+    train, test, _ = bench_split(data, seed=seed)
+    subset = sample_rows(test, sample, seed)
+    refs = references(subset)
+
+    def summary(points: OperatingPoints) -> dict[str, Any]:
+        return summarize_against(points, refs.as_dict())
+
+    graphs = result.setdefault("graphs", {})
+    router_level = None
+    if router is not None:
+        decision_cost = np.nanmean(train.cost_usd, axis=0)
+        router_level = summary(score_router(router, subset, refs, decision_cost))
+    for graph_id in graph_ids:
+        settings, labels = default_settings(graph_id, subset, router, refs)
+        points = run_points(
+            graph_id,
+            subset,
+            refs,
+            settings,
+            router=router,
+            evaluator=evaluator,
+            labels=labels,
+            progress=progress,
+        )
+        record = summary(points)
+        record.update(
+            {
+                "n_prompts": len(subset),
+                "router": getattr(router, "kind", None),
+                "evaluator": getattr(evaluator, "name", str(evaluator)),
+                "references": refs.as_dict(),
+            }
+        )
+        if router_level is not None:
+            record["router_level_on_sample"] = {
+                k: router_level[k] for k in ("apgr", "cpt50", "cpt80", "aiq") if k in router_level
+            }
+        graphs[graph_id] = record
+    return graphs
+
+
+def sample_rows(test: RoutingDataset, sample: int | None, seed: int) -> RoutingDataset:
+    """A fixed-seed sample of ``sample`` test prompts (all of them when None or larger)."""
+    if sample is None or sample >= len(test):
+        return test
+    rows = np.sort(np.random.default_rng(seed).choice(len(test), size=sample, replace=False))
+    return test.subset(rows)

@@ -1,0 +1,316 @@
+"""Run the benchmark: split, train (or load) each router, score the test prompts once, summarise.
+
+The flow of ``routegraph bench``:
+
+1. load the dataset (a shared benchmark by name or a RouterBench CSV);
+2. split it with :func:`routegraph.core.data.splits.train_val_test_split`; the test part drops
+   contaminated prompts (RouteLLM does the same), rows with a missing outcome, and any prompt
+   whose text also occurs in the training part, so the test set is prompt-disjoint;
+3. fit every router on the training part (or load its artifact from ``--router-dir``);
+4. score every test prompt ONCE, then sweep all thresholds (two models) or a cost weight lambda
+   (N models) in numpy - no prompt is re-scored per operating point;
+5. summarise each curve with :func:`summarize_operating_points` next to the baselines.
+
+Extension point for graph-level results: ``result["graphs"]`` maps a graph name to the same
+record shape as a router. Fill it with :func:`add_graph_result` from operating points that a
+graph produced on the test prompts (e.g. replay models at several thresholds), or pass
+``graph_runners={"simple": fn}`` to :func:`run_bench`, where ``fn(test, references)`` returns
+those points. Both go through :func:`summarize_operating_points`, so graphs and routers are
+measured by one definition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routegraph import metrics
+from routegraph.app.bench.baselines import References, baselines, references, zero_router_aiq
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import ArtifactError, InvalidInputError, RouteGraphError
+
+PointsLike = metrics.OperatingPoints | Iterable[Mapping[str, float] | Sequence[float]]
+GraphRunner = Callable[[RoutingDataset, References], PointsLike]
+
+DEFAULT_ROUTERS = ("random", "heuristic", "knn", "sw_ranking", "matrix_factorization")
+"""Routers run when none is named: the ones that fit in seconds on cached embeddings. Slower
+ones (``category``, ``category_knn``, ``stacked``, the neural routers) are opt-in with
+``--router``, or trained once and loaded with ``--router-dir``."""
+
+
+# -- graph-level results reuse this ------------------------------------------------------------
+def summarize_operating_points(
+    points: PointsLike,
+    strong_q: float | np.ndarray,
+    weak_q: float | np.ndarray,
+    strong_cost: float | np.ndarray,
+    weak_cost: float | np.ndarray,
+    cost_range: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """The benchmark record (``apgr``, ``cpt50``, ``cpt80``, ``aiq``, ``cost_at_95pct_strong``,
+    ``curve`` ...) of any set of operating points.
+
+    ``points``: :class:`~routegraph.core.metrics.OperatingPoints`, dicts with ``strong_share``,
+    ``quality``, ``cost_usd`` (optional ``threshold``) or ``(strong_share, quality, cost_usd)``
+    tuples, each aggregated over the same test prompts (see :func:`points_from_outcomes`).
+    Reference qualities/costs may be per-prompt arrays (their mean is used) or means.
+    ``cost_range`` is the AIQ range; it defaults to (weak cost, strong cost).
+    """
+    pts = (
+        points
+        if isinstance(points, metrics.OperatingPoints)
+        else (metrics.OperatingPoints.from_records(points))
+    )
+    strong = (float(np.mean(strong_q)), float(np.mean(strong_cost)))
+    weak = (float(np.mean(weak_q)), float(np.mean(weak_cost)))
+    return metrics.summarize_curve(pts, strong, weak, cost_range)
+
+
+def points_from_outcomes(
+    thresholds: Sequence[float],
+    went_strong: np.ndarray,
+    quality: np.ndarray,
+    cost_usd: np.ndarray,
+) -> metrics.OperatingPoints:
+    """Aggregate per-prompt outcomes of runs at several thresholds into operating points.
+
+    Arrays are (n_thresholds, n_prompts): whether the prompt ended on the strong model, the
+    quality of the final answer and the USD the run spent on it (all attempts of a cascade).
+    """
+    ws = np.asarray(went_strong, dtype=float)
+    q, c = np.asarray(quality, dtype=float), np.asarray(cost_usd, dtype=float)
+    t = np.asarray(thresholds, dtype=float)
+    if not (ws.shape == q.shape == c.shape) or ws.ndim != 2 or ws.shape[0] != t.size:
+        raise InvalidInputError(
+            "went_strong/quality/cost_usd",
+            f"shapes {ws.shape}, {q.shape}, {c.shape} for {t.size} thresholds",
+            "three (n_thresholds, n_prompts) arrays",
+        )
+    return metrics.OperatingPoints(t, ws.mean(axis=1), q.mean(axis=1), c.mean(axis=1))
+
+
+def summarize_against(points: PointsLike, refs: dict[str, Any]) -> dict[str, Any]:
+    """:func:`summarize_operating_points` against a run's references (``References.as_dict()``)."""
+    return summarize_operating_points(
+        points,
+        refs["strong_quality"],
+        refs["weak_quality"],
+        refs["strong_cost"],
+        refs["weak_cost"],
+        tuple(refs["cost_range"]),
+    )
+
+
+def add_graph_result(result: dict[str, Any], name: str, points: PointsLike) -> dict[str, Any]:
+    """Summarise a graph's operating points against the run's references into
+    ``result["graphs"][name]`` and return that record."""
+    record = summarize_against(points, result["references"])
+    result.setdefault("graphs", {})[name] = record
+    return record
+
+
+# -- data --------------------------------------------------------------------------------------
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def bench_split(ds: RoutingDataset, seed: int = 0) -> tuple[RoutingDataset, RoutingDataset, dict]:
+    """(train, test, info): the training part and the cleaned, prompt-disjoint test part."""
+    from routegraph.core.data.splits import train_val_test_split
+
+    train_idx, _val_idx, test_idx = train_val_test_split(ds, seed=seed)
+    train_idx, test_idx = np.asarray(train_idx, int), np.asarray(test_idx, int)
+    contaminated = np.asarray(ds.contaminated, bool)[test_idx]
+    missing = np.isnan(ds.quality[test_idx]).any(axis=1) | np.isnan(ds.cost_usd[test_idx]).any(
+        axis=1
+    )
+    seen = {_normalise(ds.prompts[i]) for i in train_idx}
+    overlap = np.array([_normalise(ds.prompts[i]) in seen for i in test_idx], dtype=bool)
+    keep = ~(contaminated | missing | overlap)
+    info = {
+        "seed": seed,
+        "n_train": int(train_idx.size),
+        "n_test_raw": int(test_idx.size),
+        "dropped_contaminated": int(contaminated.sum()),
+        "dropped_missing": int((missing & ~contaminated).sum()),
+        "dropped_train_overlap": int((overlap & ~contaminated & ~missing).sum()),
+    }
+    test = ds.subset(test_idx[keep])
+    if len(test) == 0:
+        raise InvalidInputError(
+            "dataset", f"{ds.name!r} leaves no clean test prompt", "a dataset with more prompts"
+        )
+    return ds.subset(train_idx), test, info
+
+
+def load_bench_dataset(dataset: str | None = None, data: str | Path | None = None):
+    """The dataset of ``--dataset NAME`` or ``--data FILE.csv`` (exactly one)."""
+    if (dataset is None) == (data is None):
+        raise InvalidInputError(
+            "dataset", "give exactly one of --dataset and --data", "--dataset NAME | --data CSV"
+        )
+    from routegraph.core.data import load_dataset, load_routerbench_csv
+
+    if dataset is not None:
+        return load_dataset(dataset)
+    path = Path(data).expanduser()  # type: ignore[arg-type]
+    if not path.is_file():
+        raise InvalidInputError("data", f"{path} is not a file", "a RouterBench-format .csv")
+    return load_routerbench_csv(path)
+
+
+# -- routers -----------------------------------------------------------------------------------
+def available_routers() -> tuple[str, ...]:
+    from routegraph.routers.registry import available_names
+
+    return tuple(available_names())
+
+
+def default_routers() -> list[str]:
+    known = available_routers()
+    return [name for name in DEFAULT_ROUTERS if name in known]
+
+
+def _artifact_names(router_dir: Path) -> list[str]:
+    return sorted(p.parent.name for p in router_dir.glob("*/router.json"))
+
+
+def obtain_router(name: str, train: RoutingDataset, router_dir: Path | None, seed: int):
+    """(router, source): the artifact ``router_dir/name`` if present, else a fresh fit."""
+    from routegraph.routers.registry import load_router, make_router
+
+    if router_dir is not None and (router_dir / name / "router.json").is_file():
+        router = load_router(router_dir / name)
+        missing = set(train.models) - set(router.models_)
+        if missing:
+            raise ArtifactError(
+                f"{router_dir / name}: router knows models {router.models_}, "
+                f"dataset needs {sorted(missing)}"
+            )
+        return router, f"loaded {router_dir / name}"
+    known = available_routers()
+    if name not in known:
+        raise InvalidInputError("router", f"unknown router {name!r}", known)
+    params = {"seed": seed} if name == "random" else {}
+    return make_router(name, **params).fit(train), "trained on the train split"
+
+
+def score_router(
+    router,
+    test: RoutingDataset,
+    refs: References,
+    decision_cost: np.ndarray,
+) -> metrics.OperatingPoints:
+    """Score the test prompts once and sweep every operating point."""
+    q, c = test.quality, test.cost_usd
+    s, w = refs.strong_index, refs.weak_index
+    if refs.two_model:
+        p = np.asarray(router.strong_probability(test.prompts, refs.strong, refs.weak), float)
+        return metrics.threshold_curve(p, q[:, s], q[:, w], c[:, s], c[:, w])
+    q_hat = np.asarray(router.predict_quality(test.prompts), dtype=float)
+    columns = [router.models_.index(m) for m in test.models]
+    q_hat = np.nan_to_num(q_hat[:, columns], nan=0.0)
+    points, _ = metrics.lambda_curve(q_hat, decision_cost, q, c, strong_index=s)
+    return points
+
+
+# -- the run -----------------------------------------------------------------------------------
+def _progress(enabled: bool):
+    if not enabled:
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def run_bench(
+    dataset: str | RoutingDataset | None = None,
+    routers: Sequence[str] | None = None,
+    router_dir: str | Path | None = None,
+    seed: int = 0,
+    data: str | Path | None = None,
+    progress: bool = True,
+    random_seeds: int = 10,
+    graph_runners: Mapping[str, GraphRunner] | None = None,
+) -> dict[str, Any]:
+    """Benchmark ``routers`` on ``dataset`` and return the record ``routegraph bench --json``
+    prints (see the module docstring and BENCHMARKS.md for every key).
+
+    A router that crashes while fitting or scoring is reported as ``{"error": "..."}`` under its
+    name and the run goes on; input errors (unknown router, broken artifact) still raise.
+    """
+    started = time.perf_counter()
+    ds = dataset if isinstance(dataset, RoutingDataset) else load_bench_dataset(dataset, data)
+    train, test, split_info = bench_split(ds, seed=seed)
+    split_info["load_and_split_s"] = round(time.perf_counter() - started, 3)
+    refs = references(test)
+    base = baselines(test, refs, seeds=random_seeds, seed=seed)
+    single = {m: base[m] for m in test.models}
+    rdir = Path(router_dir).expanduser() if router_dir is not None else None
+    if rdir is not None and not rdir.is_dir():
+        raise InvalidInputError("router_dir", f"{rdir} is not a directory", "a folder of artifacts")
+    names = list(routers or (_artifact_names(rdir) if rdir is not None else default_routers()))
+    if not names:
+        raise InvalidInputError("router", "no router to run", available_routers())
+    decision_cost = np.nanmean(train.cost_usd, axis=0)
+    decision_cost = np.where(np.isnan(decision_cost), test.cost_usd.mean(axis=0), decision_cost)
+
+    results: dict[str, Any] = {}
+    with _progress(progress) as bar:
+        task = bar.add_task("routers", total=len(names)) if bar is not None else None
+        for name in names:
+            if bar is not None:
+                bar.update(task, description=f"fit/load {name}")
+            t0 = time.perf_counter()
+            try:
+                router, source = obtain_router(name, train, rdir, seed)
+                t1 = time.perf_counter()
+                if bar is not None:
+                    bar.update(task, description=f"score {name} on {len(test)} prompts")
+                points = score_router(router, test, refs, decision_cost)
+            except RouteGraphError:
+                raise  # bad input (unknown router, broken artifact): the user must fix it
+            except Exception as exc:  # a router bug must not lose the other routers' results
+                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                if bar is not None:
+                    bar.advance(task)
+                continue
+            t2 = time.perf_counter()
+            record = summarize_against(points, refs.as_dict())
+            record.update(
+                {"source": source, "fit_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3)}
+            )
+            results[name] = record
+            if bar is not None:
+                bar.advance(task)
+
+    result: dict[str, Any] = {
+        "dataset": ds.name,
+        "n_test": len(test),
+        "n_train": len(train),
+        "split": split_info,
+        "models": list(test.models),
+        "cost_source": ds.cost_source,
+        "references": refs.as_dict(),
+        "baselines": base,
+        "zero_router_aiq": zero_router_aiq(single, test.models, refs),
+        "routers": results,
+        "graphs": {},
+    }
+    for gname, runner in (graph_runners or {}).items():
+        add_graph_result(result, gname, runner(test, refs))
+    result["elapsed_s"] = round(time.perf_counter() - started, 3)
+    return result

@@ -1,0 +1,54 @@
+"""``routegraph`` command line: one sub-command per module in ``routegraph.app.commands``.
+
+Every sub-command module exposes ``register(subparsers)``, which adds its parser and sets
+``func`` (taking the parsed arguments, returning an exit code). Errors raised on purpose
+(:class:`RouteGraphError`) are printed as one line, never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from routegraph.core.errors import RouteGraphError
+
+COMMAND_MODULES = ("demo", "ask", "models", "train", "route", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="routegraph",
+        description="Route every LLM request to the model best suited to it (LangGraph graphs).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"routegraph.app.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"routegraph.app.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except RouteGraphError as exc:
+        print(f"routegraph {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Per-run settings, shown by LangGraph Studio as an editable form.
+
+Every routing graph takes this dataclass as its ``context_schema``. Field descriptions live in
+``metadata["description"]`` so Studio and ``langgraph dev`` assistants show them, and
+:func:`validate_context` turns any bad value into an :class:`InvalidInputError` that names the
+field and what is allowed, before any model is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from routegraph.core.errors import InvalidInputError, check_non_negative, check_unit_interval
+
+if TYPE_CHECKING:
+    from routegraph.core.catalog import Catalog
+
+EVALUATORS = ("logprob", "self_eval", "self_consistency", "verifier", "reference", "none")
+
+
+def _describe(default: Any, description: str, **kwargs: Any) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"description": description})
+    return field(default=default, metadata={"description": description}, **kwargs)
+
+
+@dataclass(kw_only=True)
+class RouteContext:
+    """Which models, router, evaluator, thresholds and limits one run uses."""
+
+    weak_model: str = _describe(
+        "smollm2-135m", "Catalog name of the cheap model (simple and hybrid graphs)."
+    )
+    strong_model: str = _describe(
+        "cloud",
+        "Catalog name of the strong model. 'cloud' is any OpenAI-compatible endpoint; offline it "
+        "falls back to recorded GPT-4 answers where the prompt is a benchmark prompt.",
+    )
+    models: list[str] = _describe(
+        ["smollm2-135m", "cloud"],
+        "Candidate models, cheapest first: the tiers of a cascade, the candidates of the "
+        "specialist and cascade-routing graphs.",
+    )
+    router: str = _describe(
+        "default",
+        "Router: 'default' (shipped trained router), 'heuristic' (length/keyword rule, built "
+        "in), 'random', or a directory holding a trained router artifact.",
+    )
+    evaluator: str = _describe(
+        "logprob",
+        "Confidence evaluator: logprob, self_eval, self_consistency, verifier, reference, none.",
+    )
+    threshold: float = _describe(
+        0.5, "Router threshold in [0, 1]: P(strong model needed) above it goes to the strong model."
+    )
+    confidence_threshold: float = _describe(
+        0.8, "Accept an answer whose confidence is at least this, in [0, 1]; else escalate."
+    )
+    tier_thresholds: list[float] = _describe(
+        [], "Cascade: per-tier confidence thresholds (empty: confidence_threshold for all)."
+    )
+    cost_weight: float = _describe(
+        0.0,
+        "Specialist / cascade routing: quality points traded per USD-per-1k-queries of "
+        "expected cost (0 = pick the best predicted quality).",
+    )
+    quality_floor: float | None = _describe(
+        None,
+        "Specialist: pick the cheapest model whose predicted quality reaches this, in [0, 1].",
+    )
+    min_gain: float = _describe(
+        0.02, "Cascade routing: stop when no untried model's expected quality gain exceeds this."
+    )
+    max_steps: int = _describe(3, "Most model calls in one run (>= 1).")
+    budget_usd: float = _describe(1.0, "Most USD one run may spend; no new call once reached.")
+    max_tokens: int = _describe(256, "Most tokens a model may generate per call.")
+    temperature: float = _describe(0.0, "Sampling temperature of answer generation.")
+    samples: int = _describe(3, "Self-consistency: number of extra samples compared.")
+    max_rounds: int = _describe(2, "MinionS: most decompose/aggregate rounds (>= 1).")
+    max_subtasks: int = _describe(4, "MinionS: most parallel worker jobs per round (>= 1).")
+    seed: int = _describe(0, "Seed of the random router and of sampling.")
+    catalog_path: str | None = _describe(
+        None, "Catalog TOML to use instead of the packaged one (or $ROUTEGRAPH_CATALOG)."
+    )
+
+
+def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> RouteContext:
+    """Check every field; raise InvalidInputError naming the first bad one.
+
+    Model names are checked against ``catalog`` (default: the run's catalog file).
+    """
+    from routegraph.core.catalog import load_catalog
+
+    catalog = catalog or load_catalog(ctx.catalog_path)
+    for name in (ctx.weak_model, ctx.strong_model):
+        catalog.get(name, field="weak_model" if name == ctx.weak_model else "strong_model")
+    if not ctx.models:
+        raise InvalidInputError("models", "is empty", "one or more catalog names")
+    for name in ctx.models:
+        catalog.get(name, field="models")
+    if ctx.evaluator not in EVALUATORS:
+        raise InvalidInputError("evaluator", f"unknown evaluator {ctx.evaluator!r}", EVALUATORS)
+    check_unit_interval("threshold", ctx.threshold)
+    check_unit_interval("confidence_threshold", ctx.confidence_threshold)
+    for i, value in enumerate(ctx.tier_thresholds):
+        check_unit_interval(f"tier_thresholds[{i}]", value)
+    if ctx.tier_thresholds and len(ctx.tier_thresholds) != len(ctx.models):
+        raise InvalidInputError(
+            "tier_thresholds",
+            f"has {len(ctx.tier_thresholds)} values for {len(ctx.models)} models",
+            "empty, or one threshold per entry of models",
+        )
+    if ctx.quality_floor is not None:
+        check_unit_interval("quality_floor", ctx.quality_floor)
+    check_non_negative("cost_weight", ctx.cost_weight)
+    check_non_negative("budget_usd", ctx.budget_usd)
+    check_non_negative("min_gain", ctx.min_gain)
+    check_non_negative("temperature", ctx.temperature)
+    for name in ("max_steps", "max_tokens", "samples", "max_rounds", "max_subtasks"):
+        value = getattr(ctx, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidInputError(name, f"{value!r} is not a positive integer", "an integer >= 1")
+    return ctx
+
+
+def context_from_dict(
+    values: dict[str, Any] | None, catalog: Catalog | None = None
+) -> RouteContext:
+    """Build a context from plain data (CLI flags, API payloads), rejecting unknown keys."""
+    known = {f.name for f in fields(RouteContext)}
+    values = dict(values or {})
+    unknown = set(values) - known
+    if unknown:
+        raise InvalidInputError("context", f"unknown setting(s) {sorted(unknown)}", known)
+    return validate_context(RouteContext(**values), catalog)
+
+
+def tier_threshold(ctx: RouteContext, tier_index: int) -> float:
+    """The confidence a cascade tier's answer needs to be accepted."""
+    if ctx.tier_thresholds and tier_index < len(ctx.tier_thresholds):
+        return ctx.tier_thresholds[tier_index]
+    return ctx.confidence_threshold

@@ -1,0 +1,170 @@
+"""Turn a catalog name into a ready chat model, or say plainly why it cannot run now.
+
+Resolution follows the catalog's ``fallback`` chain: 'cloud' without an API key or base URL falls
+back to the recorded GPT-4 answers (replay), which only know benchmark prompts. Tests and
+embedding applications pass ``overrides`` (name -> chat model) to inject their own models.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+
+from routegraph.core.catalog import Catalog, ModelSpec
+from routegraph.core.errors import ModelUnavailableError
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Per-call generation settings taken from the run context."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    seed: int = 0
+
+
+def availability(spec: ModelSpec) -> tuple[bool, str]:
+    """Whether ``spec`` can be called now, and why (no network probe: configuration only)."""
+    if spec.provider == "llamacpp":
+        if importlib.util.find_spec("llama_cpp") is None:
+            return False, "llama-cpp-python is not installed"
+        try:
+            from routegraph.core.providers.llamacpp import smollm2_gguf_path
+
+            path = smollm2_gguf_path()
+        except ModelUnavailableError as exc:
+            return False, exc.reason
+        return path.is_file(), f"GGUF at {path}" if path.is_file() else f"{path} missing"
+    if spec.provider == "openai":
+        if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+            where = os.environ.get("OPENAI_BASE_URL", "api.openai.com")
+            return True, f"OpenAI-compatible endpoint {where}"
+        return False, "no OPENAI_API_KEY or OPENAI_BASE_URL set"
+    if spec.provider == "ollama":
+        if os.environ.get("OLLAMA_HOST"):
+            return True, f"Ollama at {os.environ['OLLAMA_HOST']}"
+        return False, "no OLLAMA_HOST set"
+    if spec.provider == "replay":
+        from routegraph.core.paths import data_dir
+
+        if data_dir().is_dir():
+            return True, "recorded answers (benchmark prompts only)"
+        return False, f"recorded data not found at {data_dir()}"
+    return False, f"provider {spec.provider!r} needs a model passed in code"
+
+
+def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
+    """A LangChain chat model for ``spec`` (raises ModelUnavailableError if it cannot run)."""
+    ok, reason = availability(spec)
+    if not ok:
+        raise ModelUnavailableError(spec.name, reason)
+    if spec.provider == "llamacpp":
+        from routegraph.core.providers.llamacpp import LlamaCppChatModel
+
+        return LlamaCppChatModel(
+            max_tokens=settings.max_tokens, temperature=settings.temperature, seed=settings.seed
+        )
+    if spec.provider == "openai":
+        from langchain.chat_models import init_chat_model
+
+        base_url = os.environ.get("OPENAI_BASE_URL") or None
+        # langchain-openai sends only `max_completion_tokens`; OpenAI-compatible servers such as
+        # llama-cpp-python's ignore it and generate up to their context size, so a custom
+        # endpoint also gets the classic `max_tokens`.
+        extra_body = {"max_tokens": settings.max_tokens} if base_url else None
+        return init_chat_model(
+            spec.model,
+            model_provider="openai",
+            base_url=base_url,
+            api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            seed=settings.seed,
+            logprobs=True,
+            top_logprobs=1,  # llama.cpp servers return log-probabilities only when this is set
+            extra_body=extra_body,
+            max_retries=1,
+            timeout=120,
+        )
+    if spec.provider == "ollama":
+        from langchain.chat_models import init_chat_model
+
+        return init_chat_model(
+            spec.model,
+            model_provider="ollama",
+            base_url=os.environ.get("OLLAMA_HOST"),
+            temperature=settings.temperature,
+            num_predict=settings.max_tokens,
+            seed=settings.seed,
+        )
+    if spec.provider == "replay":
+        from routegraph.core.providers.replay import ReplayChatModel
+
+        return ReplayChatModel(model_id=spec.model)
+    raise ModelUnavailableError(spec.name, f"provider {spec.provider!r} cannot be built")
+
+
+@dataclass
+class ResolvedModel:
+    """A chat model ready to call, with the catalog entry whose price applies."""
+
+    requested: str
+    spec: ModelSpec
+    chat: BaseChatModel
+    skipped: tuple[str, ...] = ()
+    """Why entries of the fallback chain could not be built (e.g. 'cloud: no OPENAI_API_KEY')."""
+
+    @property
+    def label(self) -> str:
+        if self.spec.name == self.requested:
+            return self.requested
+        return f"{self.spec.name} (fallback for {self.requested})"
+
+
+class ModelResolver:
+    """Resolves catalog names (with fallbacks) to chat models; caches what it built."""
+
+    def __init__(self, catalog: Catalog, overrides: Mapping[str, BaseChatModel] | None = None):
+        self.catalog = catalog
+        self.overrides = dict(overrides or {})
+        self._cache: dict[tuple[str, ModelSettings], BaseChatModel] = {}
+
+    def chain(self, name: str) -> list[ModelSpec]:
+        """``name`` followed by its fallbacks, in order."""
+        specs, seen = [], set()
+        current: str | None = name
+        while current and current not in seen:
+            seen.add(current)
+            spec = self.catalog.get(current)
+            specs.append(spec)
+            current = spec.fallback
+        return specs
+
+    def resolve_all(self, name: str, settings: ModelSettings) -> list[ResolvedModel]:
+        """Every model of the fallback chain that can be built, best first.
+
+        Raises ModelUnavailableError (listing every reason) when none can.
+        """
+        if name in self.overrides:
+            return [ResolvedModel(name, self.catalog.get(name), self.overrides[name])]
+        resolved, reasons = [], []
+        for spec in self.chain(name):
+            if spec.name in self.overrides:
+                resolved.append(ResolvedModel(name, spec, self.overrides[spec.name]))
+                continue
+            key = (spec.name, settings)
+            try:
+                if key not in self._cache:
+                    self._cache[key] = build_chat_model(spec, settings)
+                resolved.append(ResolvedModel(name, spec, self._cache[key]))
+            except ModelUnavailableError as exc:
+                reasons.append(f"{spec.name}: {exc.reason}")
+        if not resolved:
+            raise ModelUnavailableError(name, "; ".join(reasons))
+        for option in resolved:
+            option.skipped = tuple(reasons)
+        return resolved
