@@ -15,7 +15,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import RouteContext
-from routegraph.core.state import RouteState
+from routegraph.core.state import RouteInput, RouteOutput, RouteState
 from routegraph.evaluators.base import Evaluator
 from routegraph.nodes.policy import Policy
 from routegraph.nodes.resources import Toolkit
@@ -26,6 +26,7 @@ from routegraph.nodes.steps import (
     make_generate_node,
     make_route_node,
 )
+from routegraph.nodes.turns import begin_turn
 from routegraph.routers.base import Router
 
 
@@ -39,11 +40,18 @@ def build_loop_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the loop for ``policy``; overrides replace catalog models, router, evaluator."""
     kit = Toolkit(models=models or {}, router=router, evaluator=evaluator, catalog=catalog)
-    builder = StateGraph(RouteState, context_schema=RouteContext)
+    builder = StateGraph(
+        RouteState,
+        context_schema=RouteContext,
+        input_schema=RouteInput,
+        output_schema=RouteOutput,
+    )
+    builder.add_node("begin_turn", begin_turn)
     builder.add_node("route", make_route_node(policy, kit))
     builder.add_node("generate", make_generate_node(kit))
     builder.add_node("evaluate", make_evaluate_node(policy, kit))
-    builder.add_node("finalize", make_finalize_node(policy.name))
-    builder.add_edge(START, "route")
+    builder.add_node("finalize", make_finalize_node(policy.name, kit))
+    builder.add_edge(START, "begin_turn")
+    builder.add_edge("begin_turn", "route")
     builder.set_finish_point("finalize")
     return builder.compile(name=policy.name)

@@ -19,7 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 from routegraph.core.context import RouteContext
 from routegraph.core.state import Attempt, RouteState
 from routegraph.graphs.builder import build_loop_graph
-from routegraph.nodes.policy import Choice, answered, tried
+from routegraph.nodes.policy import Choice, answered, router_threshold, tried
 from routegraph.nodes.resources import Toolkit
 
 
@@ -35,14 +35,15 @@ class HybridPolicy:
         if not done:
             router = kit.router_for(ctx, [local, cloud])
             p = router.strong_probability(query)
-            hard = p >= ctx.threshold
+            threshold, why = router_threshold(state, ctx)
+            hard = p >= threshold
             return Choice(
                 cloud if hard else local,
                 "route",
                 f"{'hard' if hard else 'easy'} query: P(cloud needed)={p:.3f} "
-                f"{'>=' if hard else '<'} {ctx.threshold}",
+                f"{'>=' if hard else '<'} {threshold}{why}",
                 {"p_strong": p},
-                ctx.threshold,
+                threshold,
                 router.name,
             )
         if cloud not in done:

@@ -20,11 +20,12 @@ from langgraph.graph.state import CompiledStateGraph
 
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import RouteContext
-from routegraph.core.state import RouteState
+from routegraph.core.state import MinionsInput, RouteOutput, RouteState
 from routegraph.evaluators.base import Evaluator
 from routegraph.nodes.minions import make_aggregate_node, make_decompose_node, make_worker_node
 from routegraph.nodes.resources import Toolkit
 from routegraph.nodes.steps import make_finalize_node
+from routegraph.nodes.turns import begin_turn
 
 
 def build_minions_graph(
@@ -36,12 +37,19 @@ def build_minions_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the MinionS graph (overrides: models, evaluator, catalog; no router is used)."""
     kit = Toolkit(models=models or {}, evaluator=evaluator, catalog=catalog)
-    builder = StateGraph(RouteState, context_schema=RouteContext)
+    builder = StateGraph(
+        RouteState,
+        context_schema=RouteContext,
+        input_schema=MinionsInput,
+        output_schema=RouteOutput,
+    )
+    builder.add_node("begin_turn", begin_turn)
     builder.add_node("decompose", make_decompose_node(kit))
     builder.add_node("worker", make_worker_node(kit))
     builder.add_node("aggregate", make_aggregate_node(kit))
-    builder.add_node("finalize", make_finalize_node("minions"))
-    builder.add_edge(START, "decompose")
+    builder.add_node("finalize", make_finalize_node("minions", kit))
+    builder.add_edge(START, "begin_turn")
+    builder.add_edge("begin_turn", "decompose")
     builder.add_edge("worker", "aggregate")
     builder.set_finish_point("finalize")
     return builder.compile(name="minions")

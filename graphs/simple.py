@@ -18,7 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 from routegraph.core.context import RouteContext
 from routegraph.core.state import Attempt, RouteState
 from routegraph.graphs.builder import build_loop_graph
-from routegraph.nodes.policy import Choice, answered, tried
+from routegraph.nodes.policy import Choice, answered, router_threshold, tried
 from routegraph.nodes.resources import Toolkit
 
 
@@ -32,13 +32,14 @@ class SimplePolicy:
         if not done:
             router = kit.router_for(ctx, [ctx.weak_model, ctx.strong_model])
             p = router.strong_probability(query)
-            strong = p >= ctx.threshold
+            threshold, why = router_threshold(state, ctx)
+            strong = p >= threshold
             return Choice(
                 ctx.strong_model if strong else ctx.weak_model,
                 "route",
-                f"P(strong needed)={p:.3f} {'>=' if strong else '<'} threshold {ctx.threshold}",
+                f"P(strong needed)={p:.3f} {'>=' if strong else '<'} threshold {threshold}{why}",
                 {"p_strong": p},
-                ctx.threshold,
+                threshold,
                 router.name,
             )
         left = [m for m in (ctx.strong_model, ctx.weak_model) if m not in done]

@@ -7,10 +7,13 @@ Every node that talks to a model (generate, MinionS decompose / worker / aggrega
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
 
 from routegraph.core.catalog import ModelSpec
 from routegraph.core.context import RouteContext
@@ -30,6 +33,8 @@ class CallResult:
     cost_usd: float = 0.0
     latency_s: float = 0.0
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Remarks on a call that succeeded, e.g. that a model could not take the tools."""
 
     @property
     def ok(self) -> bool:
@@ -53,8 +58,31 @@ class CallResult:
         return "; ".join(self.failures) or "unavailable"
 
 
-def call_model(kit: Toolkit, ctx: RouteContext, name: str, prompt: list[BaseMessage]) -> CallResult:
-    """Invoke ``name`` (then its fallbacks) on ``prompt``; never raises for an unreachable model."""
+def with_tools(
+    chat: BaseChatModel, tools: Sequence[dict[str, Any]], tool_choice: Any
+) -> tuple[Runnable[Any, Any], str | None]:
+    """``chat`` bound to ``tools`` (OpenAI schemas), or ``chat`` itself and why not."""
+    if not tools:
+        return chat, None
+    try:
+        return chat.bind_tools(list(tools), tool_choice=tool_choice), None
+    except NotImplementedError:
+        return chat, f"{chat._llm_type} cannot call tools; answered without them"
+
+
+def call_model(
+    kit: Toolkit,
+    ctx: RouteContext,
+    name: str,
+    prompt: list[BaseMessage],
+    tools: Sequence[dict[str, Any]] = (),
+    tool_choice: Any = None,
+) -> CallResult:
+    """Invoke ``name`` (then its fallbacks) on ``prompt``; never raises for an unreachable model.
+
+    With ``tools``, the model is bound to them (``bind_tools``) and its tool calls come back on
+    the reply; a model that cannot take tools answers without them, and the result says so.
+    """
     result = CallResult(requested=name)
     try:
         options = kit.resolver(ctx).resolve_all(name, kit.settings(ctx))
@@ -64,8 +92,9 @@ def call_model(kit: Toolkit, ctx: RouteContext, name: str, prompt: list[BaseMess
     result.failures.extend(options[0].skipped)  # say why earlier entries were skipped
     for option in options:
         started = time.perf_counter()
+        runnable, why_no_tools = with_tools(option.chat, tools, tool_choice)
         try:
-            reply = option.chat.invoke(prompt)
+            reply = runnable.invoke(prompt)
         except ModelUnavailableError as exc:
             result.failures.append(f"{option.spec.name}: {exc.reason}")
             continue
@@ -86,5 +115,7 @@ def call_model(kit: Toolkit, ctx: RouteContext, name: str, prompt: list[BaseMess
             else option.spec.cost(result.input_tokens, result.output_tokens)
         )
         result.latency_s = round(time.perf_counter() - started, 4)
+        if why_no_tools:
+            result.notes.append(why_no_tools)
         return result
     return result

@@ -53,3 +53,17 @@ def approx_tokens(text: str) -> int:
 def expected_cost(kit: Toolkit, ctx: RouteContext, name: str, query: str) -> float:
     spec = kit.catalog_for(ctx).get(name)
     return spec.cost(approx_tokens(query), ctx.max_tokens // 2)
+
+
+def router_threshold(state: RouteState, ctx: RouteContext) -> tuple[float, str]:
+    """This turn's threshold on P(strong needed), and why when it is not ``ctx.threshold``.
+
+    With ``follow_up="sticky"``, a follow-up to a turn that a stronger model answered stays on
+    the strong model unless the router is confident the follow-up is easy: the threshold is
+    halved for that turn.
+    """
+    history = state.get("history", [])
+    if ctx.follow_up == "sticky" and history and history[-1].get("strong"):
+        previous = history[-1].get("chosen_model")
+        return ctx.threshold / 2, f" (sticky follow-up after {previous}: threshold halved)"
+    return ctx.threshold, ""

@@ -96,3 +96,20 @@ def user_query(messages: Sequence[BaseMessage]) -> str:
     if not text.strip():
         raise InvalidInputError("query", "is empty or blank", "a non-empty question")
     return text
+
+
+FOLLOW_UP_WORDS = 12
+"""A newest user message this short is judged together with the previous one (a follow-up
+such as "and in French?" says little on its own)."""
+
+
+def routing_query(messages: Sequence[BaseMessage]) -> str:
+    """What a router scores: the newest user message, preceded by the previous user message
+    when the newest is a short follow-up, so the router sees enough of the conversation."""
+    newest = user_query(messages)
+    earlier = [m for m in messages if isinstance(m, HumanMessage)][:-1]
+    if earlier and len(newest.split()) <= FOLLOW_UP_WORDS:
+        previous = earlier[-1].text.strip()
+        if previous:
+            return f"{previous}\n{newest}"
+    return newest

@@ -1,18 +1,19 @@
-"""The shared route -> generate -> evaluate loop and the finalize step.
+"""The shared begin_turn -> route -> generate -> evaluate loop and the finalize step.
 
 Each factory takes the graph's policy and toolkit and returns a node function. Branching nodes
 return ``Command`` with a ``Literal`` destination type so LangGraph Studio draws every edge:
 ``route`` goes to ``generate`` or ``finalize`` (stop), ``evaluate`` goes to ``finalize``
-(accept) or back to ``route`` (escalate / cascade / re-route).
+(accept) or back to ``route`` (escalate / cascade / re-route). ``begin_turn`` (see
+:mod:`routegraph.nodes.turns`) resets the per-turn keys so each run routes its own question.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -22,7 +23,8 @@ from routegraph.core.state import Attempt, RouteState
 from routegraph.evaluators.base import EvaluationInput
 from routegraph.nodes.calls import call_model
 from routegraph.nodes.policy import Choice, Policy
-from routegraph.nodes.resources import Toolkit, current_context, user_query
+from routegraph.nodes.resources import Toolkit, current_context, routing_query, user_query
+from routegraph.nodes.turns import conversation, tool_loop_model, turn_record
 
 Node = Callable[..., Any]
 
@@ -50,14 +52,19 @@ def make_route_node(policy: Policy, kit: Toolkit) -> Node:
         state: RouteState, runtime: Runtime[RouteContext]
     ) -> Command[Literal["generate", "finalize"]]:
         ctx = current_context(runtime, kit)
-        query = user_query(state["messages"])
+        query = routing_query(state["messages"])
         attempts = state.get("attempts", [])
         step = len(attempts) + 1
         spent = state.get("cost_usd", 0.0)
+        staying = tool_loop_model(state["messages"])
         if len(attempts) >= ctx.max_steps:
             choice = Choice(None, "stop", f"max_steps {ctx.max_steps} reached")
         elif attempts and spent >= ctx.budget_usd:
             choice = Choice(None, "stop", f"budget {ctx.budget_usd} USD reached ({spent:.6f})")
+        elif staying and not attempts:
+            choice = Choice(
+                staying, "stay", f"tool loop: {staying} asked for the tools, so it answers"
+            )
         else:
             choice = policy.choose(state, ctx, kit, query)
         record = decision_record(step, choice)
@@ -68,12 +75,6 @@ def make_route_node(policy: Policy, kit: Toolkit) -> Node:
     return route
 
 
-def conversation(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """The messages sent to a model: the conversation up to the last user message."""
-    last_human = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
-    return list(messages[: last_human + 1])
-
-
 def make_generate_node(kit: Toolkit) -> Node:
     def generate(
         state: RouteState, runtime: Runtime[RouteContext]
@@ -81,7 +82,8 @@ def make_generate_node(kit: Toolkit) -> Node:
         ctx = current_context(runtime, kit)
         name = state["next_model"] or ""
         step = len(state.get("attempts", [])) + 1
-        call = call_model(kit, ctx, name, conversation(state["messages"]))
+        prompt = conversation(state["messages"], ctx.max_input_tokens)
+        call = call_model(kit, ctx, name, prompt, tools=ctx.tools, tool_choice=ctx.tool_choice)
         if not call.ok or call.spec is None or call.reply is None:
             failed: Attempt = {
                 "step": step,
@@ -111,6 +113,10 @@ def make_generate_node(kit: Toolkit) -> Node:
             "latency_s": call.latency_s,
             "source": call.source,  # type: ignore[typeddict-item]
         }
+        if call.reply.tool_calls:
+            attempt["tool_calls"] = [dict(tc) for tc in call.reply.tool_calls]
+        if call.notes:
+            attempt["note"] = "; ".join(call.notes)
         if call.spec.name != name:
             attempt["note"] = (
                 f"{name} unavailable ({call.why_unavailable()}); "
@@ -136,16 +142,24 @@ def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
     ) -> Command[Literal["finalize", "route"]]:
         ctx = current_context(runtime, kit)
         attempt: dict[str, Any] = dict(state["pending"] or {})
-        query = user_query(state["messages"])
-        chat = kit.resolver(ctx).resolve_all(attempt["model"], kit.settings(ctx))[0].chat
-        evaluator = kit.evaluator_for(ctx, chat)
-        confidence = evaluator.evaluate(
-            EvaluationInput(query, attempt["answer"], attempt["model"], state.get("last_message"))
-        )
-        attempt["confidence"] = round(confidence.score, 6)
-        attempt["evaluator"] = confidence.evaluator
-        attempt["evaluation"] = _plain(confidence.details)
-        accepted, why = policy.accept(state, ctx, attempt)  # type: ignore[arg-type]
+        if attempt.get("tool_calls"):
+            # A request to run tools is not an answer to score: the agent runs the tools and
+            # this model answers their results (the tool loop stays on it).
+            attempt["evaluator"] = "tool_calls"
+            accepted, why = True, "the model called tools; the agent runs them"
+        else:
+            query = user_query(state["messages"])
+            chat = kit.resolver(ctx).resolve_all(attempt["model"], kit.settings(ctx))[0].chat
+            evaluator = kit.evaluator_for(ctx, chat)
+            confidence = evaluator.evaluate(
+                EvaluationInput(
+                    query, attempt["answer"], attempt["model"], state.get("last_message")
+                )
+            )
+            attempt["confidence"] = round(confidence.score, 6)
+            attempt["evaluator"] = confidence.evaluator
+            attempt["evaluation"] = _plain(confidence.details)
+            accepted, why = policy.accept(state, ctx, attempt)  # type: ignore[arg-type]
         record = {
             "step": attempt["step"],
             "router": "",
@@ -195,8 +209,9 @@ def best_attempt(state: RouteState) -> Attempt | None:
     return max(attempts, key=lambda a: (a.get("confidence") or 0.0, a["step"]))
 
 
-def make_finalize_node(graph_name: str) -> Node:
-    def finalize(state: RouteState) -> dict[str, Any]:
+def make_finalize_node(graph_name: str, kit: Toolkit | None = None) -> Node:
+    def finalize(state: RouteState, runtime: Runtime[RouteContext]) -> dict[str, Any]:
+        ctx = current_context(runtime, kit)
         chosen = best_attempt(state)
         attempts = state.get("attempts", [])
         notes = list(state.get("notes", []))
@@ -207,14 +222,20 @@ def make_finalize_node(graph_name: str) -> Node:
             content = "No model could answer: " + ("; ".join(notes) or "nothing was tried")
         else:
             content = chosen["answer"]
+        input_tokens = sum(int(a.get("input_tokens", 0)) for a in attempts)
+        output_tokens = sum(int(a.get("output_tokens", 0)) for a in attempts)
         metadata = {
             "graph": graph_name,
+            "turn": int(state.get("turn") or 1),
             "chosen_model": chosen["model"] if chosen else None,
             "served_by": chosen.get("served_by") if chosen else None,  # type: ignore[union-attr]
             "source": chosen.get("source") if chosen else None,
             "confidence": chosen.get("confidence") if chosen else None,
             "steps": len(attempts),
+            "path": [a["model"] for a in attempts],
             "cost_usd": round(float(state.get("cost_usd", 0.0)), 8),
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
             "escalated": any(
                 d.get("action") in ("escalate", "cascade") for d in state.get("decisions", [])
             ),
@@ -226,12 +247,21 @@ def make_finalize_node(graph_name: str) -> Node:
         message = AIMessage(
             content=content,
             name=f"routegraph-{graph_name}",
+            tool_calls=list(chosen.get("tool_calls", [])) if chosen else [],  # type: ignore[arg-type]
+            usage_metadata={
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            },
             response_metadata={
                 "routegraph": metadata,
                 "model_name": metadata["served_by"] or metadata["chosen_model"],
             },
         )
         emit({"event": "final", **metadata})
-        return {"messages": [message]}
+        cheap = {ctx.weak_model, ctx.models[0]}
+        strong = bool(chosen) and chosen["model"] not in cheap  # type: ignore[index]
+        record = turn_record(state, user_query(state["messages"]), chosen, strong, metadata)
+        return {"messages": [message], "history": [record]}
 
     return finalize

@@ -155,3 +155,37 @@ def test_stream_shows_routing_decisions(client: Any) -> None:
         d["action"] for d in last_values["decisions"] if d["action"] in {"route", "cascade", "stop"}
     ]
     assert final_ai_message(last_values)["response_metadata"]["routegraph"]["graph"] == "cascade"
+
+
+def test_input_form_asks_for_a_conversation(client: Any) -> None:
+    """Studio draws its input form from the input schema: the conversation, not internal keys."""
+    for assistant in client.assistants.search(limit=50):
+        schemas = client.assistants.get_schemas(assistant["assistant_id"])
+        expected = {"messages", "document"} if assistant["graph_id"] == "minions" else {"messages"}
+        assert set(schemas["input_schema"]["properties"]) == expected, assistant["graph_id"]
+
+
+@pytest.mark.parametrize("graph_id", GRAPH_IDS)
+def test_two_turns_in_one_thread_are_routed_afresh(client: Any, graph_id: str) -> None:
+    """The same question twice in a Studio thread: turn 2 is routed like turn 1, and its
+    metadata, steps and cost count turn 2 only; the history keeps both turns."""
+    thread = client.threads.create()
+    try:
+        first = client.runs.wait(thread["thread_id"], graph_id, input=QUESTION, context=FAST)
+        second = client.runs.wait(thread["thread_id"], graph_id, input=QUESTION, context=FAST)
+    finally:
+        client.threads.delete(thread["thread_id"])
+
+    meta1 = final_ai_message(first)["response_metadata"]["routegraph"]
+    meta2 = final_ai_message(second)["response_metadata"]["routegraph"]
+    assert (meta1["turn"], meta2["turn"]) == (1, 2)
+    # Routed afresh: the first decision of turn 2 is the first decision of turn 1.
+    keys = ("action", "chosen_model", "router")
+    assert {k: second["decisions"][0][k] for k in keys} == {
+        k: first["decisions"][0][k] for k in keys
+    }
+    assert second["attempts"][0]["step"] == 1
+    assert meta2["steps"] == len(second["attempts"])
+    assert second["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in second["attempts"]))
+    assert [h["turn"] for h in second["history"]] == [1, 2]
+    assert [m["type"] for m in second["messages"]] == ["human", "ai", "human", "ai"]

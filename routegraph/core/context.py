@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from routegraph.core.catalog import Catalog
 
 EVALUATORS = ("logprob", "self_eval", "self_consistency", "verifier", "reference", "none")
+FOLLOW_UP = ("fresh", "sticky")
+TOOL_CHOICES = ("auto", "none", "required", "any")
 
 
 def _describe(default: Any, description: str, **kwargs: Any) -> Any:
@@ -80,6 +82,26 @@ class RouteContext:
     max_rounds: int = _describe(2, "MinionS: most decompose/aggregate rounds (>= 1).")
     max_subtasks: int = _describe(4, "MinionS: most parallel worker jobs per round (>= 1).")
     seed: int = _describe(0, "Seed of the random router and of sampling.")
+    tools: list[dict[str, Any]] = _describe(
+        [],
+        "Tools the chosen model may call, as OpenAI tool schemas ({'type': 'function', "
+        "'function': {'name', 'description', 'parameters'}}); the answer then carries its "
+        "tool_calls. Within a tool loop the model that asked for the tools keeps answering.",
+    )
+    tool_choice: str | dict[str, Any] | None = _describe(
+        None, "auto, none, required, any, or a tool name; None leaves it to the model."
+    )
+    follow_up: str = _describe(
+        "fresh",
+        "How a follow-up question is routed: 'fresh' (the router judges it alone) or 'sticky' "
+        "(after a turn answered by a stronger model, the follow-up stays on it unless the "
+        "router is confident it is easy: P(strong) below half the threshold).",
+    )
+    max_input_tokens: int = _describe(
+        1536,
+        "Most (estimated) tokens of conversation sent to a model; the oldest turns are dropped "
+        "first, the system message and the newest user message are always kept.",
+    )
     catalog_path: str | None = _describe(
         None, "Catalog TOML to use instead of the packaged one (or $ROUTEGRAPH_CATALOG)."
     )
@@ -117,11 +139,43 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
     check_non_negative("budget_usd", ctx.budget_usd)
     check_non_negative("min_gain", ctx.min_gain)
     check_non_negative("temperature", ctx.temperature)
-    for name in ("max_steps", "max_tokens", "samples", "max_rounds", "max_subtasks"):
+    if ctx.follow_up not in FOLLOW_UP:
+        raise InvalidInputError("follow_up", f"unknown mode {ctx.follow_up!r}", FOLLOW_UP)
+    check_tools(ctx.tools, ctx.tool_choice)
+    for name in (
+        "max_steps",
+        "max_tokens",
+        "samples",
+        "max_rounds",
+        "max_subtasks",
+        "max_input_tokens",
+    ):
         value = getattr(ctx, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidInputError(name, f"{value!r} is not a positive integer", "an integer >= 1")
     return ctx
+
+
+def check_tools(tools: object, tool_choice: object) -> None:
+    """Tools must be OpenAI function schemas with names; tool_choice one of them or a mode."""
+    allowed = "a list of {'type': 'function', 'function': {'name': ..., 'parameters': {...}}}"
+    if not isinstance(tools, list):
+        raise InvalidInputError("tools", f"is {type(tools).__name__}", allowed)
+    names = []
+    for i, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidInputError(f"tools[{i}]", "is not an OpenAI function schema", allowed)
+        names.append(function["name"])
+    if tool_choice is None or tool_choice in TOOL_CHOICES or tool_choice in names:
+        return
+    if isinstance(tool_choice, dict):
+        name = (tool_choice.get("function") or {}).get("name")
+        if name in names:
+            return
+    raise InvalidInputError(
+        "tool_choice", f"{tool_choice!r} is not a mode or a tool name", (*TOOL_CHOICES, *names)
+    )
 
 
 def context_from_dict(

@@ -3,8 +3,16 @@
 It extends LangGraph's ``MessagesState`` so any graph drops into a larger agent as a subgraph:
 callers put a conversation in ``messages`` and get exactly one new ``AIMessage`` back (the
 accepted answer, with the chosen model, confidence, steps and cost in ``response_metadata``).
-Everything the graph learned on the way stays in the other keys: every attempt, every routing
-decision, and the running cost.
+
+A run is one *turn*. In a checkpointed thread (LangGraph Studio, ``langgraph dev``, a chat) the
+same state carries many turns, so the per-turn keys (``attempts``, ``decisions``, ``cost_usd``,
+``notes``, token counts, MinionS rounds) are reset when a run starts (the ``begin_turn`` step):
+policies, ``max_steps`` and ``budget_usd`` see this turn only, and the same question asked twice
+in a thread is routed the same way twice. Earlier turns stay readable in ``history``: one
+:class:`TurnRecord` per finished turn, with its attempts and decisions.
+
+``RouteInput`` and ``RouteOutput`` are the graphs' input and output schemas, so Studio's input
+form asks for a conversation (and a document for MinionS), not for internal keys.
 """
 
 from __future__ import annotations
@@ -67,8 +75,52 @@ class SubtaskResult(TypedDict, total=False):
     source: Source
 
 
+class TurnRecord(TypedDict, total=False):
+    """What one finished turn did: the question, who answered, what it cost, and why."""
+
+    turn: int
+    query: str
+    chosen_model: str | None
+    served_by: str | None
+    confidence: float | None
+    steps: int
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    escalated: bool
+    cloud_used: bool
+    strong: bool
+    """Whether the accepted answer came from a model above the cheapest candidate."""
+    attempts: list[Attempt]
+    decisions: list[RoutingDecision]
+
+
+class RouteInput(MessagesState):
+    """What a caller (or Studio's input form) gives a graph: the conversation."""
+
+
+class MinionsInput(MessagesState):
+    """MinionS input: the conversation, plus the long document the workers read."""
+
+    document: str | None
+
+
+class RouteOutput(MessagesState):
+    """What a run returns: the conversation with the answer appended, this turn's record, and
+    the history of every turn in the thread."""
+
+    attempts: list[Attempt]
+    decisions: list[RoutingDecision]
+    cost_usd: float
+    notes: list[str]
+    local_tokens: int
+    remote_tokens: int
+    turn: int
+    history: list[TurnRecord]
+
+
 class RouteState(MessagesState):
-    """Shared state: ``messages`` in and out, plus the routing record."""
+    """Shared state: ``messages`` in and out, this turn's routing record, and the history."""
 
     attempts: Annotated[list[Attempt], operator.add]
     decisions: Annotated[list[RoutingDecision], operator.add]
@@ -88,6 +140,10 @@ class RouteState(MessagesState):
     remote_tokens: Annotated[int, operator.add]
     notes: Annotated[list[str], operator.add]
     """Plain-language remarks for the caller, e.g. 'cloud model not configured'."""
+    turn: int
+    """1 for the first run in a thread, then 2, 3, ...; set by ``begin_turn``."""
+    history: Annotated[list[TurnRecord], operator.add]
+    """One record per finished turn (appended by ``finalize``); never reset."""
 
 
 class WorkerState(TypedDict):
