@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from routegraph import metrics
+from routegraph.core import metrics
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
 from routegraph.routers.base import Router

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from routegraph import metrics
+from routegraph.core import metrics
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
 from routegraph.routers.base import Router

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routegraph import metrics
+from routegraph.core import metrics
 from routegraph.core.errors import InvalidInputError
 
 QS = np.array([1.0, 1.0, 0.0, 1.0])

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from routegraph import metrics
+from routegraph.core import metrics
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
 

@@ -29,10 +29,20 @@ from typing import Any
 
 import numpy as np
 
-from routegraph import metrics
 from routegraph.app.bench.baselines import References, baselines, references, zero_router_aiq
+from routegraph.app.bench.selection import (
+    ScoredSplit,
+    select_router,
+    validated_targets,
+    validated_zero,
+    zero_router_record,
+)
+from routegraph.core import metrics
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import ArtifactError, InvalidInputError, RouteGraphError
+
+MIN_VAL_ROWS = 10
+"""Fewer clean validation prompts than this: no validation-chosen operating points."""
 
 PointsLike = metrics.OperatingPoints | Iterable[Mapping[str, float] | Sequence[float]]
 GraphRunner = Callable[[RoutingDataset, References], PointsLike]
@@ -119,33 +129,63 @@ def _normalise(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def bench_split(ds: RoutingDataset, seed: int = 0) -> tuple[RoutingDataset, RoutingDataset, dict]:
-    """(train, test, info): the training part and the cleaned, prompt-disjoint test part."""
-    from routegraph.core.data.splits import train_val_test_split
-
-    train_idx, _val_idx, test_idx = train_val_test_split(ds, seed=seed)
-    train_idx, test_idx = np.asarray(train_idx, int), np.asarray(test_idx, int)
-    contaminated = np.asarray(ds.contaminated, bool)[test_idx]
-    missing = np.isnan(ds.quality[test_idx]).any(axis=1) | np.isnan(ds.cost_usd[test_idx]).any(
-        axis=1
-    )
-    seen = {_normalise(ds.prompts[i]) for i in train_idx}
-    overlap = np.array([_normalise(ds.prompts[i]) in seen for i in test_idx], dtype=bool)
+def _clean_side(
+    ds: RoutingDataset, idx: np.ndarray, seen: set[str]
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows of ``idx`` fit to score on: no contaminated prompt, no missing outcome or cost, no
+    prompt text that training saw; and how many of each were dropped."""
+    contaminated = np.asarray(ds.contaminated, bool)[idx]
+    missing = np.isnan(ds.quality[idx]).any(axis=1) | np.isnan(ds.cost_usd[idx]).any(axis=1)
+    overlap = np.array([_normalise(ds.prompts[i]) in seen for i in idx], dtype=bool)
     keep = ~(contaminated | missing | overlap)
-    info = {
-        "seed": seed,
-        "n_train": int(train_idx.size),
-        "n_test_raw": int(test_idx.size),
+    counts = {
         "dropped_contaminated": int(contaminated.sum()),
         "dropped_missing": int((missing & ~contaminated).sum()),
         "dropped_train_overlap": int((overlap & ~contaminated & ~missing).sum()),
     }
-    test = ds.subset(test_idx[keep])
-    if len(test) == 0:
+    return idx[keep], counts
+
+
+def bench_splits(
+    ds: RoutingDataset, seed: int = 0, mode: str = "random"
+) -> tuple[RoutingDataset, RoutingDataset, RoutingDataset, dict]:
+    """(train, validation, test, info): validation and test cleaned like :func:`bench_split`.
+
+    ``mode`` is ``"random"`` (prompt groups, 70/10/20) or ``"by-task"`` (whole ``eval_name``
+    tasks held out for validation and test; see :func:`~routegraph.core.data.splits.task_split`).
+    """
+    from routegraph.core.data.splits import SPLIT_MODES, task_split, train_val_test_split
+
+    if mode not in SPLIT_MODES:
+        raise InvalidInputError("split", f"unknown split {mode!r}", SPLIT_MODES)
+    splitter = task_split if mode == "by-task" else train_val_test_split
+    train_idx, val_idx, test_idx = (np.asarray(i, int) for i in splitter(ds, seed=seed))
+    seen = {_normalise(ds.prompts[i]) for i in train_idx}
+    test_keep, counts = _clean_side(ds, test_idx, seen)
+    val_keep, val_counts = _clean_side(ds, val_idx, seen)
+    info: dict[str, Any] = {
+        "mode": mode,
+        "seed": seed,
+        "n_train": int(train_idx.size),
+        "n_test_raw": int(test_idx.size),
+        **counts,
+        "n_val": int(val_keep.size),
+        "val_dropped": val_counts,
+    }
+    if mode == "by-task" and ds.categories is not None:
+        info["test_tasks"] = sorted({str(ds.categories[i]) for i in test_idx})
+        info["val_tasks"] = sorted({str(ds.categories[i]) for i in val_idx})
+    if test_keep.size == 0:
         raise InvalidInputError(
             "dataset", f"{ds.name!r} leaves no clean test prompt", "a dataset with more prompts"
         )
-    return ds.subset(train_idx), test, info
+    return ds.subset(train_idx), ds.subset(val_keep), ds.subset(test_keep), info
+
+
+def bench_split(ds: RoutingDataset, seed: int = 0) -> tuple[RoutingDataset, RoutingDataset, dict]:
+    """(train, test, info): the training part and the cleaned, prompt-disjoint test part."""
+    train, _val, test, info = bench_splits(ds, seed=seed)
+    return train, test, info
 
 
 def load_bench_dataset(dataset: str | None = None, data: str | Path | None = None):
@@ -200,6 +240,15 @@ def obtain_router(name: str, train: RoutingDataset, router_dir: Path | None, see
     return make_router(name, **params).fit(train), "trained on the train split"
 
 
+def raw_scores(router, ds: RoutingDataset, refs: References) -> np.ndarray:
+    """P(strong) per prompt (two models) or predicted quality per model in ``ds``'s columns."""
+    if refs.two_model:
+        return np.asarray(router.strong_probability(ds.prompts, refs.strong, refs.weak), float)
+    q_hat = np.asarray(router.predict_quality(ds.prompts), dtype=float)
+    columns = [router.models_.index(m) for m in ds.models]
+    return np.nan_to_num(q_hat[:, columns], nan=0.0)
+
+
 def score_router(
     router,
     test: RoutingDataset,
@@ -207,16 +256,8 @@ def score_router(
     decision_cost: np.ndarray,
 ) -> metrics.OperatingPoints:
     """Score the test prompts once and sweep every operating point."""
-    q, c = test.quality, test.cost_usd
-    s, w = refs.strong_index, refs.weak_index
-    if refs.two_model:
-        p = np.asarray(router.strong_probability(test.prompts, refs.strong, refs.weak), float)
-        return metrics.threshold_curve(p, q[:, s], q[:, w], c[:, s], c[:, w])
-    q_hat = np.asarray(router.predict_quality(test.prompts), dtype=float)
-    columns = [router.models_.index(m) for m in test.models]
-    q_hat = np.nan_to_num(q_hat[:, columns], nan=0.0)
-    points, _ = metrics.lambda_curve(q_hat, decision_cost, q, c, strong_index=s)
-    return points
+    scores = raw_scores(router, test, refs)
+    return ScoredSplit(scores, test.quality, test.cost_usd, refs, decision_cost).points()
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -245,6 +286,7 @@ def run_bench(
     progress: bool = True,
     random_seeds: int = 10,
     graph_runners: Mapping[str, GraphRunner] | None = None,
+    split: str = "random",
 ) -> dict[str, Any]:
     """Benchmark ``routers`` on ``dataset`` and return the record ``routegraph bench --json``
     prints (see the module docstring and BENCHMARKS.md for every key).
@@ -254,7 +296,7 @@ def run_bench(
     """
     started = time.perf_counter()
     ds = dataset if isinstance(dataset, RoutingDataset) else load_bench_dataset(dataset, data)
-    train, test, split_info = bench_split(ds, seed=seed)
+    train, val, test, split_info = bench_splits(ds, seed=seed, mode=split)
     split_info["load_and_split_s"] = round(time.perf_counter() - started, 3)
     refs = references(test)
     base = baselines(test, refs, seeds=random_seeds, seed=seed)
@@ -267,8 +309,10 @@ def run_bench(
         raise InvalidInputError("router", "no router to run", available_routers())
     decision_cost = np.nanmean(train.cost_usd, axis=0)
     decision_cost = np.where(np.isnan(decision_cost), test.cost_usd.mean(axis=0), decision_cost)
+    zero_router = zero_router_record(test.quality, test.cost_usd, refs)
 
     results: dict[str, Any] = {}
+    val_refs = references(val) if len(val) >= MIN_VAL_ROWS else None
     with _progress(progress) as bar:
         task = bar.add_task("routers", total=len(names)) if bar is not None else None
         for name in names:
@@ -279,8 +323,22 @@ def run_bench(
                 router, source = obtain_router(name, train, rdir, seed)
                 t1 = time.perf_counter()
                 if bar is not None:
-                    bar.update(task, description=f"score {name} on {len(test)} prompts")
-                points = score_router(router, test, refs, decision_cost)
+                    bar.update(
+                        task, description=f"score {name} on {len(test)} + {len(val)} prompts"
+                    )
+                test_split = ScoredSplit(
+                    raw_scores(router, test, refs), test.quality, test.cost_usd, refs, decision_cost
+                )
+                val_split = None
+                if val_refs is not None and val_refs.two_model == refs.two_model:
+                    val_split = ScoredSplit(
+                        raw_scores(router, val, val_refs),
+                        val.quality,
+                        val.cost_usd,
+                        val_refs,
+                        decision_cost,
+                    )
+                points = test_split.points()
             except RouteGraphError:
                 raise  # bad input (unknown router, broken artifact): the user must fix it
             except Exception as exc:  # a router bug must not lose the other routers' results
@@ -293,10 +351,24 @@ def run_bench(
             record.update(
                 {"source": source, "fit_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3)}
             )
+            zero95 = zero_router.get("cost_at_95pct_strong")
+            own95 = record.get("cost_at_95pct_strong")
+            record["cost_vs_zero_at_95pct_strong"] = (
+                own95 / zero95 if own95 is not None and zero95 else None
+            )
+            if val_split is not None:
+                record["validated"] = validated_targets(val_split, test_split)
             results[name] = record
             if bar is not None:
                 bar.advance(task)
 
+    validated_zero_router = (
+        validated_zero(val.quality, val.cost_usd, val_refs, test.quality, test.cost_usd, refs)
+        if val_refs is not None
+        else {}
+    )
+    zero_router["validated"] = validated_zero_router
+    selected = select_router(results)
     result: dict[str, Any] = {
         "dataset": ds.name,
         "n_test": len(test),
@@ -307,7 +379,9 @@ def run_bench(
         "references": refs.as_dict(),
         "baselines": base,
         "zero_router_aiq": zero_router_aiq(single, test.models, refs),
+        "zero_router": zero_router,
         "routers": results,
+        "selected": {"router": selected, "by": "cheapest validation cost reaching q95 there"},
         "graphs": {},
     }
     for gname, runner in (graph_runners or {}).items():

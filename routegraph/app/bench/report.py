@@ -74,6 +74,11 @@ def router_table(result: dict[str, Any]) -> Table:
             table.add_row(name, f"[red]failed: {rec['error'][:60]}[/red]")
             continue
         table.add_row(name, *(_fmt(rec.get(key), pat) for _, key, pat in ROUTER_COLUMNS))
+    zero = result.get("zero_router")
+    if zero:
+        table.add_row(
+            "(zero router)", *(_fmt(zero.get(key), pat) for _, key, pat in ROUTER_COLUMNS)
+        )
     rand = result["baselines"]["random"]
     table.add_row(
         "(random mix)",
@@ -113,13 +118,85 @@ def markdown(result: dict[str, Any]) -> str:
             continue
         cells = [_fmt(rec.get(key), pat) for _, key, pat in ROUTER_COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    zero = result.get("zero_router")
+    if zero:
+        cells = [_fmt(zero.get(key), pat) for _, key, pat in ROUTER_COLUMNS]
+        lines.append("| zero router (best mix of single models) | " + " | ".join(cells) + " |")
     rand = base["random"]
     lines.append(
         f"| random mix (mean ± std, {rand['seeds']} seeds) | "
         f"{_fmt(rand['apgr'], '{:.3f}')} ± {_fmt(rand['apgr_std'], '{:.3f}')} | 50% | 80% | "
         f"{_fmt(rand.get('aiq'), '{:.3f}')} |" + " |" * (len(ROUTER_COLUMNS) - 4)
     )
+    if any("validated" in rec for rec in result["routers"].values()):
+        lines += ["", validated_markdown(result)]
     return "\n".join(lines) + "\n"
+
+
+VALIDATED_COLUMNS = (
+    ("quality / best", "test_quality_fraction", "{:.3f}"),
+    ("cost / best", "test_cost_ratio", "{:.2f}"),
+    ("cost / zero router", "zero_ratio", "{:.2f}"),
+    ("strong share", "test_strong_share", "{:.1%}"),
+)
+
+
+def _validated_rows(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """One row per router (plus the zero router): both targets, chosen on validation."""
+    rows: list[tuple[str, list[str]]] = []
+    entries = [(n, r.get("validated")) for n, r in result["routers"].items() if "validated" in r]
+    zero = (result.get("zero_router") or {}).get("validated")
+    if zero:
+        entries.append(("zero router", zero))
+    selected = (result.get("selected") or {}).get("router")
+    for name, validated in entries:
+        cells: list[str] = []
+        for target in ("q95", "q100"):
+            rec = validated.get(target, {})
+            cols = VALIDATED_COLUMNS if target == "q95" else VALIDATED_COLUMNS[:2]
+            cells += [_fmt(rec.get(key), pat) for _, key, pat in cols]
+            cells.append("**met**" if rec.get("met") else "not met")
+        label = f"{name} (selected on validation)" if name == selected else name
+        rows.append((label, cells))
+    return rows
+
+
+def _validated_headers() -> list[str]:
+    q95 = [f"q95 {h}" for h, _, _ in VALIDATED_COLUMNS] + ["q95 target"]
+    q100 = [f"q100 {h}" for h, _, _ in VALIDATED_COLUMNS[:2]] + ["q100 target"]
+    return q95 + q100
+
+
+def validated_table(result: dict[str, Any]) -> Table:
+    """Operating points chosen on validation, measured on test, with met / not met."""
+    split = result.get("split", {}).get("mode", "random")
+    table = Table(
+        title=f"chosen on validation, measured on test ({split} split) - q95: 95% of the best "
+        "model's quality at <= 30% of its cost and <= half the zero router's; q100: its "
+        "quality at <= 60% of its cost"
+    )
+    table.add_column("router")
+    for header in _validated_headers():
+        table.add_column(header.replace(" target", ""), justify="right")
+    for name, cells in _validated_rows(result):
+        table.add_row(name, *(c.replace("**", "") for c in cells))
+    return table
+
+
+def validated_markdown(result: dict[str, Any]) -> str:
+    """The validation-chosen operating points as a Markdown table."""
+    split = result.get("split", {}).get("mode", "random")
+    headers = _validated_headers()
+    lines = [
+        f"Chosen on validation ({result.get('split', {}).get('n_val', '?')} prompts), measured "
+        f"on test ({split} split):",
+        "",
+        "| router | " + " | ".join(headers) + " |",
+        "| --- |" + " ---: |" * len(headers),
+    ]
+    for name, cells in _validated_rows(result):
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

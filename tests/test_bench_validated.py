@@ -1,0 +1,166 @@
+"""Validation-chosen operating points, the zero router and the by-task split of ``bench``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from routegraph.app.bench import run_bench
+from routegraph.app.bench.baselines import references
+from routegraph.app.bench.selection import (
+    ScoredSplit,
+    select_router,
+    validated_targets,
+    zero_cost_to_reach,
+    zero_mix,
+)
+from routegraph.app.cli import main
+from routegraph.core.data import load_routerbench_csv
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.data.splits import task_split
+from routegraph.core.errors import InvalidInputError
+
+MODELS = ["small-7b", "mid-34b", "big-api"]
+PRICE = {"small-7b": 2e-5, "mid-34b": 8e-5, "big-api": 1e-3}
+TASKS = [f"task{t}" for t in range(10)]
+
+
+@pytest.fixture()
+def task_csv(tmp_path, monkeypatch):
+    """300 prompts x 3 models over 10 tasks; missing cells and repeated prompts included."""
+    monkeypatch.setenv("ROUTEGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(300):
+        task = TASKS[i % len(TASKS)]
+        hard = i % 3 == 0
+        row = {"sample_id": f"s{i}", "eval_name": task}
+        row["prompt"] = (
+            f"{'Prove in detail, step by step, why' if hard else 'Say'} fact {i} of {task}."
+        )
+        for j, model in enumerate(MODELS):
+            skill = (0.85, 0.9, 0.95)[j] if not hard else (0.1, 0.4, 0.9)[j]
+            row[model] = int(rng.random() < skill)
+            row[f"{model}|model_response"] = "an answer"
+            row[f"{model}|total_cost"] = PRICE[model] * (1 + rng.random())
+        rows.append(row)
+    rows[5]["mid-34b"] = None  # a missing cell
+    rows[5]["mid-34b|total_cost"] = None
+    rows.append({**rows[7], "sample_id": "dup7", "eval_name": "task1"})  # repeated prompt
+    path = tmp_path / "tasks.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_zero_router_is_the_hull_of_single_models():
+    quality = np.array([[0.5, 0.9], [0.5, 0.9]])  # model 0: 0.5 at $1, model 1: 0.9 at $3
+    cost = np.array([[1.0, 3.0], [1.0, 3.0]])
+    assert zero_cost_to_reach(quality, cost, 0.7) == pytest.approx(2.0)
+    assert zero_mix(quality, cost, 0.7) == pytest.approx({0: 0.5, 1: 0.5})
+    assert zero_mix(quality, cost, 0.95) == {1: 1.0}  # out of reach: the best model alone
+    assert np.isnan(zero_cost_to_reach(quality, cost, 0.95))
+
+
+def _two_model(n: int, seed: int) -> RoutingDataset:
+    rng = np.random.default_rng(seed)
+    weak = (rng.random(n) < 0.6).astype(float)
+    strong = np.maximum(weak, rng.random(n) < 0.5).astype(float)
+    ds = RoutingDataset(
+        name="synthetic",
+        prompts=[f"p{i}" for i in range(n)],
+        models=["weak", "strong"],
+        quality=np.c_[weak, strong],
+        cost_usd=np.tile([1.0, 10.0], (n, 1)),
+        strong_model="strong",
+        weak_model="weak",
+    )
+    return ds
+
+
+def test_validated_targets_apply_the_validation_threshold_to_test():
+    val_ds, test_ds = _two_model(400, 0), _two_model(400, 1)
+    rng = np.random.default_rng(2)
+
+    def scored(ds):  # an informative but noisy P(strong)
+        gain = ds.quality[:, 1] - ds.quality[:, 0]
+        p = np.clip(0.3 * gain + 0.7 * rng.random(len(ds)), 0, 1)
+        return ScoredSplit(p, ds.quality, ds.cost_usd, references(ds), np.array([1.0, 10.0]))
+
+    val, test = scored(val_ds), scored(test_ds)
+    out = validated_targets(val, test)
+    for name, fraction in (("q95", 0.95), ("q100", 1.0)):
+        rec = out[name]
+        assert rec["setting_kind"] == "threshold"
+        # the validation side reached the goal at the chosen threshold ...
+        assert rec["val_quality"] >= fraction * val.refs.strong_quality - 1e-9
+        # ... and the test side is exactly that threshold applied to the test scores
+        went = test.scores >= rec["setting"]
+        q = np.where(went, test_ds.quality[:, 1], test_ds.quality[:, 0]).mean()
+        c = np.where(went, 10.0, 1.0).mean()
+        assert rec["test_quality"] == pytest.approx(q)
+        assert rec["test_cost_ratio"] == pytest.approx(c / 10.0)
+        assert rec["met"] == (
+            q >= fraction * test.refs.strong_quality - 1e-9
+            and c / 10.0 <= (0.3 if name == "q95" else 0.6)
+            and (name == "q100" or rec["zero_ratio"] <= 0.5)
+        )
+
+
+def test_task_split_holds_out_whole_tasks(task_csv):
+    ds = load_routerbench_csv(task_csv)
+    train, val, test = task_split(ds, seed=0)
+    tasks = np.array(ds.categories)
+    assert set(tasks[train]).isdisjoint(tasks[test])
+    assert set(tasks[val]).isdisjoint(tasks[test]) and set(tasks[val]).isdisjoint(tasks[train])
+    assert len(train) + len(val) + len(test) == len(ds)
+    texts = [" ".join(ds.prompts[i].split()) for i in train]
+    assert not set(texts) & {" ".join(ds.prompts[i].split()) for i in test}  # no repeated prompt
+    with pytest.raises(InvalidInputError, match="by-task needs at least 3 tasks"):
+        task_split(ds.subset(np.flatnonzero(tasks == "task0")))
+
+
+def test_bench_by_task_reports_validated_points_and_the_zero_router(task_csv):
+    result = run_bench(
+        data=task_csv, routers=["random", "heuristic"], split="by-task", progress=False
+    )
+    split = result["split"]
+    assert split["mode"] == "by-task"
+    assert set(split["test_tasks"]).isdisjoint(split["val_tasks"])
+    zero = result["zero_router"]
+    assert zero["aiq"] == pytest.approx(result["zero_router_aiq"])
+    assert set(zero["validated"]) == {"q95", "q100"}
+    for name in ("random", "heuristic"):
+        rec = result["routers"][name]
+        assert rec["curve"]  # the curve stays for plots
+        for target in ("q95", "q100"):
+            chosen = rec["validated"][target]
+            assert chosen["setting_kind"] == "lambda"
+            assert isinstance(chosen["met"], bool)
+            assert 0 < chosen["test_cost_ratio"] <= 1.0 + 1e-9
+    # the heuristic sends the long "prove" prompts up, the random router does not
+    assert result["selected"]["router"] == "heuristic"  # random is a baseline, never selected
+
+
+def test_select_router_uses_validation_only():
+    records = {
+        "a": {"validated": {"q95": {"val_reached": True, "val_cost_usd": 2.0, "val_quality": 0.9}}},
+        "b": {"validated": {"q95": {"val_reached": True, "val_cost_usd": 1.0, "val_quality": 0.9}}},
+        "c": {"validated": {"q95": {"val_reached": False, "val_cost_usd": 0.1, "val_quality": 1}}},
+    }
+    assert select_router(records) == "b"
+
+
+def test_bench_cli_split_by_task_json(task_csv, capsys):
+    code = main(
+        ["bench", "--data", str(task_csv), "--router", "heuristic", "--split", "by-task", "--json"]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["split"]["mode"] == "by-task"
+    assert "validated" in result["routers"]["heuristic"]
+    assert main(["bench", "--data", str(task_csv), "--router", "heuristic"]) == 0
+    text = capsys.readouterr().out
+    assert "chosen on validation" in text and "zero router" in text
