@@ -20,7 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import RouteContext
-from routegraph.core.state import MinionsInput, RouteOutput, RouteState
+from routegraph.core.state import MinionsInput, MinionsOutput, RouteState
 from routegraph.evaluators.base import Evaluator
 from routegraph.nodes.minions import make_aggregate_node, make_decompose_node, make_worker_node
 from routegraph.nodes.resources import Toolkit
@@ -41,7 +41,7 @@ def build_minions_graph(
         RouteState,
         context_schema=RouteContext,
         input_schema=MinionsInput,
-        output_schema=RouteOutput,
+        output_schema=MinionsOutput,
     )
     builder.add_node("begin_turn", begin_turn)
     builder.add_node("decompose", make_decompose_node(kit))

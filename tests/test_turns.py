@@ -33,10 +33,11 @@ BASE: dict[str, Any] = {
 }
 
 
-class RecordingChatModel(ScriptedChatModel):
-    """A scripted model that keeps every prompt it was sent (to check what reaches models)."""
+PROMPTS: list[list[BaseMessage]] = []
 
-    prompts: list[list[BaseMessage]] = []
+
+class RecordingChatModel(ScriptedChatModel):
+    """A scripted model that keeps every prompt it was sent in ``PROMPTS``."""
 
     def _generate(
         self,
@@ -45,7 +46,7 @@ class RecordingChatModel(ScriptedChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        self.prompts.append(list(messages))
+        PROMPTS.append(list(messages))
         return super()._generate(messages, stop, run_manager, **kwargs)
 
 
@@ -152,12 +153,12 @@ def test_final_message_usage_adds_up_this_turns_attempts() -> None:
 
 
 def test_models_see_earlier_turns() -> None:
-    RecordingChatModel.prompts = []
+    PROMPTS.clear()
     small = RecordingChatModel(answers=["Paris.", "About 2.1 million."])
     graph = thread_graph(models={"small": small, "large": ScriptedChatModel(answers=["x"])})
     turn(graph, "What is the capital of France?")
     turn(graph, "How many people live there?")
-    second_prompt = RecordingChatModel.prompts[-1]
+    second_prompt = PROMPTS[-1]
     assert [m.text for m in second_prompt] == [
         "What is the capital of France?",
         "Paris.",

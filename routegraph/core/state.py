@@ -18,10 +18,11 @@ form asks for a conversation (and a document for MinionS), not for internal keys
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AIMessage
 from langgraph.graph import MessagesState
+from typing_extensions import TypedDict  # pydantic builds Studio's JSON schemas from these (3.11)
 
 Source = Literal["live", "recorded", "unavailable"]
 
@@ -46,6 +47,12 @@ class Attempt(TypedDict, total=False):
     source: Source
     """'live' (a model ran now), 'recorded' (replayed benchmark answer) or 'unavailable'."""
     note: str
+    faults: list[dict[str, Any]]
+    """Every failed try behind this attempt: model, fault kind (timeout, connection,
+    rate_limited, server_error, malformed, budget, ...), detail; empty when all went well."""
+    evaluation_cost_usd: float
+    """What the evaluator's own model calls cost (self_eval, self_consistency); in the run's
+    ``cost_usd``, not in this attempt's ``cost_usd``."""
 
 
 class RoutingDecision(TypedDict, total=False):
@@ -117,6 +124,14 @@ class RouteOutput(MessagesState):
     remote_tokens: int
     turn: int
     history: list[TurnRecord]
+
+
+class MinionsOutput(RouteOutput):
+    """MinionS output: also this turn's jobs and what the workers found."""
+
+    subtasks: list[str]
+    worker_results: list[SubtaskResult]
+    round: int
 
 
 class RouteState(MessagesState):
