@@ -7,3 +7,21 @@ evaluators in ``evaluators`` and routing models in ``routers``.
 """
 
 __version__ = "0.1.0"
+
+from typing import Any
+
+# The LangChain doors are imported on first use: `import routegraph` stays light (no langgraph,
+# no models) and the foundation never imports the application layer at import time.
+_LAZY = {
+    "RoutedChatModel": "routegraph.app.chat_model",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'routegraph' has no attribute {name!r}")
