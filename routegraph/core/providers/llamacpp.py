@@ -10,16 +10,18 @@ needs the token log-probabilities, which this wrapper returns in OpenAI's shape
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatResult
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
 from routegraph.core.errors import ModelUnavailableError
@@ -137,3 +139,97 @@ class LlamaCppChatModel(BaseChatModel):
                 "source": "live",
             },
         )
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """Tokens as llama.cpp samples them (``create_chat_completion(stream=True)``).
+
+        Each chunk carries its token's log-probability, so the chunks add up to what
+        ``_generate`` returns; llama.cpp reports no usage when streaming, so the last chunk
+        counts it: the chatml prompt as llama.cpp tokenizes it, and one token per chunk. A call
+        with tools is answered whole (one chunk), as ``_generate`` answers it.
+        """
+        if kwargs.get("tools"):
+            result = self._generate(messages, stop, run_manager, **kwargs)
+            yield chunk_of(result.generations[0].message)
+            return
+        llama = load_llama(self.model_path, self.n_ctx)
+        prompt = to_openai_messages(messages)
+        output_tokens = 0
+        finish_reason = None
+        with _LOCK:
+            input_tokens = chatml_prompt_tokens(llama, prompt)
+            stream = llama.create_chat_completion(
+                messages=prompt,
+                max_tokens=kwargs.get("max_tokens", self.max_tokens),
+                temperature=kwargs.get("temperature", self.temperature),
+                seed=kwargs.get("seed", self.seed),
+                stop=stop,
+                logprobs=self.logprobs,
+                top_logprobs=1 if self.logprobs else None,
+                stream=True,
+            )
+            for part in stream:
+                choice = part["choices"][0]
+                finish_reason = choice.get("finish_reason") or finish_reason
+                if "content" not in choice["delta"]:
+                    continue
+                output_tokens += 1
+                logprobs = plain_logprobs(choice.get("logprobs"))
+                chunk = ChatGenerationChunk(
+                    message=AIMessageChunk(
+                        content=choice["delta"]["content"] or "",
+                        response_metadata={"logprobs": logprobs} if logprobs else {},
+                    )
+                )
+                yield chunk  # LangChain reports each chunk to the callbacks itself
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata={
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "total_tokens": input_tokens + output_tokens,
+                },
+                response_metadata={
+                    "model_name": self.model_name,
+                    "finish_reason": finish_reason,
+                    "source": "live",
+                },
+            )
+        )
+
+
+def chatml_prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> int:
+    """Prompt tokens of a chatml chat completion, counted as llama.cpp counts them."""
+    from llama_cpp.llama_chat_format import format_chatml
+
+    prompt = format_chatml(messages=messages).prompt  # type: ignore[arg-type]
+    return len(llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+
+
+def chunk_of(message: BaseMessage) -> ChatGenerationChunk:
+    """A whole reply as one streamed chunk (text, tool calls as pieces, usage, metadata)."""
+    tool_calls = getattr(message, "tool_calls", None) or []
+    return ChatGenerationChunk(
+        message=AIMessageChunk(
+            content=message.content,
+            tool_call_chunks=[
+                {
+                    "name": call["name"],
+                    "args": json.dumps(call["args"]),
+                    "id": call.get("id"),
+                    "index": i,
+                    "type": "tool_call_chunk",
+                }
+                for i, call in enumerate(tool_calls)
+            ],
+            usage_metadata=getattr(message, "usage_metadata", None),
+            response_metadata=dict(message.response_metadata),
+        )
+    )
