@@ -1,0 +1,133 @@
+"""Run the graph a request names: compiled once per graph id, optionally on a thread.
+
+Stateless requests carry the whole conversation (OpenAI's model). A request with a
+``thread_id`` sends only its new messages: the server appends them to the thread kept by its
+checkpointer (SQLite or PostgreSQL, ``routegraph serve --db``), so any server process on the
+same database continues the conversation, and the thread's ``history`` records every turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from routegraph.app.server.chat_request import ChatRequest
+from routegraph.app.server.errors import ApiError
+from routegraph.core.catalog import Catalog
+from routegraph.core.context import RouteContext, context_from_dict
+from routegraph.core.errors import InvalidInputError
+from routegraph.graphs.registry import build_graph
+
+GraphFactory = Callable[..., CompiledStateGraph[Any, Any, Any, Any]]
+
+
+class GraphRunner:
+    """Compiled graphs by id (with and without the checkpointer) and the runs on them."""
+
+    def __init__(
+        self,
+        factory: GraphFactory = build_graph,
+        checkpointer: BaseCheckpointSaver[str] | None = None,
+        catalog: Catalog | None = None,
+    ):
+        self.factory = factory
+        self.checkpointer = checkpointer
+        self.catalog = catalog
+        """The catalog settings are checked against (the graphs' own; default: packaged)."""
+        self._graphs: dict[tuple[str, bool], CompiledStateGraph[Any, Any, Any, Any]] = {}
+
+    def graph(self, graph_id: str, threaded: bool) -> CompiledStateGraph[Any, Any, Any, Any]:
+        key = (graph_id, threaded)
+        if key not in self._graphs:
+            compiled = self.factory(graph_id)
+            if threaded:
+                compiled = compiled.copy(update={"checkpointer": self.checkpointer})
+            self._graphs[key] = compiled
+        return self._graphs[key]
+
+    def _plan(
+        self, request: ChatRequest
+    ) -> tuple[CompiledStateGraph[Any, Any, Any, Any], RunnableConfig, RouteContext]:
+        """The graph, its config (thread) and the validated context of ``request``."""
+        if request.thread_id and self.checkpointer is None:
+            raise ApiError(
+                400,
+                "This server keeps no threads: start it with --db (a SQLite file or a "
+                "postgresql:// URL) to use 'thread_id'.",
+                "thread_id",
+            )
+        context = self.context(request)
+        graph = self.graph(request.target.graph_id, threaded=bool(request.thread_id))
+        config: RunnableConfig = {}
+        if request.thread_id:
+            config = {"configurable": {"thread_id": request.thread_id}}
+        return graph, config, context
+
+    def context(self, request: ChatRequest) -> RouteContext:
+        """The run context, checked before any model runs (400 naming the body field)."""
+        try:
+            return context_from_dict(request.context, self.catalog)
+        except InvalidInputError as exc:
+            raise api_error_for(exc, request) from None
+
+    async def answer(self, request: ChatRequest) -> AIMessage:
+        """Run the graph to the end; its final message carries the answer and the trace."""
+        graph, config, context = self._plan(request)
+        try:
+            state = await graph.ainvoke({"messages": request.messages}, config, context=context)
+        except InvalidInputError as exc:
+            raise api_error_for(exc, request) from None
+        message = state["messages"][-1]
+        if not isinstance(message, AIMessage):
+            raise ApiError(500, "The graph returned no answer.")
+        return message
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[AIMessageChunk]:
+        """The accepted answer as chunks; the last carries the trace and the usage."""
+        message = await self.answer(request)
+        yield AIMessageChunk(
+            content=message.content,
+            tool_call_chunks=[
+                {"name": c["name"], "args": _json(c["args"]), "id": c.get("id"), "index": i}
+                for i, c in enumerate(message.tool_calls)
+            ],
+            usage_metadata=message.usage_metadata,
+            response_metadata=message.response_metadata,
+        )
+
+    async def thread(self, thread_id: str) -> dict[str, Any] | None:
+        """A thread's messages and turn history, or None if it does not exist."""
+        if self.checkpointer is None:
+            raise ApiError(400, "This server keeps no threads (start it with --db).", None)
+        config = {"configurable": {"thread_id": thread_id}}
+        saved = await self.checkpointer.aget_tuple(config)  # type: ignore[arg-type]
+        if saved is None:
+            return None
+        values: dict[str, Any] = saved.checkpoint.get("channel_values", {})
+        messages: list[BaseMessage] = list(values.get("messages", []))
+        return {"messages": messages, "history": list(values.get("history", []))}
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def api_error_for(exc: InvalidInputError, request: ChatRequest) -> ApiError:
+    """A 400 whose ``param`` is the body field the bad setting came from."""
+    field = exc.field
+    root = field.split("[", 1)[0]
+    if root in ("messages", "query"):
+        param = "messages"
+    elif field == "context":
+        param = "routegraph"
+    else:
+        source = request.context_params.get(root, f"routegraph.{root}")
+        param = source + field[len(root) :] if source == root else source
+    return ApiError(400, str(exc), param)
