@@ -14,6 +14,7 @@ from typing import Any
 # no models) and the foundation never imports the application layer at import time.
 _LAZY = {
     "RoutedChatModel": "routegraph.app.chat_model",
+    "RouterDecisionModel": "routegraph.app.decision_model",
 }
 
 __all__ = ["__version__", *_LAZY]
