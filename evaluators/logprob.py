@@ -77,6 +77,6 @@ class LogProbEvaluator:
 
 def wrong_equalities(answer: str) -> int:
     """How many written equalities in ``answer`` are arithmetically false (e.g. '12 + 30 = 32')."""
-    from routegraph.evaluators.verifier import check_arithmetic
+    from routegraph.evaluators.arithmetic import check_arithmetic
 
     return int(check_arithmetic(answer).wrong)

@@ -9,13 +9,14 @@ that the strong model is needed" and a threshold turns it into a decision.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from routegraph.core.artifacts import read_artifact as read_plain_artifact
+from routegraph.core.artifacts import write_artifact
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import ArtifactError, InvalidInputError
 
@@ -75,20 +76,13 @@ class Router(ABC):
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write ``router.json`` (kind, models, meta, params) plus the arrays of ``_arrays``."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        arrays = self._arrays()
-        if arrays:
-            np.savez_compressed(out / "arrays.npz", **arrays)  # type: ignore[arg-type]
         record = {
             "kind": self.kind,
             "models": list(self.models_),
             "params": self._params(),
             "meta": self.meta_,
-            "arrays": sorted(arrays),
         }
-        (out / ARTIFACT_META).write_text(json.dumps(record, indent=2, default=_jsonable))
-        return out
+        return write_artifact(directory, ARTIFACT_META, record, self._arrays())
 
     @classmethod
     def load(cls, directory: str | Path) -> Router:
@@ -119,33 +113,4 @@ class Router(ABC):
 
 def read_artifact(directory: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Load and validate ``router.json`` and ``arrays.npz``; clear errors when broken."""
-    path = Path(directory)
-    meta_path = path / ARTIFACT_META
-    if not meta_path.is_file():
-        raise ArtifactError(f"{path}: not a router artifact (no {ARTIFACT_META})")
-    try:
-        record = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{meta_path}: corrupted router metadata ({exc})") from None
-    if not isinstance(record, dict) or not {"kind", "models"} <= set(record):
-        raise ArtifactError(f"{meta_path}: missing 'kind' or 'models'")
-    arrays: dict[str, np.ndarray] = {}
-    expected = record.get("arrays", [])
-    if expected:
-        try:
-            with np.load(path / "arrays.npz", allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except Exception as exc:  # zipfile / ValueError / OSError all mean "broken file"
-            raise ArtifactError(f"{path / 'arrays.npz'}: corrupted router arrays ({exc})") from None
-        missing = set(expected) - set(arrays)
-        if missing:
-            raise ArtifactError(f"{path / 'arrays.npz'}: missing arrays {sorted(missing)}")
-    return record, arrays
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+    return read_plain_artifact(directory, ARTIFACT_META, "router", required=("kind", "models"))

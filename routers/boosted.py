@@ -13,59 +13,24 @@ scikit-learn's ``HistGradientBoostingRegressor`` fits one ensemble per model (pr
 and, when the data names a strong and a weak model, one more on their quality gap (used for
 ``strong_probability``, RouteLLM's P(strong needed)). The fitted trees are exported to plain
 arrays (feature, threshold, children, leaf value) and evaluated in numpy, so artifacts stay JSON +
-npz and loading needs no pickle.
+npz and loading needs no pickle (:mod:`routegraph.core.trees`, shared with the learned verifier).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
+from routegraph.core.trees import TREE_ARRAYS, export_trees, predict_trees
 from routegraph.routers.category import CategoryClassifier, category_table
 from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data
 from routegraph.routers.features import FEATURE_NAMES, prompt_features
 from routegraph.routers.knn import top_k_similar
 from routegraph.routers.stacked import _knn_mean, _labels, _out_of_fold_proba
-
-TREE_FIELDS = ("feature", "threshold", "left", "right", "leaf", "value")
-
-
-def export_trees(model: Any) -> dict[str, np.ndarray]:
-    """A fitted ``HistGradientBoostingRegressor`` as flat arrays (one entry per node)."""
-    parts: dict[str, list[np.ndarray]] = {f: [] for f in TREE_FIELDS}
-    roots, offset = [], 0
-    for (predictor,) in model._predictors:  # one tree per iteration for regression
-        nodes = predictor.nodes
-        roots.append(offset)
-        parts["feature"].append(nodes["feature_idx"].astype(np.int32))
-        parts["threshold"].append(nodes["num_threshold"].astype(np.float64))
-        parts["left"].append(nodes["left"].astype(np.int32) + offset)
-        parts["right"].append(nodes["right"].astype(np.int32) + offset)
-        parts["leaf"].append(nodes["is_leaf"].astype(bool))
-        parts["value"].append(nodes["value"].astype(np.float64))
-        offset += len(nodes)
-    out = {f: np.concatenate(v) for f, v in parts.items()}
-    out["roots"] = np.asarray(roots, dtype=np.int32)
-    out["baseline"] = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(1)
-    return out
-
-
-def predict_trees(trees: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Sum of leaf values over all trees plus the baseline, vectorised over rows and trees."""
-    node = np.broadcast_to(trees["roots"], (len(x), len(trees["roots"]))).copy()
-    rows = np.arange(len(x))[:, None]
-    for _ in range(64):  # depth bound; breaks as soon as every row sits on a leaf
-        leaf = trees["leaf"][node]
-        if leaf.all():
-            break
-        go_left = x[rows, trees["feature"][node]] <= trees["threshold"][node]
-        step = np.where(go_left, trees["left"][node], trees["right"][node])
-        node = np.where(leaf, node, step)
-    return trees["baseline"][0] + trees["value"][node].sum(axis=1)
 
 
 class BoostedRouter(EmbeddingRouter):
@@ -241,7 +206,7 @@ class BoostedRouter(EmbeddingRouter):
 
     def _restore(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
         def trees(prefix: str) -> dict[str, np.ndarray]:
-            return {f: arrays[f"{prefix}_{f}"] for f in (*TREE_FIELDS, "roots", "baseline")}
+            return {f: arrays[f"{prefix}_{f}"] for f in TREE_ARRAYS}
 
         self.categories_ = list(self.meta_.get("categories", []))
         self.pca_mean_ = arrays["pca_mean"]

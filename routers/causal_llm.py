@@ -51,7 +51,7 @@ def _base_model_and_tokenizer() -> tuple[Any, Any]:
     torch = import_torch()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from routegraph.core.providers.llamacpp import smollm2_gguf_path
+    from routegraph.core.paths import smollm2_gguf_path
 
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

@@ -41,6 +41,31 @@ _TABLE: dict[str, str] = {
     "causal_llm": "routegraph.routers.causal_llm:CausalLLMRouter",
 }
 
+ALIASES: dict[str, str] = {
+    # RouteLLM's names (``--routers mf``, ``router-bert-0.5``) for the same techniques.
+    "mf": "matrix_factorization",
+    "bert": "encoder_classifier",
+    "similarity_weighted": "sw_ranking",
+}
+"""Other spellings users type -> the router's name here; hyphens work as underscores too."""
+
+
+def canonical_name(name: str) -> str:
+    """``"mf"`` -> ``"matrix_factorization"``, ``"sw-ranking"`` -> ``"sw_ranking"``; else as is."""
+    key = str(name).strip().lower().replace("-", "_")
+    return ALIASES.get(key, key if key in _TABLE else str(name))
+
+
+def names_with_aliases() -> str:
+    """Every router name, each followed by its other spellings: for ``--help`` texts."""
+    spelled: dict[str, list[str]] = {}
+    for alias, name in ALIASES.items():
+        spelled.setdefault(name, []).append(alias)
+    return ", ".join(
+        f"{name} (or {' / '.join(spelled[name])})" if name in spelled else name for name in _TABLE
+    )
+
+
 SHIPPED: dict[str, str] = {
     "default": "two models (gpt-4-1106-preview vs mixtral-8x7b-instruct), gsm8k + mmlu",
     "specialist": "the nine MMLU-Pro models, routed per prompt",
@@ -55,7 +80,7 @@ class LazyRouterTable(Mapping[str, type[Router]]):
         self._table = table
 
     def __getitem__(self, name: str) -> type[Router]:
-        target = self._table[name]
+        target = self._table[canonical_name(name)]
         module_name, _, attr = target.partition(":")
         try:
             module = importlib.import_module(module_name)

@@ -33,12 +33,8 @@ from routegraph.core.data import load_dataset
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.data.splits import train_val_test_split
 from routegraph.core.errors import DataFormatError
-from routegraph.evaluators.verifier import (
-    LearnedVerifier,
-    cascade_tradeoff,
-    default_artifact_dir,
-    share_for_pgr,
-)
+from routegraph.core.metrics import cpt, escalation_pgr, pgr
+from routegraph.evaluators.verifier import LearnedVerifier, default_artifact_dir
 
 SOURCES = ("gsm8k", "mmlu_pro", "mt_bench")
 MT_BENCH_GOOD = 0.8  # judge score 8/10 or better counts as a good answer
@@ -151,7 +147,7 @@ def cross_validate_gsm8k(data: Answers, folds: int, gsm8k_share: float, seed: in
         "folds": folds,
         "n": len(prompt_rows),
         "auc_weak_answers": roc_auc(weak, confidence),
-        "strong_share_for_pgr_0.8": share_for_pgr(confidence, weak, strong, 0.8),
+        "strong_share_for_pgr_0.8": cpt(*escalation_pgr(confidence, weak, strong), 0.8),
     }
 
 
@@ -171,7 +167,7 @@ def evaluate_gsm8k(verifier: LearnedVerifier, console: Console) -> dict:
     start = time.perf_counter()
     confidence = verifier.predict_proba(queries, answers)
     per_answer_ms = 1000 * (time.perf_counter() - start) / len(test)
-    _, pgr = cascade_tradeoff(confidence, weak, strong)
+    share, gains = escalation_pgr(confidence, weak, strong)
     table = Table(title=f"GSM8K test ({len(test)} prompts): cascade weak -> strong")
     for column in ("escalate if p <", "strong share", "PGR", "accuracy"):
         table.add_column(column, justify="right")
@@ -179,7 +175,7 @@ def evaluate_gsm8k(verifier: LearnedVerifier, console: Console) -> dict:
     for threshold in np.round(np.arange(0.3, 0.96, 0.05), 2):
         escalate = confidence < threshold
         accuracy = float(np.where(escalate, strong, weak).mean())
-        gain = (accuracy - weak.mean()) / (strong.mean() - weak.mean())
+        gain = float(pgr(accuracy, strong.mean(), weak.mean()))
         sweep.append(
             {
                 "threshold": float(threshold),
@@ -197,9 +193,9 @@ def evaluate_gsm8k(verifier: LearnedVerifier, console: Console) -> dict:
         "weak_accuracy": float(weak.mean()),
         "strong_accuracy": float(strong.mean()),
         "auc_weak_answers": roc_auc(weak, confidence),
-        "strong_share_for_pgr_0.8": share_for_pgr(confidence, weak, strong, 0.8),
-        "strong_share_for_pgr_0.5": share_for_pgr(confidence, weak, strong, 0.5),
-        "pgr_at_strong_share_0.4": float(pgr[int(round(0.4 * len(test)))]),
+        "strong_share_for_pgr_0.8": cpt(share, gains, 0.8),
+        "strong_share_for_pgr_0.5": cpt(share, gains, 0.5),
+        "pgr_at_strong_share_0.4": float(np.interp(0.4, share, gains)),
         "random_expected_share_for_pgr_0.8": 0.8,
         "ms_per_answer": per_answer_ms,
         "threshold_sweep": sweep,

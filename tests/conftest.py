@@ -188,26 +188,49 @@ def no_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     clear_model_caches()
 
 
-@pytest.fixture(scope="session")
-def smollm2_gguf() -> Path:
-    """The embedded SmolLM2 GGUF; the real-model tests skip when llama.cpp or it is missing."""
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from routegraph.core.errors import ModelUnavailableError
-    from routegraph.core.providers.llamacpp import smollm2_gguf_path
+INSTALL_HINT = "part of the README's install: pip install -e '.[test]'"
+
+
+def require_modules(*modules: str) -> None:
+    """Fail, never skip, when a module the README's install provides cannot be found.
+
+    A broken install must turn the run red, not into a green run with skips.
+    """
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.fail(f"missing module(s) {', '.join(missing)}: {INSTALL_HINT}", pytrace=False)
+
+
+def shared_data(*parts: str) -> Path:
+    """A file or folder of the shared recorded data; fails naming ROUTEGRAPH_DATA_DIR if absent."""
+    from routegraph.core.errors import DataNotFoundError
+    from routegraph.core.paths import data_dir, require_data
 
     try:
-        path = smollm2_gguf_path()
+        return require_data(data_dir().joinpath(*parts))
+    except DataNotFoundError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The embedded SmolLM2 GGUF; the real-model tests fail when llama.cpp or it is missing."""
+    require_modules("llama_cpp")
+    from routegraph.core.errors import ModelUnavailableError
+    from routegraph.core.paths import smollm2_gguf_path
+
+    try:
+        return smollm2_gguf_path()
     except ModelUnavailableError as exc:
-        pytest.skip(f"embedded SmolLM2 unavailable: {exc}")
-    if not path.is_file():
-        pytest.skip(f"embedded SmolLM2 GGUF missing at {path}")
-    return path
+        pytest.fail(f"embedded SmolLM2 unavailable: {exc.reason}; {INSTALL_HINT}", pytrace=False)
 
 
 def executable(name: str) -> str:
-    """Full path of a console script installed beside this Python, else skip."""
+    """Full path of a console script installed beside this Python; fails when it is missing."""
     beside = Path(sys.executable).with_name(name)
     found = str(beside) if beside.is_file() else shutil.which(name)
     if not found:
-        pytest.skip(f"{name} is not installed")
+        pytest.fail(f"console script {name!r} not found beside {sys.executable}; {INSTALL_HINT}")
     return found

@@ -12,7 +12,7 @@ from routegraph.app.bench import add_graph_result, run_bench, summarize_operatin
 from routegraph.app.bench.harness import points_from_outcomes
 from routegraph.app.cli import main
 from routegraph.core.data.dataset import RoutingDataset
-from routegraph.core.paths import data_dir
+from tests.conftest import shared_data
 
 MODELS = ["small-7b", "mid-34b", "big-api"]
 PRICE = {"small-7b": 2e-5, "mid-34b": 8e-5, "big-api": 1e-3}
@@ -78,9 +78,7 @@ def test_bench_json_on_a_csv_with_random_and_knn(tiny_csv, capsys, tmp_path):
 
 
 def test_bench_on_the_shared_routerbench_sample(capsys):
-    sample = data_dir() / "routerbench_format_sample.csv"
-    if not sample.is_file():
-        pytest.skip("shared data not present")
+    sample = shared_data("routerbench_format_sample.csv")
     result = run_json(capsys, "--data", str(sample), "--router", "random")
     assert result["n_test"] >= 1
     assert set(result["routers"]["random"]) >= RECORD_KEYS

@@ -9,11 +9,8 @@ from routegraph.app.bench.baselines import references
 from routegraph.app.bench.graph_level import bench_graphs, default_settings, run_points, sample_rows
 from routegraph.app.bench.harness import bench_split
 from routegraph.core.data import load_dataset
-from routegraph.core.paths import data_dir
 from routegraph.evaluators.reference import ReferenceScorer
 from routegraph.routers.heuristic import HeuristicRouter
-
-pytestmark = pytest.mark.skipif(not data_dir().is_dir(), reason="shared data not found")
 
 
 @pytest.fixture(scope="module")

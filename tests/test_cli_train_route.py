@@ -123,11 +123,25 @@ def test_every_option_has_help(capsys):
                 pytest.fail(f"option without help: {line}")
 
 
+def test_routellm_router_names_work_and_help_lists_both_spellings(capsys, monkeypatch):
+    from routegraph.routers.registry import ROUTERS, make_router
+
+    monkeypatch.setenv("COLUMNS", "200")  # one line per name list, whatever the terminal
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "matrix_factorization (or mf)" in text and "encoder_classifier (or bert)" in text
+    assert type(make_router("mf")) is ROUTERS["matrix_factorization"]
+    assert make_router("MF").kind == "matrix_factorization"
+    assert make_router("sw-ranking").kind == "sw_ranking"
+    assert ROUTERS["bert"] is ROUTERS["encoder_classifier"]
+
+
 def test_shipped_routers_load_and_route(capsys):
     from routegraph.routers.registry import default_router_path, load_router
 
-    if not (default_router_path("default") / "router.json").is_file():
-        pytest.skip("shipped routers not built (scripts/train_default_routers.py)")
+    shipped = default_router_path("default") / "router.json"
+    assert shipped.is_file(), f"{shipped} missing: the package ships it (package-data)"
     default = load_router("default")
     assert default.models_ == ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"]
     assert default.meta_["strong_model"] == "gpt-4-1106-preview"

@@ -16,7 +16,6 @@ from routegraph.core.data.labels import (
 )
 from routegraph.core.data.tokens import count_tokens, count_tokens_batch, tokenizer_name
 from routegraph.core.errors import InvalidInputError
-from routegraph.core.paths import data_dir
 
 
 def table(quality: list[list[float]], cost: list[list[float]]) -> RoutingDataset:
@@ -59,7 +58,6 @@ def test_best_model_is_the_cheapest_of_the_best() -> None:
     assert best_model_labels(ds).tolist() == [0, 1, 2, 0, -1, 2]
 
 
-@pytest.mark.skipif(not (data_dir() / "routellm").exists(), reason="no shared data")
 def test_mt_bench_pairwise_counts() -> None:
     outcomes = pairwise_outcomes(load_dataset("mt_bench"))
     assert set(np.unique(outcomes)) <= {-1, 0, 1}
@@ -86,7 +84,6 @@ def test_persistent_token_cache_round_trips(tmp_path, monkeypatch) -> None:
     assert np.array_equal(count_tokens_batch(texts, cache_name="unit"), counts)
 
 
-@pytest.mark.skipif(not (data_dir() / "routellm").exists(), reason="no shared data")
 def test_counting_all_mmlu_prompts_is_fast() -> None:
     prompts = load_dataset("mmlu").prompts
     start = time.perf_counter()

@@ -17,12 +17,9 @@ from routegraph.core.data import (
     load_routerbench_csv,
 )
 from routegraph.core.data.routellm import STRONG_MODEL, WEAK_MODEL, mt_bench_answers
-from routegraph.core.errors import DataFormatError, InvalidInputError
+from routegraph.core.errors import DataFormatError, DataNotFoundError, InvalidInputError
 from routegraph.core.paths import data_dir
 
-pytestmark = pytest.mark.skipif(
-    not (data_dir() / "routellm").exists(), reason="shared benchmark data not present"
-)
 SAMPLE = data_dir() / "routerbench_format_sample.csv"
 
 
@@ -133,8 +130,20 @@ def test_unknown_dataset_names_the_allowed_ones() -> None:
 
 @pytest.mark.parametrize("name", DATASETS)
 def test_a_wrong_data_dir_is_a_clear_error(tmp_path: Path, name: str) -> None:
-    with pytest.raises(DataFormatError, match=str(tmp_path)):
+    with pytest.raises(DataNotFoundError, match=str(tmp_path)) as raised:
         load_dataset(name, data_dir=tmp_path)
+    assert "ROUTEGRAPH_DATA_DIR" in str(raised.value)
+
+
+def test_an_unset_data_dir_outside_a_checkout_names_the_variable(monkeypatch) -> None:
+    import routegraph.core.paths as paths
+
+    monkeypatch.delenv("ROUTEGRAPH_DATA_DIR", raising=False)
+    monkeypatch.setattr(paths, "PROJECT_ROOT", Path("/nonexistent-install-root"))
+    with pytest.raises(DataNotFoundError, match="ROUTEGRAPH_DATA_DIR is not set"):
+        paths.data_dir()
+    monkeypatch.setenv("ROUTEGRAPH_DATA_DIR", "/elsewhere")
+    assert paths.data_dir() == Path("/elsewhere")
 
 
 def test_load_dataset_is_cached_in_memory() -> None:

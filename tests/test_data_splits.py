@@ -8,11 +8,6 @@ import pytest
 from routegraph.core.data import RoutingDataset, load_dataset
 from routegraph.core.data.splits import prompt_groups, train_val_test_split
 from routegraph.core.errors import InvalidInputError
-from routegraph.core.paths import data_dir
-
-needs_data = pytest.mark.skipif(
-    not (data_dir() / "routellm").exists(), reason="shared benchmark data not present"
-)
 
 
 def toy(prompts: list[str], contaminated: list[bool] | None = None) -> RoutingDataset:
@@ -34,7 +29,6 @@ def assert_partition(ds: RoutingDataset, parts: tuple[np.ndarray, ...]) -> None:
     assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
 
 
-@needs_data
 @pytest.mark.parametrize("name", ["mmlu", "gsm8k", "mt_bench"])
 def test_splits_are_disjoint_deterministic_and_clean(name: str) -> None:
     ds = load_dataset(name)
@@ -51,7 +45,6 @@ def test_splits_are_disjoint_deterministic_and_clean(name: str) -> None:
     assert not np.array_equal(parts[2], other[2])
 
 
-@needs_data
 def test_mt_bench_keeps_both_turns_of_a_question_together() -> None:
     ds = load_dataset("mt_bench")
     train, val, test = train_val_test_split(ds, seed=3)

@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 from langchain_core.messages import HumanMessage
 
-from routegraph.core.paths import data_dir
+from tests.conftest import shared_data
 
 WEAK, STRONG = "mixtral-8x7b-instruct", "gpt-4-1106-preview"
 SAMPLE_SIZE = 20
@@ -45,9 +45,7 @@ class Item:
 @pytest.fixture(scope="module")
 def gsm8k_sample() -> list[Item]:
     """Twenty GSM8K prompts spread evenly over the 1,319 (deterministic, no RNG)."""
-    folder = data_dir() / "routellm" / "gsm8k"
-    if not folder.is_dir():
-        pytest.skip(f"shared benchmark data absent: {folder} not found (set ROUTEGRAPH_DATA_DIR)")
+    shared_data("routellm", "gsm8k")
     from routegraph.core.catalog import load_catalog
     from routegraph.core.data import load_dataset
 
@@ -154,8 +152,7 @@ def test_cascade_is_at_least_as_accurate_as_the_weak_model(
 
 
 def test_unrecorded_prompt_ends_with_a_note_not_an_exception(catalog) -> None:
-    if not (data_dir() / "routellm" / "gsm8k").is_dir():
-        pytest.skip(f"shared benchmark data absent at {data_dir()}")
+    shared_data("routellm", "gsm8k")
     from routegraph.graphs.simple import build_simple_graph
 
     out = run(build_simple_graph(), "Tell me a joke about routers that nobody ever recorded.")

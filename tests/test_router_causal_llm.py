@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from routegraph.core.errors import InvalidInputError
+from tests.conftest import require_modules
 
-pytest.importorskip("torch")
-pytest.importorskip("peft")
-pytest.importorskip("gguf")
+require_modules("torch", "peft", "gguf", "transformers")
 
 from routegraph.routers.causal_llm import ADAPTER_FILE, CausalLLMRouter  # noqa: E402
 

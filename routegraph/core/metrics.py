@@ -181,6 +181,22 @@ def pgr(quality: np.ndarray | float, q_strong: float, q_weak: float) -> np.ndarr
     return (q - float(q_weak)) / gap
 
 
+def escalation_pgr(
+    confidence: np.ndarray, weak_quality: np.ndarray, strong_quality: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(strong share, PGR) of a weak -> strong cascade that escalates the least confident first.
+
+    The cascade's gate is a router whose P(strong needed) falls as ``confidence`` rises, so this
+    is :func:`threshold_curve` on ``-confidence`` (tied confidences move together) read as PGR;
+    :func:`cpt` on the result gives the strong share needed for a PGR level.
+    """
+    conf = _as_1d("confidence", confidence)
+    zeros = np.zeros(conf.shape[0])
+    weak, strong = _as_1d("weak_quality", weak_quality), _as_1d("strong_quality", strong_quality)
+    points = threshold_curve(-conf, strong, weak, zeros, zeros)
+    return points.strong_share, pgr(points.quality, strong.mean(), weak.mean())
+
+
 def _share_curve(
     points: OperatingPoints, strong: tuple[float, float], weak: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from langchain_core.language_models import BaseChatModel
 
 from routegraph.core.catalog import Catalog, ModelSpec
 from routegraph.core.errors import ModelUnavailableError
+from routegraph.core.redact import redact
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class ModelSettings:
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int = 0
+    timeout_s: float = 30.0
+    """Seconds a network call may wait; routegraph's own retries (``nodes/calls.py``) follow,
+    so the provider client never retries on its own (``max_retries=0``)."""
 
 
 def availability(spec: ModelSpec) -> tuple[bool, str]:
@@ -33,7 +37,7 @@ def availability(spec: ModelSpec) -> tuple[bool, str]:
         if importlib.util.find_spec("llama_cpp") is None:
             return False, "llama-cpp-python is not installed"
         try:
-            from routegraph.core.providers.llamacpp import smollm2_gguf_path
+            from routegraph.core.paths import smollm2_gguf_path
 
             path = smollm2_gguf_path()
         except ModelUnavailableError as exc:
@@ -41,19 +45,24 @@ def availability(spec: ModelSpec) -> tuple[bool, str]:
         return path.is_file(), f"GGUF at {path}" if path.is_file() else f"{path} missing"
     if spec.provider == "openai":
         if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
-            where = os.environ.get("OPENAI_BASE_URL", "api.openai.com")
+            where = redact(os.environ.get("OPENAI_BASE_URL", "api.openai.com"))
             return True, f"OpenAI-compatible endpoint {where}"
         return False, "no OPENAI_API_KEY or OPENAI_BASE_URL set"
     if spec.provider == "ollama":
         if os.environ.get("OLLAMA_HOST"):
-            return True, f"Ollama at {os.environ['OLLAMA_HOST']}"
+            return True, f"Ollama at {redact(os.environ['OLLAMA_HOST'])}"
         return False, "no OLLAMA_HOST set"
     if spec.provider == "replay":
-        from routegraph.core.paths import data_dir
+        from routegraph.core.errors import DataNotFoundError
+        from routegraph.core.paths import DATA_VARIABLE, data_dir
 
-        if data_dir().is_dir():
+        try:
+            folder = data_dir()
+        except DataNotFoundError:
+            return False, f"recorded data not found: {DATA_VARIABLE} is not set"
+        if folder.is_dir():
             return True, "recorded answers (benchmark prompts only)"
-        return False, f"recorded data not found at {data_dir()}"
+        return False, f"recorded data not found at {folder} (set {DATA_VARIABLE})"
     return False, f"provider {spec.provider!r} needs a model passed in code"
 
 
@@ -87,8 +96,8 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
             logprobs=True,
             top_logprobs=1,  # llama.cpp servers return log-probabilities only when this is set
             extra_body=extra_body,
-            max_retries=1,
-            timeout=120,
+            max_retries=0,
+            timeout=settings.timeout_s,
         )
     if spec.provider == "ollama":
         from langchain.chat_models import init_chat_model
@@ -100,6 +109,7 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
             temperature=settings.temperature,
             num_predict=settings.max_tokens,
             seed=settings.seed,
+            client_kwargs={"timeout": settings.timeout_s},
         )
     if spec.provider == "replay":
         from routegraph.core.providers.replay import ReplayChatModel

@@ -79,6 +79,8 @@ def report(console: Console, show: bool) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json)
     results: dict[str, Any] = {}
+    # Recorded data is needed by step 2: fail before any model runs when it is not there.
+    prompt, reference = gsm8k_sample(args.gsm8k_index)
 
     console.print(Rule("1. hybrid routing, live local model"))
     capital = summarize("hybrid", run_graph("hybrid", CAPITAL_QUESTION))
@@ -87,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
         render_run(capital, console, title=f"hybrid: {CAPITAL_QUESTION}")
 
     console.print(Rule("2. cascade local -> cloud on a GSM8K problem"))
-    prompt, reference = gsm8k_sample(args.gsm8k_index)
     cascade = summarize(
         "cascade",
         run_graph("cascade", prompt, {"models": ["smollm2-135m", "cloud"], "max_tokens": 256}),

@@ -26,7 +26,7 @@ MIN_EVAL_ROWS = 2
 
 def register(sub: argparse._SubParsersAction) -> None:
     from routegraph.routers.calibration import TARGET_KINDS
-    from routegraph.routers.registry import ROUTERS
+    from routegraph.routers.registry import names_with_aliases
 
     parser = sub.add_parser(
         "train",
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "arrays.npz).",
     )
     parser.add_argument(
-        "router", metavar="ROUTER", help=f"router name, one of: {', '.join(ROUTERS)}"
+        "router", metavar="ROUTER", help=f"router name, one of: {names_with_aliases()}"
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(

@@ -31,8 +31,9 @@ import numpy as np
 
 from routegraph.core.catalog import load_catalog
 from routegraph.core.data.dataset import RoutingDataset
-from routegraph.core.data.tokens import costs_from_tokens, count_tokens_batch, tokenizer_name
+from routegraph.core.data.tokens import count_tokens_batch, priced_dataset, tokenizer_name
 from routegraph.core.errors import DataFormatError
+from routegraph.core.paths import require_data
 
 _ZIP_NAME = re.compile(r"model_outputs_(?P<model>.+?)_5shots\.zip$")
 LETTERS = "ABCDEFGHIJKLMNOP"
@@ -90,8 +91,8 @@ def _qid_sort_key(qid: str) -> tuple[int, str]:
 
 def load_mmlu_pro(data_dir: Path) -> RoutingDataset:
     """MMLU-Pro: one row per question in any model's file, one column per catalogued model."""
-    folder = data_dir / "mmlu-pro" / "eval_results"
-    zips = sorted(folder.glob("model_outputs_*_5shots.zip")) if folder.exists() else []
+    folder = require_data(data_dir / "mmlu-pro" / "eval_results")
+    zips = sorted(folder.glob("model_outputs_*_5shots.zip"))
     if not zips:
         raise DataFormatError(f"{folder}: no model_outputs_<model>_5shots.zip files")
 
@@ -132,33 +133,25 @@ def load_mmlu_pro(data_dir: Path) -> RoutingDataset:
         format_prompt(str(first_seen[q].get("question", "")), first_seen[q].get("options"))
         for q in qids
     ]
-    missing = np.isnan(quality)
-    prompt_tokens = count_tokens_batch(prompts, cache_name="mmlu_pro-prompts").astype(float)
     answer_tokens = count_tokens_batch(
         [r for row in responses for r in row], cache_name="mmlu_pro-answers"
     )
-    in_tok = np.repeat(prompt_tokens[:, None], m, axis=1)
-    out_tok = answer_tokens.reshape(n, m).astype(float)
-    in_tok[missing] = np.nan
-    out_tok[missing] = np.nan
-    return RoutingDataset(
-        name="mmlu_pro",
-        prompts=prompts,
-        models=models,
-        quality=quality,
-        cost_usd=costs_from_tokens(models, in_tok, out_tok),
+    return priced_dataset(
+        "mmlu_pro",
+        prompts,
+        models,
+        quality,
+        count_tokens_batch(prompts, cache_name="mmlu_pro-prompts"),
+        answer_tokens.reshape(n, m),
         cost_source=(
             f"estimated: tokens ({tokenizer_name()}) of the zero-shot question+options and of "
             "the recorded chain-of-thought output x catalog prices (5-shot exemplars not counted)"
         ),
         prompt_ids=[f"mmlu_pro/{q}" for q in qids],
         responses=responses,
-        input_tokens=in_tok,
-        output_tokens=out_tok,
         categories=[str(first_seen[q].get("category", "unknown")) for q in qids],
         references=[
             None if first_seen[q].get("answer") is None else str(first_seen[q]["answer"])
             for q in qids
         ],
-        missing_cells=int(missing.sum()),
     )

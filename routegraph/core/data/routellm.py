@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from routegraph.core.data.dataset import RoutingDataset
-from routegraph.core.data.tokens import costs_from_tokens, count_tokens_batch, tokenizer_name
+from routegraph.core.data.tokens import count_tokens_batch, priced_dataset, tokenizer_name
 from routegraph.core.errors import DataFormatError
+from routegraph.core.paths import require_data
 
 STRONG_MODEL = "gpt-4-1106-preview"
 WEAK_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -77,12 +78,6 @@ def contaminated_mask(prompts: list[str], path: Path) -> np.ndarray:
     return mask
 
 
-def _require(path: Path) -> Path:
-    if not path.exists():
-        raise DataFormatError(f"{path}: missing (set ROUTEGRAPH_DATA_DIR to the shared data)")
-    return path
-
-
 def _bool_quality(frame: pd.DataFrame, path: Path) -> np.ndarray:
     """The [weak, strong] correctness columns as floats (True/False/1/0; empty = NaN)."""
     missing = [m for m in MODELS if m not in frame.columns]
@@ -104,7 +99,7 @@ def _bool_quality(frame: pd.DataFrame, path: Path) -> np.ndarray:
 
 def load_mmlu(data_dir: Path) -> RoutingDataset:
     """MMLU: 57 subject CSVs, 14,042 prompts, correctness of both models, no answer text."""
-    folder = _require(data_dir / "routellm" / "mmlu" / "responses")
+    folder = require_data(data_dir / "routellm" / "mmlu" / "responses")
     files = sorted(folder.glob("mmlu_*.csv"))
     if not files:
         raise DataFormatError(f"{folder}: no mmlu_<subject>.csv files")
@@ -122,30 +117,23 @@ def load_mmlu(data_dir: Path) -> RoutingDataset:
         prompt_ids += [f"{subject}/{i}" for i in range(len(frame))]
         qualities.append(_bool_quality(frame, path))
     quality = np.vstack(qualities)
-    input_tokens = count_tokens_batch(prompts, cache_name="mmlu-prompts").astype(float)
-    in_tok = np.repeat(input_tokens[:, None], len(MODELS), axis=1)
-    out_tok = np.full_like(in_tok, float(MMLU_OUTPUT_TOKENS))
-    return RoutingDataset(
-        name="mmlu",
-        prompts=prompts,
-        models=list(MODELS),
-        quality=quality,
-        cost_usd=costs_from_tokens(MODELS, in_tok, out_tok),
+    return priced_dataset(
+        "mmlu",
+        prompts,
+        MODELS,
+        quality,
+        count_tokens_batch(prompts, cache_name="mmlu-prompts"),
+        float(MMLU_OUTPUT_TOKENS),
         cost_source=(
             f"estimated: prompt tokens ({tokenizer_name()}) x catalog input price + "
             f"{MMLU_OUTPUT_TOKENS} output token (a letter answer; RouteLLM records only "
             "correctness) x catalog output price"
         ),
         prompt_ids=prompt_ids,
-        responses=None,
-        input_tokens=in_tok,
-        output_tokens=out_tok,
         categories=categories,
-        references=None,
         contaminated=contaminated_mask(
             prompts, data_dir / "routellm" / "mmlu" / "contaminated_prompts.jsonl"
         ),
-        missing_cells=int(np.isnan(quality).sum()),
         strong_model=STRONG_MODEL,
         weak_model=WEAK_MODEL,
     )
@@ -165,7 +153,7 @@ def gsm8k_final_answer(solution: str) -> str | None:
 def load_gsm8k(data_dir: Path) -> RoutingDataset:
     """GSM8K: 1,319 prompts, correctness and full answers of both models, gold final numbers."""
     folder = data_dir / "routellm" / "gsm8k"
-    path = _require(folder / "gsm8k_responses.csv")
+    path = require_data(folder / "gsm8k_responses.csv")
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
     if "prompt" not in frame.columns:
         raise DataFormatError(f"{path}: no 'prompt' column")
@@ -188,30 +176,24 @@ def load_gsm8k(data_dir: Path) -> RoutingDataset:
             )
     references = [gold.get(normalise_text(p)) for p in prompts]
 
-    prompt_tokens = count_tokens_batch(prompts, cache_name="gsm8k-prompts").astype(float)
     flat = [r for row in responses for r in row]
-    answer_tokens = count_tokens_batch(flat, cache_name="gsm8k-responses").astype(float)
-    in_tok = np.repeat(prompt_tokens[:, None], len(MODELS), axis=1)
-    out_tok = answer_tokens.reshape(len(prompts), len(MODELS))
-    out_tok[np.isnan(quality)] = np.nan
-    return RoutingDataset(
-        name="gsm8k",
-        prompts=prompts,
-        models=list(MODELS),
-        quality=quality,
-        cost_usd=costs_from_tokens(MODELS, in_tok, out_tok),
+    answer_tokens = count_tokens_batch(flat, cache_name="gsm8k-responses")
+    return priced_dataset(
+        "gsm8k",
+        prompts,
+        MODELS,
+        quality,
+        count_tokens_batch(prompts, cache_name="gsm8k-prompts"),
+        answer_tokens.reshape(len(prompts), len(MODELS)),
         cost_source=(
             f"estimated: tokens ({tokenizer_name()}) of the prompt and of the recorded answer "
             "x catalog input/output prices"
         ),
         prompt_ids=[f"gsm8k/{i}" for i in range(len(prompts))],
         responses=responses,
-        input_tokens=in_tok,
-        output_tokens=out_tok,
         categories=["math"] * len(prompts),
         references=references,
         contaminated=contaminated_mask(prompts, folder / "contaminated_prompts.jsonl"),
-        missing_cells=int(np.isnan(quality).sum()),
         strong_model=STRONG_MODEL,
         weak_model=WEAK_MODEL,
     )
@@ -244,8 +226,8 @@ def mt_bench_answers(user_prompt: str) -> list[str]:
 def load_mt_bench(data_dir: Path) -> RoutingDataset:
     """MT-Bench: 80 questions x 2 turns = 160 rows; quality = GPT-4 judge score / 10."""
     folder = data_dir / "routellm" / "mt_bench"
-    questions = read_jsonl(_require(folder / "question.jsonl"))
-    judgements = read_jsonl(_require(folder / "judgements.jsonl"))
+    questions = read_jsonl(require_data(folder / "question.jsonl"))
+    judgements = read_jsonl(require_data(folder / "judgements.jsonl"))
     by_key: dict[tuple[int, int, str], dict] = {}
     record: dict | None
     for record in judgements:
@@ -303,31 +285,24 @@ def load_mt_bench(data_dir: Path) -> RoutingDataset:
     answer_tokens = count_tokens_batch(
         [r for row in responses for r in row], cache_name="mt_bench-answers"
     ).reshape(n, m)
-    in_tok = prompt_tokens[:, None] + context_tokens
-    out_tok = answer_tokens.astype(float)
-    missing = np.isnan(quality)
-    in_tok[missing] = np.nan
-    out_tok[missing] = np.nan
     # Both turns of a question are contaminated when its first message is.
     contaminated = contaminated_mask(turn_one_prompts, folder / "contaminated_prompts.jsonl")
-    return RoutingDataset(
-        name="mt_bench",
-        prompts=prompts,
-        models=list(MODELS),
-        quality=quality,
-        cost_usd=costs_from_tokens(MODELS, in_tok, out_tok),
+    return priced_dataset(
+        "mt_bench",
+        prompts,
+        MODELS,
+        quality,
+        prompt_tokens[:, None] + context_tokens,
+        answer_tokens,
         cost_source=(
             f"estimated: tokens ({tokenizer_name()}) of the user turn(s), of the model's own "
             "turn-1 answer (turn 2 only) and of the recorded answer x catalog prices"
         ),
         prompt_ids=prompt_ids,
         responses=responses,
-        input_tokens=in_tok,
-        output_tokens=out_tok,
         categories=categories,
         references=references,
         contaminated=contaminated,
-        missing_cells=int(missing.sum()),
         strong_model=STRONG_MODEL,
         weak_model=WEAK_MODEL,
     )

