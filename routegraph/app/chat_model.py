@@ -44,7 +44,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import ConfigDict, PrivateAttr, model_validator
+from pydantic import ConfigDict, PrivateAttr
 
 from routegraph.core.context import RouteContext, context_from_dict
 from routegraph.core.errors import InvalidInputError
@@ -98,8 +98,11 @@ class RoutedChatModel(BaseChatModel):
     _compiled: CompiledStateGraph[Any, Any, Any, Any] = PrivateAttr()
     _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _compile(self) -> RoutedChatModel:
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        self._compile()  # outside pydantic validation, so errors keep their own type
+
+    def _compile(self) -> None:
         if self.graph not in GRAPH_IDS:
             raise InvalidInputError("graph", f"unknown graph {self.graph!r}", GRAPH_IDS)
         raw = self.context
@@ -114,7 +117,6 @@ class RoutedChatModel(BaseChatModel):
         if self.evaluator is not None:
             overrides["evaluator"] = self.evaluator
         self._compiled = build_graph(self.graph, **overrides)
-        return self
 
     @property
     def _llm_type(self) -> str:
