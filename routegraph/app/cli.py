@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from routegraph.core.errors import RouteGraphError
 
-COMMAND_MODULES = ("demo", "ask", "models", "train", "route", "bench")
+COMMAND_MODULES = ("demo", "ask", "chat", "models", "train", "route", "bench", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
