@@ -58,7 +58,12 @@ class Toolkit:
         return make_evaluator(ctx.evaluator, chat, samples=ctx.samples)
 
     def settings(self, ctx: RouteContext) -> ModelSettings:
-        return ModelSettings(max_tokens=ctx.max_tokens, temperature=ctx.temperature, seed=ctx.seed)
+        return ModelSettings(
+            max_tokens=ctx.max_tokens,
+            temperature=ctx.temperature,
+            seed=ctx.seed,
+            timeout_s=ctx.call_timeout_s,
+        )
 
 
 def current_context(

@@ -19,9 +19,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from routegraph.core.context import RouteContext
+from routegraph.core.redact import redact
 from routegraph.core.state import Attempt, RouteState
-from routegraph.evaluators.base import EvaluationInput
+from routegraph.evaluators.base import Confidence, EvaluationInput
+from routegraph.nodes import budget
 from routegraph.nodes.calls import call_model
+from routegraph.nodes.health import classify
+from routegraph.nodes.metered import MeteredChatModel
 from routegraph.nodes.policy import Choice, Policy
 from routegraph.nodes.resources import Toolkit, current_context, routing_query, user_query
 from routegraph.nodes.turns import conversation, tool_loop_model, turn_record
@@ -67,6 +71,8 @@ def make_route_node(policy: Policy, kit: Toolkit) -> Node:
             )
         else:
             choice = policy.choose(state, ctx, kit, query)
+        if choice.model:
+            choice = within_budget(choice, state, ctx, kit)
         record = decision_record(step, choice)
         emit({"event": "routing_decision", "graph": policy.name, **record})
         update: dict[str, Any] = {"decisions": [record], "next_model": choice.model}
@@ -83,7 +89,10 @@ def make_generate_node(kit: Toolkit) -> Node:
         name = state["next_model"] or ""
         step = len(state.get("attempts", [])) + 1
         prompt = conversation(state["messages"], ctx.max_input_tokens)
-        call = call_model(kit, ctx, name, prompt, tools=ctx.tools, tool_choice=ctx.tool_choice)
+        left = budget.left(ctx.budget_usd, state.get("cost_usd", 0.0))
+        call = call_model(
+            kit, ctx, name, prompt, tools=ctx.tools, tool_choice=ctx.tool_choice, budget_left=left
+        )
         if not call.ok or call.spec is None or call.reply is None:
             failed: Attempt = {
                 "step": step,
@@ -96,8 +105,16 @@ def make_generate_node(kit: Toolkit) -> Node:
                 "latency_s": 0.0,
                 "source": "unavailable",
                 "note": call.why_unavailable(),
+                "faults": call.faults,
             }
-            emit({"event": "model_unavailable", "model": name, "reason": failed["note"]})
+            emit(
+                {
+                    "event": "model_unavailable",
+                    "model": name,
+                    "reason": failed["note"],
+                    "faults": call.fault_kinds,
+                }
+            )
             note = f"{name} is not available: {failed['note']}"
             return Command(goto="route", update={"attempts": [failed], "notes": [note]})
         attempt: Attempt = {
@@ -112,6 +129,7 @@ def make_generate_node(kit: Toolkit) -> Node:
             "cost_usd": call.cost_usd,
             "latency_s": call.latency_s,
             "source": call.source,  # type: ignore[typeddict-item]
+            "faults": call.faults,
         }
         if call.reply.tool_calls:
             attempt["tool_calls"] = [dict(tc) for tc in call.reply.tool_calls]
@@ -142,23 +160,28 @@ def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
     ) -> Command[Literal["finalize", "route"]]:
         ctx = current_context(runtime, kit)
         attempt: dict[str, Any] = dict(state["pending"] or {})
+        usage: dict[str, Any] = {}
         if attempt.get("tool_calls"):
             # A request to run tools is not an answer to score: the agent runs the tools and
             # this model answers their results (the tool loop stays on it).
             attempt["evaluator"] = "tool_calls"
             accepted, why = True, "the model called tools; the agent runs them"
         else:
-            query = user_query(state["messages"])
-            chat = kit.resolver(ctx).resolve_all(attempt["model"], kit.settings(ctx))[0].chat
-            evaluator = kit.evaluator_for(ctx, chat)
-            confidence = evaluator.evaluate(
-                EvaluationInput(
-                    query, attempt["answer"], attempt["model"], state.get("last_message")
-                )
-            )
+            left = budget.left(ctx.budget_usd, state.get("cost_usd", 0.0))
+            confidence, judge = guarded_evaluation(state, ctx, kit, attempt, left)
             attempt["confidence"] = round(confidence.score, 6)
             attempt["evaluator"] = confidence.evaluator
             attempt["evaluation"] = _plain(confidence.details)
+            if judge is not None and judge.calls:
+                spent = judge.cost_usd
+                tokens = judge.input_tokens + judge.output_tokens
+                local = judge.spec.tier == "local"
+                attempt["evaluation_cost_usd"] = spent
+                usage = {
+                    "cost_usd": spent,
+                    "local_tokens": tokens if local else 0,
+                    "remote_tokens": 0 if local else tokens,
+                }
             accepted, why = policy.accept(state, ctx, attempt)  # type: ignore[arg-type]
         record = {
             "step": attempt["step"],
@@ -181,10 +204,83 @@ def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
         )
         return Command(
             goto="finalize" if accepted else "route",
-            update={"attempts": [attempt], "decisions": [record], "pending": None},
+            update={"attempts": [attempt], "decisions": [record], "pending": None, **usage},
         )
 
     return evaluate
+
+
+def guarded_evaluation(
+    state: RouteState, ctx: RouteContext, kit: Toolkit, attempt: dict[str, Any], left: float
+) -> tuple[Confidence, MeteredChatModel | None]:
+    """The evaluator's confidence in ``attempt``, never an exception.
+
+    The evaluator gets the model that served the answer, metered against ``left`` (the budget
+    still free), so its own calls are capped and counted. Whatever goes wrong (a judge that
+    fails or would overrun the budget, a missing artifact, a score that is not a number in
+    [0, 1]) makes the answer not confident (0), with the reason in the evaluation details.
+    """
+    name = ctx.evaluator
+    judge: MeteredChatModel | None = None
+    try:
+        served = attempt.get("served_by") or attempt["model"]
+        option = kit.resolver(ctx).resolve_all(served, kit.settings(ctx))[0]
+        judge = MeteredChatModel(
+            inner=option.chat, spec=option.spec, budget_left=left, max_tokens=ctx.max_tokens
+        )
+        evaluator = kit.evaluator_for(ctx, judge)
+        name = str(getattr(evaluator, "name", name))
+        query = user_query(state["messages"])
+        confidence = evaluator.evaluate(
+            EvaluationInput(query, attempt["answer"], attempt["model"], state.get("last_message"))
+        )
+        score = float(confidence.score)
+        if not 0.0 <= score <= 1.0:  # NaN fails this too
+            raise ValueError(f"evaluator {name!r} returned {confidence.score!r}, not in [0, 1]")
+        return confidence, judge
+    except Exception as exc:  # the run goes on: an answer nobody could vouch for
+        fault = classify(exc)
+        reason = redact(f"{type(exc).__name__}: {exc}")[:300]
+        details = {"failed": True, "fault": fault.kind, "reason": reason}
+        emit({"event": "evaluation_failed", "evaluator": name, "reason": reason})
+        return Confidence(0.0, name, details), judge
+
+
+def within_budget(choice: Choice, state: RouteState, ctx: RouteContext, kit: Toolkit) -> Choice:
+    """``choice`` if its call cannot overrun what is left of ``budget_usd``; else a cheaper
+    untried model that cannot (only while nothing has answered yet), else stop.
+
+    The worst case of a model is that of the cheapest entry of its fallback chain: the call
+    itself (``call_model``) skips any entry that could overrun.
+    """
+    assert choice.model is not None
+    left = budget.left(ctx.budget_usd, state.get("cost_usd", 0.0))
+    prompt = conversation(state["messages"], ctx.max_input_tokens)
+    resolver = kit.resolver(ctx)
+
+    def worst(name: str) -> float:
+        return min(
+            budget.worst_case_cost(spec, prompt, ctx.max_tokens, ctx.tools)
+            for spec in resolver.chain(name)
+        )
+
+    cost = worst(choice.model)
+    if cost <= left:
+        return choice
+    over = f"{choice.model} could cost up to ${cost:.6f}; ${left:.6f} of budget {ctx.budget_usd}"
+    answered_yet = any(a.get("source") != "unavailable" for a in state.get("attempts", []))
+    if not answered_yet:
+        done = {a["model"] for a in state.get("attempts", [])}
+        names = dict.fromkeys([*ctx.models, ctx.weak_model, ctx.strong_model])
+        fits = sorted((worst(n), n) for n in names if n not in done and n != choice.model)
+        fits = [(c, n) for c, n in fits if c <= left]
+        if fits:
+            cost, name = fits[0]
+            reason = f"budget: {over} left; {name} fits (up to ${cost:.6f})"
+            return Choice(name, "downgrade", reason, choice.scores, choice.threshold, choice.router)
+    return Choice(
+        None, "stop", f"budget: {over} left", choice.scores, choice.threshold, choice.router
+    )
 
 
 def _plain(value: Any) -> Any:

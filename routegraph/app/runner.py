@@ -60,6 +60,10 @@ def summarize(graph_id: str, state: dict[str, Any]) -> dict[str, Any]:
             "latency_s": a.get("latency_s", 0.0),
             "answer": a.get("answer", ""),
             **({"note": a["note"]} if a.get("note") else {}),
+            **({"faults": a["faults"]} if a.get("faults") else {}),
+            **(
+                {"evaluation": a["evaluation"]} if (a.get("evaluation") or {}).get("failed") else {}
+            ),
         }
         for a in state.get("attempts", [])
     ]

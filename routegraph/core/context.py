@@ -8,6 +8,7 @@ field and what is allowed, before any model is called.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,16 @@ class RouteContext:
         "Most (estimated) tokens of conversation sent to a model; the oldest turns are dropped "
         "first, the system message and the newest user message are always kept.",
     )
+    call_timeout_s: float = _describe(
+        30.0,
+        "Seconds a network model call may wait for its reply before it is abandoned (and the "
+        "next option tried); a timed-out endpoint is not retried and cools down for a while.",
+    )
+    call_retries: int = _describe(
+        2,
+        "Extra tries of a network call after a transient fault (connection, HTTP 429 / 5xx, a "
+        "malformed or cut reply), with exponential backoff; then the next option is tried.",
+    )
     catalog_path: str | None = _describe(
         None, "Catalog TOML to use instead of the packaged one (or $ROUTEGRAPH_CATALOG)."
     )
@@ -139,6 +150,15 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
     check_non_negative("budget_usd", ctx.budget_usd)
     check_non_negative("min_gain", ctx.min_gain)
     check_non_negative("temperature", ctx.temperature)
+    check_positive_finite("call_timeout_s", ctx.call_timeout_s)
+    if not isinstance(ctx.call_retries, int) or isinstance(ctx.call_retries, bool):
+        raise InvalidInputError(
+            "call_retries", f"{ctx.call_retries!r} is not an integer", "an integer in [0, 10]"
+        )
+    if not 0 <= ctx.call_retries <= 10:
+        raise InvalidInputError(
+            "call_retries", f"{ctx.call_retries} is out of range", "an integer in [0, 10]"
+        )
     if ctx.follow_up not in FOLLOW_UP:
         raise InvalidInputError("follow_up", f"unknown mode {ctx.follow_up!r}", FOLLOW_UP)
     check_tools(ctx.tools, ctx.tool_choice)
@@ -154,6 +174,17 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidInputError(name, f"{value!r} is not a positive integer", "an integer >= 1")
     return ctx
+
+
+def check_positive_finite(field_name: str, value: object) -> float:
+    """A finite number > 0 (NaN and infinity are refused: a timeout must end)."""
+    allowed = "a finite number > 0"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(field_name, f"{value!r} is not a number", allowed)
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise InvalidInputError(field_name, f"{value!r} is out of range", allowed)
+    return number
 
 
 def check_tools(tools: object, tool_choice: object) -> None:
