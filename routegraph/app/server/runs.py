@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
+from routegraph.app.chat_model import LIVE_STREAMING_GRAPHS, STREAM_MODES, _StreamRelay
 from routegraph.app.server.chat_request import ChatRequest
 from routegraph.app.server.errors import ApiError
 from routegraph.core.catalog import Catalog
@@ -88,17 +89,24 @@ class GraphRunner:
         return message
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[AIMessageChunk]:
-        """The accepted answer as chunks; the last carries the trace and the usage."""
-        message = await self.answer(request)
-        yield AIMessageChunk(
-            content=message.content,
-            tool_call_chunks=[
-                {"name": c["name"], "args": _json(c["args"]), "id": c.get("id"), "index": i}
-                for i, c in enumerate(message.tool_calls)
-            ],
-            usage_metadata=message.usage_metadata,
-            response_metadata=message.response_metadata,
+        """The answer as :class:`RoutedChatModel` streams it: the chosen model's tokens live
+        where the graph accepts its router's choice unjudged (simple, specialist), else the
+        accepted answer once accepted; the last chunk carries the trace and the usage."""
+        graph, config, context = self._plan(request)
+        relay = _StreamRelay(live=request.target.graph_id in LIVE_STREAMING_GRAPHS)
+        events = graph.astream(
+            {"messages": request.messages},
+            config,
+            context=context,
+            stream_mode=STREAM_MODES,  # type: ignore[arg-type]
         )
+        try:
+            async for mode, payload in events:
+                for piece in relay.feed(mode, payload):
+                    yield piece.message  # type: ignore[misc]
+        except InvalidInputError as exc:
+            raise api_error_for(exc, request) from None
+        yield relay.last_chunk().message  # type: ignore[misc]
 
     async def thread(self, thread_id: str) -> dict[str, Any] | None:
         """A thread's messages and turn history, or None if it does not exist."""
@@ -111,12 +119,6 @@ class GraphRunner:
         values: dict[str, Any] = saved.checkpoint.get("channel_values", {})
         messages: list[BaseMessage] = list(values.get("messages", []))
         return {"messages": messages, "history": list(values.get("history", []))}
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def api_error_for(exc: InvalidInputError, request: ChatRequest) -> ApiError:
