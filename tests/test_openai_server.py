@@ -7,6 +7,9 @@ catalog prices) runs for real with no network beyond the loopback interface.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ from routegraph.evaluators.base import Confidence, EvaluationInput
 from routegraph.evaluators.logprob import LogProbEvaluator
 from tests.conftest import (
     CLOUD_ENV_VARS,
+    OFFLINE_ENV,
     Launcher,
     ServerProcess,
     clear_model_caches,
@@ -183,6 +187,43 @@ def test_cascade_escalates_unsure_local_answer_to_the_server(
     assert meta["steps"] == 2
     assert meta["cost_usd"] == pytest.approx(cloud["cost_usd"], abs=1e-8)
     assert meta["local_tokens"] > 0 and meta["remote_tokens"] > 0
+
+
+def test_routegraph_ask_answers_from_the_server_in_a_subprocess(
+    openai_server: ServerProcess,
+) -> None:
+    """A user's shell: the venv's ``routegraph`` executable, only the documented variables set.
+
+    It runs in a fresh process from the project's environment, so a runtime import the package
+    does not declare (``init_chat_model`` lives in ``langchain``) fails here as it would on a
+    fresh install.
+    """
+    executable = Path(sys.executable).parent / "routegraph"
+    assert executable.is_file(), f"{executable} missing: the project is not installed in this venv"
+    env = {k: v for k, v in os.environ.items() if k not in CLOUD_ENV_VARS}
+    env.update(OFFLINE_ENV)
+    env.update(
+        OPENAI_BASE_URL=f"{openai_server.url}/v1",
+        OPENAI_API_KEY="sk-local",
+        ROUTEGRAPH_CLOUD_MODEL=ALIAS,
+    )
+    before = completions_served(openai_server)
+    argv = [
+        str(executable), "ask", FRANCE, "--graph", "hybrid", "--threshold", "0",
+        "--router", "heuristic", "--max-tokens", "24", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    record = json.loads(done.stdout)
+    assert completions_served(openai_server) == before + 1
+    [attempt] = record["attempts"]
+    assert attempt["model"] == attempt["served_by"] == "cloud"
+    assert attempt["source"] == "live" and attempt["tier"] == "cloud"
+    assert attempt["cost_usd"] > 0 and attempt["output_tokens"] > 0
+    assert record["cloud_used"] is True and record["chosen_model"] == "cloud"
+    assert "paris" in record["answer"].lower()
 
 
 def test_env_does_not_leak_after_server_tests(no_cloud: None) -> None:
