@@ -1,0 +1,282 @@
+"""The OpenAI-compatible app's branch logic, through the real ``openai`` client, in process.
+
+The app runs on Starlette's test transport with fake chat models (branch logic only: which
+fields come back, which status and ``param`` an error has, what a thread keeps). The same
+client against real servers (``routegraph serve``, ``langgraph dev``) and real models is in
+``test_openai_servers.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from starlette.testclient import TestClient
+
+from routegraph.app.server.app import create_app
+from routegraph.app.server.model_ids import resolve_model_id, served_model_ids
+from routegraph.graphs.registry import GRAPH_IDS, build_graph
+from tests.fakes import ScriptedChatModel, TableEvaluator, tiny_catalog
+from tests.test_graph_branches import FixedRouter, handle
+from tests.test_turns import PROMPTS, RecordingChatModel, ToolCallingChatModel
+
+CATALOG = tiny_catalog()
+SETTINGS = {"weak_model": "small", "strong_model": "large", "models": ["small", "large"]}
+QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Look a value up.",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+    },
+}
+
+
+def factory(small_confidence: float = 0.9, tool_model: ToolCallingChatModel | None = None) -> Any:
+    """Graphs on fake models: 'small' answers '4' (confidence as given), 'large' '4!'."""
+
+    def build(graph_id: str) -> Any:
+        models: dict[str, Any] = {
+            "small": tool_model or RecordingChatModel(answers=["4"]),
+            "large": ScriptedChatModel(answers=["4!"], input_tokens=300, output_tokens=20),
+        }
+        overrides: dict[str, Any] = {
+            "catalog": CATALOG,
+            "models": models,
+            "evaluator": TableEvaluator({"small": small_confidence, "large": 0.95}),
+        }
+        if graph_id != "minions":
+            overrides["router"] = handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1))
+        return build_graph(graph_id, **overrides)
+
+    return build
+
+
+@pytest.fixture
+def make_client(tmp_path: Path) -> Iterator[Any]:
+    """``make_client(**factory_args, db=...)`` -> an ``openai.OpenAI`` talking to a fresh app."""
+    opened: list[TestClient] = []
+
+    def make(db: str | None = "", **factory_args: Any) -> openai.OpenAI:
+        app = create_app(factory(**factory_args), db=db, catalog=CATALOG)
+        http = TestClient(app)
+        http.__enter__()  # runs the lifespan: opens the thread store
+        opened.append(http)
+        return openai.OpenAI(
+            base_url="http://testserver/v1", api_key="unused", http_client=http, max_retries=0
+        )
+
+    yield make
+    for http in opened:
+        http.__exit__(None, None, None)
+
+
+def ask(client: openai.OpenAI, **kwargs: Any) -> Any:
+    kwargs.setdefault("model", "routegraph-cascade")
+    kwargs.setdefault("messages", QUESTION)
+    extra = kwargs.pop("extra_body", {})
+    extra.setdefault("routegraph", SETTINGS)
+    return client.chat.completions.with_raw_response.create(extra_body=extra, **kwargs)
+
+
+def error_of(exc: openai.APIStatusError) -> dict[str, Any]:
+    body = exc.response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    return dict(body["error"])
+
+
+def test_models_list_one_id_per_graph_and_router_ids(make_client: Any) -> None:
+    client = make_client()
+    ids = [m.id for m in client.models.list()]
+    assert ids == served_model_ids()
+    assert [i for i in ids if i.startswith("routegraph-")] == [f"routegraph-{g}" for g in GRAPH_IDS]
+    card = client.models.retrieve("router-heuristic-0.3")
+    assert card.model_extra is not None
+    assert card.model_extra["routegraph"] == {
+        "graph": "simple",
+        "context": {"router": "heuristic", "threshold": 0.3},
+    }
+    assert resolve_model_id("routegraph-cascade-routing").graph_id == "cascade_routing"
+
+
+def test_plain_answer_carries_usage_and_the_routing_trace(make_client: Any) -> None:
+    raw = ask(make_client())
+    completion = raw.parse()
+
+    assert completion.choices[0].message.content == "4"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.model == "routegraph-cascade"
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (100, 50)
+    trace = completion.model_extra["routegraph"]
+    assert trace["chosen_model"] == "small" and trace["steps"] == 1
+    assert trace["confidence"] == 0.9 and trace["escalated"] is False
+    assert raw.headers["x-routegraph-chosen-model"] == "small"
+    assert raw.headers["x-routegraph-graph"] == "cascade"
+    assert raw.headers["x-routegraph-steps"] == "1"
+    assert raw.headers["x-routegraph-escalated"] == "false"
+
+
+def test_escalation_shows_in_trace_usage_and_cost(make_client: Any) -> None:
+    raw = ask(make_client(small_confidence=0.2))
+    completion = raw.parse()
+
+    assert completion.choices[0].message.content == "4!"
+    trace = completion.model_extra["routegraph"]
+    assert trace["chosen_model"] == "large" and trace["path"] == ["small", "large"]
+    assert trace["escalated"] is True and trace["steps"] == 2
+    # usage adds up both calls of the turn; cost is the large model's tokens at its price
+    assert completion.usage.prompt_tokens == 100 + 300
+    assert completion.usage.completion_tokens == 50 + 20
+    assert trace["cost_usd"] == pytest.approx(CATALOG.get("large").cost(300, 20))
+    assert float(raw.headers["x-routegraph-cost-usd"]) == pytest.approx(trace["cost_usd"])
+
+
+def test_stream_ends_with_the_trace_then_a_usage_chunk(make_client: Any) -> None:
+    client = make_client(small_confidence=0.2)
+    stream = client.chat.completions.create(
+        model="routegraph-cascade",
+        messages=QUESTION,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"routegraph": SETTINGS},
+    )
+    chunks = list(stream)
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "4!"  # the rejected draft '4' is never streamed
+    finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert [c.choices[0].finish_reason for c in finish] == ["stop"]
+    assert finish[0].model_extra["routegraph"]["chosen_model"] == "large"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 100 + 50 + 300 + 20
+
+
+def test_stream_without_include_usage_has_no_usage_chunk(make_client: Any) -> None:
+    client = make_client()
+    chunks = list(
+        client.chat.completions.create(
+            model="routegraph-simple",
+            messages=QUESTION,  # type: ignore[arg-type]
+            stream=True,
+            extra_body={"routegraph": SETTINGS},
+        )
+    )
+    assert all(c.choices for c in chunks)
+    assert all(c.usage is None for c in chunks)
+
+
+def test_tool_calls_come_back_and_tool_results_finish_the_turn(make_client: Any) -> None:
+    model = ToolCallingChatModel()
+    client = make_client(tool_model=model)
+    raw = ask(client, tools=[LOOKUP], tool_choice="auto")
+    first = raw.parse()
+
+    [call] = first.choices[0].message.tool_calls
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.type == "function" and call.function.name == "lookup"
+    assert json.loads(call.function.arguments) == {"q": "x"}
+    assert model.bound_tools[0]["function"]["name"] == "lookup"  # the chosen model got the tool
+
+    history = [
+        *QUESTION,
+        first.choices[0].message.model_dump(exclude_none=True, exclude={"routegraph"}),
+        {"role": "tool", "tool_call_id": call.id, "content": "42"},
+    ]
+    second = ask(client, messages=history, tools=[LOOKUP]).parse()
+    assert second.choices[0].message.content == "The answer is 42."
+    assert second.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "param"),
+    [
+        ({"model": "gpt-4o"}, 404, "model"),
+        ({"model": "routegraph-nope"}, 404, "model"),
+        ({"model": "router-heuristic-1.5"}, 404, "model"),
+        ({"model": "router-unknown-0.5"}, 404, "model"),
+        ({"temperature": 3}, 400, "temperature"),
+        ({"max_tokens": 0}, 400, "max_tokens"),
+        ({"n": 2}, 400, "n"),
+        ({"messages": []}, 400, "messages"),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, 400, "messages[0].role"),
+        ({"messages": [{"role": "system", "content": "be brief"}]}, 400, "messages"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            400,
+            "messages[0].content[0]",
+        ),
+        ({"tools": [{"type": "function"}]}, 400, "tools[0]"),
+        (
+            {"tools": [LOOKUP], "tool_choice": {"type": "function", "function": {"name": "x"}}},
+            400,
+            "tool_choice",
+        ),  # fmt: skip
+        ({"extra_body": {"routegraph": {**SETTINGS, "threshold": 2}}}, 400, "routegraph.threshold"),
+        ({"extra_body": {"routegraph": {**SETTINGS, "colour": "red"}}}, 400, "routegraph"),
+        (
+            {"extra_body": {"routegraph": {**SETTINGS, "models": ["tiny"]}}},
+            400,
+            "routegraph.models",
+        ),
+        ({"extra_body": {"thread_id": "t1"}}, 400, "thread_id"),  # no --db: no threads
+        ({"extra_body": {"frobnicate": True}}, 400, "frobnicate"),
+    ],
+)
+def test_bad_requests_get_openai_errors_naming_the_field(
+    make_client: Any, kwargs: dict[str, Any], status: int, param: str
+) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        ask(make_client(db=None), **kwargs)
+
+    assert caught.value.status_code == status
+    error = error_of(caught.value)
+    assert error["param"] == param
+    assert error["type"] == "invalid_request_error"
+    if status == 404:
+        assert isinstance(caught.value, openai.NotFoundError)
+        assert error["code"] == "model_not_found"
+        assert "routegraph-cascade" in error["message"]  # says what is served
+
+
+def test_stream_with_bad_settings_fails_before_streaming(make_client: Any) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(make_client(), stream=True, extra_body={"routegraph": {**SETTINGS, "max_steps": 0}})
+    assert error_of(caught.value)["param"] == "routegraph.max_steps"
+
+
+def test_not_json_and_unknown_endpoints_answer_in_openai_shape(make_client: Any) -> None:
+    http = make_client()._client
+    bad = http.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "x"})
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+    missing = http.post("/v1/embeddings", json={"input": "x"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_threads_keep_turns_across_app_restarts(make_client: Any, tmp_path: Path) -> None:
+    db = str(tmp_path / "threads.sqlite")
+    PROMPTS.clear()
+    first = ask(make_client(db=db), extra_body={"thread_id": "t1"})
+    assert first.headers["x-routegraph-thread-id"] == "t1"
+
+    # A new app on the same file (as after a restart) continues the thread.
+    client = make_client(db=db)
+    follow_up = [{"role": "user", "content": "And 3 + 3?"}]
+    second = ask(client, messages=follow_up, extra_body={"thread_id": "t1"}).parse()
+    assert second.model_extra["routegraph"]["turn"] == 2
+    assert [m.text for m in PROMPTS[-1]][-3:] == [
+        "What is 2 + 2?",
+        "4",
+        "And 3 + 3?",
+    ]  # the model saw the earlier turn
+
+    thread = client._client.get("/v1/threads/t1").json()
+    assert [m["role"] for m in thread["messages"]] == ["user", "assistant"] * 2
+    assert [t["turn"] for t in thread["history"]] == [1, 2]
+    assert [t["query"] for t in thread["history"]] == ["What is 2 + 2?", "And 3 + 3?"]
+    assert client._client.get("/v1/threads/nope").status_code == 404
