@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 import routegraph
 from routegraph.app.chat_model import RoutedChatModel, normalize_tool_choice
 from routegraph.core.errors import InvalidInputError
+from routegraph.graphs.registry import GRAPH_IDS
 from tests.fakes import ScriptedChatModel, TableEvaluator, tiny_catalog
 from tests.test_graph_branches import FixedRouter, handle
 
@@ -109,11 +110,12 @@ def routed(graph: str = "cascade", small: Any = None, large: Any = None, **conte
         "small": small or ScriptedChatModel(answers=["a draft answer"]),
         "large": large or ScriptedChatModel(answers=["the final answer"]),
     }
+    router = None if graph == "minions" else handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1))
     return RoutedChatModel(
         graph=graph,
         context={**TIERS, **context},
         models=models,
-        router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1)),
+        router=router,
         evaluator=TableEvaluator({"small": 0.1, "large": 0.95}),
         catalog=CATALOG,
     )
@@ -193,6 +195,21 @@ def test_simple_routing_streams_the_chosen_models_tokens_live() -> None:
     assert EVENTS.index(("caller", "one")) < EVENTS.index(("model", "four"))
     assert total.usage_metadata == {"input_tokens": 100, "output_tokens": 50, "total_tokens": 150}
     assert total.response_metadata["routegraph"]["chosen_model"] == "small"
+
+
+@pytest.mark.parametrize("graph_id", GRAPH_IDS)
+def test_every_graph_streams_what_it_answers(graph_id: str) -> None:
+    model = routed(graph_id, max_rounds=1, max_subtasks=1)
+    invoked = model.invoke("What is 2 + 2?")
+    streamed = collect(model.stream("What is 2 + 2?"))
+
+    assert streamed.text == invoked.text and invoked.text
+    assert streamed.usage_metadata == invoked.usage_metadata
+    assert streamed.response_metadata["routegraph"]["graph"] == graph_id
+    assert (
+        streamed.response_metadata["routegraph"]["path"]
+        == invoked.response_metadata["routegraph"]["path"]
+    )
 
 
 def test_astream_matches_stream() -> None:

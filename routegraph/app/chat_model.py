@@ -44,6 +44,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 from pydantic import ConfigDict, PrivateAttr
 
 from routegraph.core.context import RouteContext, context_from_dict
@@ -54,7 +55,7 @@ LIVE_STREAMING_GRAPHS = frozenset({"simple", "specialist"})
 """Graphs that accept the router's choice without judging it, so tokens can stream live."""
 
 CONTEXT_FIELDS = frozenset(f.name for f in fields(RouteContext))
-STREAM_MODES = ["messages", "updates"]
+STREAM_MODES: list[StreamMode] = ["messages", "updates"]
 
 
 def normalize_tool_choice(tool_choice: Any, tools: Sequence[dict[str, Any]]) -> Any:
@@ -231,7 +232,7 @@ class RoutedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         inputs, ctx = self._prepare(messages, stop, kwargs)
-        relay = _StreamRelay(live=self.graph in LIVE_STREAMING_GRAPHS)
+        relay = StreamRelay(live=self.graph in LIVE_STREAMING_GRAPHS)
         events = self._compiled.stream(
             inputs, self._config(run_manager), context=ctx, stream_mode=STREAM_MODES
         )
@@ -247,7 +248,7 @@ class RoutedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         inputs, ctx = self._prepare(messages, stop, kwargs)
-        relay = _StreamRelay(live=self.graph in LIVE_STREAMING_GRAPHS)
+        relay = StreamRelay(live=self.graph in LIVE_STREAMING_GRAPHS)
         events = self._compiled.astream(
             inputs, self._config(run_manager), context=ctx, stream_mode=STREAM_MODES
         )
@@ -272,8 +273,9 @@ def _result(final: BaseMessage) -> ChatResult:
     return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-class _StreamRelay:
-    """Turns the graph's stream into this model's chunks (see the module docstring).
+class StreamRelay:
+    """Turns a graph's ``stream_mode=STREAM_MODES`` stream into chat chunks (see the module
+    docstring); shared by this model and the HTTP server so both stream the same thing.
 
     Live graphs relay the ``generate`` node's tokens with their text and tool-call pieces only:
     usage and metadata would be double-counted when LangChain adds the chunks up, so the graph's
@@ -332,6 +334,9 @@ class _StreamRelay:
                 response_metadata=dict(final.response_metadata),
             )
         )
+
+
+_StreamRelay = StreamRelay  # the name the HTTP server imported first
 
 
 def _tool_call_chunks(message: BaseMessage) -> list[Any]:
