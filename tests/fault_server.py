@@ -173,7 +173,8 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 body = {"unparsed": raw.decode(errors="replace")}
             fault = server.next_fault()
-            server.received.append(Received(self.path, dict(self.headers), body, fault))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            server.received.append(Received(self.path, headers, body, fault))
             model = str(body.get("model", "fault-model"))
             stream = bool(body.get("stream"))
             if fault == "hang":

@@ -11,12 +11,13 @@ import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from routegraph.core.catalog import Catalog, ModelSpec
 from routegraph.core.errors import ModelUnavailableError
-from routegraph.core.redact import redact
+from routegraph.core.redact import redact, split_credentials
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
         from langchain.chat_models import init_chat_model
 
         base_url = os.environ.get("OPENAI_BASE_URL") or None
+        credentials = None
+        if base_url:
+            # Credentials in the URL go to the HTTP client as basic auth, so the URL that
+            # logs and traces show has none.
+            base_url, credentials = split_credentials(base_url)
         # langchain-openai sends only `max_completion_tokens`; OpenAI-compatible servers such as
         # llama-cpp-python's ignore it and generate up to their context size, so a custom
         # endpoint also gets the classic `max_tokens`.
@@ -98,6 +104,7 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
             extra_body=extra_body,
             max_retries=0,
             timeout=settings.timeout_s,
+            **scrubbing_clients(credentials),
         )
     if spec.provider == "ollama":
         from langchain.chat_models import init_chat_model
@@ -116,6 +123,41 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
 
         return ReplayChatModel(model_id=spec.model)
     raise ModelUnavailableError(spec.name, f"provider {spec.provider!r} cannot be built")
+
+
+def scrubbing_clients(credentials: tuple[str, str] | None) -> dict[str, Any]:
+    """HTTP clients for an OpenAI-compatible endpoint that keep secrets out of error texts.
+
+    Some servers echo the API key they were sent in a 401 body; that body becomes the
+    exception's message, which LangChain hands to every tracer before routegraph sees it. The
+    clients redact error bodies as they arrive, and send URL credentials as basic auth.
+    """
+    import httpx
+
+    def scrub(response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            response.read()
+            _scrubbed(response)
+
+    async def ascrub(response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            await response.aread()
+            _scrubbed(response)
+
+    hooks = {"response": [scrub]}
+    return {
+        "http_client": httpx.Client(auth=credentials, event_hooks=hooks, follow_redirects=True),
+        "http_async_client": httpx.AsyncClient(
+            auth=credentials, event_hooks={"response": [ascrub]}, follow_redirects=True
+        ),
+    }
+
+
+def _scrubbed(response: Any) -> None:
+    text = response.content.decode("utf-8", errors="replace")
+    clean = redact(text)
+    if clean != text:
+        response._content = clean.encode()  # the body every later reader (openai) parses
 
 
 @dataclass

@@ -42,3 +42,23 @@ def redact(text: str) -> str:
 def redact_url(url: str | None) -> str | None:
     """A base URL fit to show: credentials and secret query parameters masked."""
     return None if url is None else redact(url)
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without its ``user:password@`` part, and that pair (None when absent).
+
+    A client given the bare URL and the pair as HTTP basic auth sends the same request, but
+    neither its logs (httpx logs every request URL) nor a serialized model (what LangChain
+    callbacks and tracers receive) then carries the password.
+    """
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean, (unquote(parts.username or ""), unquote(parts.password or ""))
