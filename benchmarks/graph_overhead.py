@@ -8,10 +8,8 @@ Times, per prompt, (a) the bare router decision and (b) a full ``graph.invoke`` 
 final message metadata. The router is the rule-based ``heuristic`` one (no embedding), which
 isolates the graph cost from the embedder's. Printed in ms and as a ratio to the bare decision.
 
-TODO(lead): once replay models are wired into the graphs, add a third column that invokes the
-graphs with ``routegraph.core.providers.replay`` models over bench test prompts, and feed per-prompt
-outcomes at several thresholds to ``routegraph.app.bench.harness.points_from_outcomes`` +
-``add_graph_result`` to get graph-level APGR / AIQ in ``routegraph bench`` (``result["graphs"]``).
+Graph-level quality and cost on recorded answers is measured by ``routegraph bench --graph``
+(see BENCHMARKS.md, GSM8K at graph level).
 """
 
 from __future__ import annotations

@@ -156,6 +156,7 @@ def test_demo_runs_from_the_wheel_with_the_data_dir_set(installed: Path, tmp_pat
         [executable_in(installed, "routegraph"), "demo", "--no-report", "--json"],
         cwd=tmp_path,
         env=outside_env(ROUTEGRAPH_DATA_DIR=str(data)),
+        timeout=900,  # ~20 s on an idle 2-core machine; generous for shared CI runners
     )
     assert demo.returncode == 0, demo.stderr[-3000:]
     import json

@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from routegraph.app.bench.harness import run_bench
     from routegraph.app.bench.plot import plot_bench
     from routegraph.app.bench.report import baseline_table, router_table, validated_table
+    from routegraph.app.commands.render import print_table
     from routegraph.core.errors import InvalidInputError
 
     if args.random_seeds < 1:
@@ -149,10 +150,10 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)  # piped output: keep every column readable
-    console.print(baseline_table(result))
-    console.print(router_table(result))
+    print_table(console, baseline_table(result))
+    print_table(console, router_table(result))
     if any("validated" in rec for rec in result["routers"].values()):
-        console.print(validated_table(result))
+        print_table(console, validated_table(result))
     extra = f"; plot: {result['plot']}" if args.plot else ""
     console.print(f"[dim]done in {result['elapsed_s']:.1f} s{extra}[/dim]")
     return code

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.rule import Rule
 
-from routegraph.app.commands.render import render_run
+from routegraph.app.commands.render import print_table, render_run
 from routegraph.app.runner import run_graph, summarize
 from routegraph.evaluators.reference import gsm8k_correct
 
@@ -64,8 +64,8 @@ def report(console: Console, show: bool) -> dict[str, Any]:
 
     result = run_bench("gsm8k", routers=list(DEMO_ROUTERS), progress=True)
     if show:
-        console.print(bench_report.baseline_table(result))
-        console.print(bench_report.router_table(result))
+        print_table(console, bench_report.baseline_table(result))
+        print_table(console, bench_report.router_table(result))
         console.print("Full benchmarks: routegraph bench --dataset NAME (see BENCHMARKS.md)")
     keep = ("apgr", "cpt50", "cpt80", "aiq", "cost_at_95pct_strong")
     return {

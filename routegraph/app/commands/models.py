@@ -7,7 +7,9 @@ import json
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from routegraph.app.commands.render import print_table
 from routegraph.core.catalog import load_catalog
 from routegraph.core.models import availability
 
@@ -45,10 +47,32 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"catalog": catalog.source, "models": rows}, indent=2))
         return 0
-    table = Table(title=f"model catalog ({catalog.source}); prices in USD per 1M tokens")
-    for column in ("name", "provider", "tier", "in $", "out $", "reachable", "status"):
-        table.add_column(column)
+    console = Console()
+    table, notes = catalog_table(rows, catalog.source)
+    print_table(console, table)
+    for line in notes:
+        console.print(line)
+    return 0
+
+
+def catalog_table(rows: list[dict], source: str) -> tuple[Table, list[Text]]:
+    """The catalog as a table that fits 80 columns, then one line per distinct status.
+
+    Why the statuses sit below: they are sentences ("recorded answers (benchmark prompts
+    only)") shared by many rows; in a column they squeeze every other cell into one word per
+    line on a normal terminal.
+    """
+    table = Table(title="model catalog; prices in USD per 1M tokens", title_justify="left")
+    table.add_column("name", no_wrap=True, overflow="fold")
+    for column in ("provider", "tier"):
+        table.add_column(column, no_wrap=True)
+    for column in ("in $", "out $"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("ok", no_wrap=True)
+    table.add_column("see", justify="right", no_wrap=True)
+    notes: dict[str, int] = {}
     for r in rows:
+        note = notes.setdefault(r["status"], len(notes) + 1)
         table.add_row(
             r["name"],
             r["provider"],
@@ -56,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             f"{r['input_price']:g}",
             f"{r['output_price']:g}",
             "yes" if r["available"] else "no",
-            r["status"],
+            Text(f"[{note}]"),
         )
-    Console().print(table)
-    return 0
+    lines = [Text(f"[{n}] {status}") for status, n in notes.items()]
+    return table, [Text(f"catalog: {source}"), *lines]
