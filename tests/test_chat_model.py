@@ -342,7 +342,7 @@ def test_bad_call_arguments_name_themselves() -> None:
 # -- the embedded SmolLM2 on llama.cpp ---------------------------------------------------------
 
 FRANCE = "What is the capital of France?"
-LOCAL = {"router": "heuristic", "max_tokens": 12}
+LOCAL = {"router": "heuristic", "max_tokens": 48}
 
 
 @pytest.mark.slow
@@ -412,3 +412,43 @@ def test_local_cascade_usage_adds_up_over_real_attempts(
     assert usage["input_tokens"] == meta["input_tokens"] > 10
     assert usage["output_tokens"] == meta["output_tokens"] > 0
     assert usage["input_tokens"] % 2 == 0  # the same prompt, counted once per attempt
+
+
+def test_local_model_binds_only_a_named_tool() -> None:
+    from routegraph.core.providers.llamacpp import LlamaCppChatModel
+
+    def lookup(query: str) -> str:
+        """Look something up."""
+        return query
+
+    local = LlamaCppChatModel(model_path="unused.gguf")  # binding loads nothing
+    with pytest.raises(NotImplementedError, match="only calls a named tool"):
+        local.bind_tools([lookup], tool_choice="auto")
+    bound = local.bind_tools([lookup], tool_choice="any")
+    assert bound.kwargs["tool_choice"] == {"type": "function", "function": {"name": "lookup"}}  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_local_model_with_structured_output(smollm2_gguf: Path, no_cloud: None) -> None:
+    """The embedded model fills the schema under llama.cpp's JSON-schema grammar."""
+
+    class Weather(BaseModel):
+        """A weather report."""
+
+        city: str = Field(description="the city")
+        celsius: int = Field(description="temperature in degrees Celsius")
+
+    model = RoutedChatModel(
+        graph="simple",
+        context={**LOCAL, "weak_model": "smollm2-135m", "strong_model": "smollm2-135m"},
+    )
+    out: Any = model.with_structured_output(Weather, include_raw=True).invoke(
+        "It is 21 degrees Celsius in Paris today. Report the weather."
+    )
+
+    assert out["parsing_error"] is None
+    assert isinstance(out["parsed"], Weather) and out["parsed"].city.strip()
+    raw = out["raw"]
+    assert [call["name"] for call in raw.tool_calls] == ["Weather"]
+    assert raw.usage_metadata["output_tokens"] > 0
+    assert raw.response_metadata["routegraph"]["chosen_model"] == "smollm2-135m"

@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from routegraph.core.errors import ModelUnavailableError
@@ -98,6 +101,7 @@ class LlamaCppChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         llama = load_llama(self.model_path, self.n_ctx)
+        forced = {"tools": kwargs.get("tools"), "tool_choice": kwargs.get("tool_choice")}
         with _LOCK:
             result = llama.create_chat_completion(
                 messages=to_openai_messages(messages),
@@ -107,12 +111,13 @@ class LlamaCppChatModel(BaseChatModel):
                 stop=stop,
                 logprobs=self.logprobs,
                 top_logprobs=1 if self.logprobs else None,
+                **(forced if kwargs.get("tools") else {}),
             )
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         input_tokens = int(usage.get("prompt_tokens", 0))
         output_tokens = int(usage.get("completion_tokens", 0))
-        return chat_result(
+        reply = chat_result(
             (choice["message"].get("content") or "").strip(),
             input_tokens,
             output_tokens,
@@ -123,6 +128,49 @@ class LlamaCppChatModel(BaseChatModel):
                 "source": "live",
             },
         )
+        calls = choice["message"].get("tool_calls") or []
+        reply.generations[0].message.tool_calls = [  # type: ignore[attr-defined]
+            {
+                "name": call["function"]["name"],
+                "args": json.loads(call["function"]["arguments"] or "{}"),
+                "id": call.get("id"),
+                "type": "tool_call",
+            }
+            for call in calls
+        ]
+        return reply
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools the model must call: llama.cpp fills a *named* tool's arguments under a
+        grammar built from its JSON schema (so ``with_structured_output`` works).
+
+        The tool is named by ``tool_choice`` (its name, or ``"any"`` / ``"required"`` / ``True``
+        with a single tool). Letting the model decide (``"auto"``, or none) is not something the
+        chatml format offers, so that raises ``NotImplementedError`` and routegraph's graphs
+        call this model without tools, noting it.
+        """
+        schemas = [convert_to_openai_tool(tool) for tool in tools]
+        names = [schema["function"]["name"] for schema in schemas]
+        name = None
+        if isinstance(tool_choice, dict):
+            name = (tool_choice.get("function") or {}).get("name")
+        if tool_choice in ("any", "required", True) and len(names) == 1:
+            name = names[0]
+        elif isinstance(tool_choice, str) and tool_choice in names:
+            name = tool_choice
+        if name not in names:
+            raise NotImplementedError(
+                f"the embedded llama.cpp model only calls a named tool (tool_choice "
+                f"{tool_choice!r} with tools {names})"
+            )
+        choice = {"type": "function", "function": {"name": name}}
+        return self.bind(tools=schemas, tool_choice=choice, **kwargs)
 
     def _stream(
         self,
