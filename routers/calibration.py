@@ -23,6 +23,7 @@ from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
 from routegraph.routers.base import Router
 from routegraph.routers.evaluation import strong_weak
+from routegraph.routers.guarantee import calibration_record, guaranteed_threshold, point_threshold
 
 TARGET_KINDS = ("strong_share", "cost_per_1k", "quality_fraction")
 
@@ -132,7 +133,43 @@ def calibrate(
         "val_fingerprint": val_ds.fingerprint(),
     }
     router.meta_.setdefault("thresholds", {})[f"{target_kind}={value:g}"] = record
+    # the scores and outcomes themselves, so any other target can be resolved at run time
+    router.meta_["calibration_set"] = calibration_record(
+        p, q[:, 0], q[:, 1], c[:, 0], c[:, 1], strong, weak
+    )
     return threshold
+
+
+def threshold_for_target(
+    router: Router, target: str, confidence: float | None = None
+) -> tuple[float, str]:
+    """``(threshold, why)`` for a target such as ``"quality_fraction=0.95"``.
+
+    Uses the calibration set stored with the router (see :mod:`routegraph.routers.guarantee`):
+    the point threshold, or with ``confidence`` the guaranteed one. A router without a stored
+    calibration set can still use targets calibrated at training time by exact name.
+    """
+    kind, value = parse_target(target)
+    record = router.meta_.get("calibration_set")
+    if not record:
+        if confidence is None:
+            threshold, where = resolve_threshold(router, f"{kind}={value:g}")
+            return threshold, where
+        raise InvalidInputError(
+            "target_confidence",
+            "this router stores no calibration set to certify a target with",
+            "a router calibrated with routegraph train --calibrate (any target)",
+        )
+    n = record.get("n")
+    if confidence is None:
+        threshold = point_threshold(record, kind, value)
+        return threshold, f"{kind}={value:g} on {n} calibration prompts"
+    result = guaranteed_threshold(record, kind, value, confidence)
+    return (
+        result["threshold"],
+        f"{kind}={value:g} guaranteed with {confidence:.0%} confidence on {n} calibration "
+        f"prompts ({result['method']})",
+    )
 
 
 def resolve_threshold(router: Router, spec: str | float | None) -> tuple[float, str]:
