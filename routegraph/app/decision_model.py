@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from langchain.agents.middleware import ModelChoice
 from langchain_core.decisions import (
     Answer,
     BaseDecisionModel,
@@ -46,6 +47,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from routegraph.core.catalog import Catalog, ModelSpec, load_catalog
 from routegraph.core.context import RouteContext
 from routegraph.core.errors import InvalidInputError, check_unit_interval
+from routegraph.core.models import ModelResolver, ModelSettings
 from routegraph.nodes.resources import routing_query
 from routegraph.nodes.routing import RouterHandle, resolve_router
 from routegraph.routers.base import Router
@@ -162,6 +164,22 @@ class RouterDecisionModel(BaseDecisionModel):
         """P(``strong_model`` is needed rather than ``weak_model``) for ``query``."""
         handle = self._handle([self.weak_model, self.strong_model])
         return min(1.0, max(0.0, handle.strong_probability(query)))
+
+    def model_choices(
+        self, criteria: Mapping[str, Any], max_tokens: int = 256
+    ) -> dict[str, ModelChoice]:
+        """``ModelRouterMiddleware`` choices for ``criteria`` (label -> description), each label's
+        chat model built from the catalog as the graphs build it: ``cloud`` is your
+        OpenAI-compatible endpoint, or GPT-4's recorded answers offline."""
+        resolver = ModelResolver(self._catalog())
+        settings = ModelSettings(max_tokens=max_tokens, seed=self.seed)
+        return {
+            label: ModelChoice(
+                model=resolver.resolve_all(self._spec(label).name, settings)[0].chat,
+                criteria=description,
+            )
+            for label, description in criteria.items()
+        }
 
     # -- helpers --------------------------------------------------------------------------------
     def _catalog(self) -> Catalog:
