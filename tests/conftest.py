@@ -198,7 +198,13 @@ def require_modules(*modules: str) -> None:
     """
     import importlib.util
 
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    def absent(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):  # a broken or blocked package counts as missing
+            return True
+
+    missing = [name for name in modules if absent(name)]
     if missing:
         pytest.fail(f"missing module(s) {', '.join(missing)}: {INSTALL_HINT}", pytrace=False)
 

@@ -226,3 +226,57 @@ def test_an_upward_import_breaks_the_layer_contract(installed: Path, tmp_path) -
 def test_declared_dependencies_are_exactly_the_imported_ones() -> None:
     result = run([executable("deptry"), "."], cwd=PROJECT_ROOT, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- a broken install fails the suite, it never turns into skips ------------------------------
+
+HIDE_TORCH = """
+import sys
+
+
+class HideTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, HideTorch())
+"""
+
+
+def pytest_in_subprocess(test_file: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            test_file,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not slow",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+
+
+def test_a_missing_hard_dependency_fails_the_run(tmp_path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(HIDE_TORCH)
+    env = outside_env(PYTHONPATH=str(tmp_path))
+    result = pytest_in_subprocess("tests/test_router_encoder.py", env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "missing module(s) torch" in output
+    assert "skipped" not in output
+
+
+def test_missing_shared_data_fails_the_run_naming_the_variable(tmp_path) -> None:
+    env = outside_env(ROUTEGRAPH_DATA_DIR=str(tmp_path / "nowhere"))
+    result = pytest_in_subprocess("tests/test_data_splits.py", env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "ROUTEGRAPH_DATA_DIR" in output and "failed" in output
+    assert "skipped" not in output
