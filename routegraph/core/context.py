@@ -57,6 +57,17 @@ class RouteContext:
     threshold: float = _describe(
         0.5, "Router threshold in [0, 1]: P(strong model needed) above it goes to the strong model."
     )
+    target: str | None = _describe(
+        None,
+        "A target instead of a raw threshold, resolved with the router's stored calibration: "
+        "'strong_share=0.3' (share of strong-model calls), 'cost_per_1k=2.5' (USD per 1,000 "
+        "queries) or 'quality_fraction=0.95' (of the strong model's quality).",
+    )
+    target_confidence: float | None = _describe(
+        None,
+        "With a target: guarantee it with this probability (e.g. 0.9) over the calibration "
+        "split (quality_fraction, strong_share); None uses the calibration point estimate.",
+    )
     confidence_threshold: float = _describe(
         0.8, "Accept an answer whose confidence is at least this, in [0, 1]; else escalate."
     )
@@ -135,6 +146,7 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
     if ctx.evaluator not in EVALUATORS:
         raise InvalidInputError("evaluator", f"unknown evaluator {ctx.evaluator!r}", EVALUATORS)
     check_unit_interval("threshold", ctx.threshold)
+    check_target_setting(ctx.target, ctx.target_confidence)
     check_unit_interval("confidence_threshold", ctx.confidence_threshold)
     for i, value in enumerate(ctx.tier_thresholds):
         check_unit_interval(f"tier_thresholds[{i}]", value)
@@ -219,6 +231,30 @@ def context_from_dict(
     if unknown:
         raise InvalidInputError("context", f"unknown setting(s) {sorted(unknown)}", known)
     return validate_context(RouteContext(**values), catalog)
+
+
+TARGET_KINDS = ("strong_share", "cost_per_1k", "quality_fraction")
+
+
+def check_target_setting(target: str | None, confidence: float | None) -> None:
+    """``target`` is KIND=NUMBER with a known kind; ``target_confidence`` in (0, 1) and only
+    with a target (ranges per kind are checked when the router resolves it)."""
+    allowed = [f"{k}=<number>" for k in TARGET_KINDS]
+    if target is not None:
+        kind, sep, raw = str(target).partition("=")
+        try:
+            float(raw)
+        except ValueError:
+            sep = ""
+        if not sep or kind.strip() not in TARGET_KINDS:
+            raise InvalidInputError("target", f"{target!r} is not KIND=NUMBER", allowed)
+    if confidence is not None:
+        if target is None:
+            raise InvalidInputError("target_confidence", "is set without a target", allowed)
+        if not isinstance(confidence, int | float) or not 0.0 < float(confidence) < 1.0:
+            raise InvalidInputError(
+                "target_confidence", f"{confidence!r} is outside (0, 1)", "e.g. 0.9"
+            )
 
 
 def tier_threshold(ctx: RouteContext, tier_index: int) -> float:
