@@ -1,0 +1,76 @@
+"""``routegraph chat`` keeps a conversation in SQLite and resumes it in a new process.
+
+Each session is a separate ``routegraph chat`` process fed through stdin, on the real embedded
+SmolLM2 model: the second process is told only "And of Italy?", so answering it needs the first
+session's turn, which only the SQLite file can have carried across.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLOUD_ENV_VARS, OFFLINE_ENV, PROJECT_ROOT, executable
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = ["--router", "heuristic", "--max-tokens", "32"]
+
+
+def chat(db: Path, *args: str, text: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **OFFLINE_ENV, "COLUMNS": "200"}
+    for key in CLOUD_ENV_VARS:
+        env.pop(key, None)
+    return subprocess.run(
+        [executable("routegraph"), "chat", "--db", str(db), *args],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
+
+
+def test_chat_resumes_a_thread_after_a_restart(tmp_path: Path, smollm2_gguf: Path) -> None:
+    db = tmp_path / "chats.sqlite"
+    first = chat(db, "--thread", "trip", "--graph", "hybrid", *SETTINGS,
+                 text="What is the capital of France?\n")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "thread trip · new thread · graph hybrid" in first.stdout
+    assert "paris" in first.stdout.lower()
+    assert "routegraph chat --thread trip" in first.stdout  # how to resume
+
+    # A new process: no --graph (the thread's graph is reused), only the follow-up question.
+    second = chat(db, "--thread", "trip", *SETTINGS, text="And of Italy?\n/quit\n")
+    assert second.returncode == 0, second.stderr
+    assert "resuming (1 earlier turns) · graph hybrid" in second.stdout
+    assert "rome" in second.stdout.lower().split("and of italy?")[1]
+
+    history = chat(db, "--thread", "trip", "--history", "--json")
+    assert history.returncode == 0, history.stderr
+    turns = json.loads(history.stdout)["turns"]
+    assert [t["turn"] for t in turns] == [1, 2]
+    assert [t["query"] for t in turns] == ["What is the capital of France?", "And of Italy?"]
+    assert all(t["chosen_model"] == "smollm2-135m" and t["cost_usd"] == 0.0 for t in turns)
+    # The second turn's prompt carried the first turn (more input tokens than it alone has).
+    assert turns[1]["input_tokens"] > turns[0]["input_tokens"] + turns[0]["output_tokens"]
+
+    table = chat(db, "--thread", "trip", "--history")
+    assert "answered by" in table.stdout and "And of Italy?" in table.stdout
+    assert "total cost: $0.000000" in table.stdout
+
+    with sqlite3.connect(db) as conn:
+        threads = {row[0] for row in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert threads == {"trip"}
+
+
+def test_history_of_an_unknown_thread_is_a_clear_error(tmp_path: Path) -> None:
+    result = chat(tmp_path / "chats.sqlite", "--thread", "nope", "--history")
+    assert result.returncode == 2
+    assert "--thread: no thread 'nope'" in result.stderr
