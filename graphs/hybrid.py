@@ -35,7 +35,7 @@ class HybridPolicy:
         if not done:
             router = kit.router_for(ctx, [local, cloud])
             p = router.strong_probability(query)
-            threshold, why = router_threshold(state, ctx)
+            threshold, why = router_threshold(state, ctx, router)
             hard = p >= threshold
             return Choice(
                 cloud if hard else local,

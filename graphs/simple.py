@@ -32,7 +32,7 @@ class SimplePolicy:
         if not done:
             router = kit.router_for(ctx, [ctx.weak_model, ctx.strong_model])
             p = router.strong_probability(query)
-            threshold, why = router_threshold(state, ctx)
+            threshold, why = router_threshold(state, ctx, router)
             strong = p >= threshold
             return Choice(
                 ctx.strong_model if strong else ctx.weak_model,

@@ -7,7 +7,7 @@ policies read from the state (which models were tried, which answered, what a ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from routegraph.core.context import RouteContext
 from routegraph.core.state import Attempt, RouteState
@@ -55,15 +55,21 @@ def expected_cost(kit: Toolkit, ctx: RouteContext, name: str, query: str) -> flo
     return spec.cost(approx_tokens(query), ctx.max_tokens // 2)
 
 
-def router_threshold(state: RouteState, ctx: RouteContext) -> tuple[float, str]:
+def router_threshold(state: RouteState, ctx: RouteContext, router: Any = None) -> tuple[float, str]:
     """This turn's threshold on P(strong needed), and why when it is not ``ctx.threshold``.
 
-    With ``follow_up="sticky"``, a follow-up to a turn that a stronger model answered stays on
+    With ``ctx.target`` the threshold comes from the router's stored calibration
+    (``router.target_threshold``), guaranteed when ``ctx.target_confidence`` is set. With
+    ``follow_up="sticky"``, a follow-up to a turn that a stronger model answered stays on
     the strong model unless the router is confident the follow-up is easy: the threshold is
     halved for that turn.
     """
+    threshold, why = ctx.threshold, ""
+    if ctx.target is not None and router is not None:
+        threshold, source = router.target_threshold(ctx.target, ctx.target_confidence)
+        why = f" ({source})"
     history = state.get("history", [])
     if ctx.follow_up == "sticky" and history and history[-1].get("strong"):
         previous = history[-1].get("chosen_model")
-        return ctx.threshold / 2, f" (sticky follow-up after {previous}: threshold halved)"
-    return ctx.threshold, ""
+        return threshold / 2, f"{why} (sticky follow-up after {previous}: threshold halved)"
+    return threshold, why

@@ -52,6 +52,22 @@ class RouterHandle:
             return float(self._random(prompt, 1)[0])
         return float(self.router.strong_probability([prompt])[0])
 
+    def target_threshold(self, target: str, confidence: float | None = None) -> tuple[float, str]:
+        """``(threshold, where it came from)`` for a target such as ``quality_fraction=0.95``,
+        from the calibration stored with the router (guaranteed with ``confidence``)."""
+        if self.router is None or not (
+            self.router.meta_.get("calibration_set") or self.router.meta_.get("thresholds")
+        ):
+            raise InvalidInputError(
+                "target",
+                f"router {self.name!r} stores no calibration to resolve {target!r} with",
+                "a trained router calibrated on validation (the shipped default, or "
+                "routegraph train --calibrate), or a raw threshold",
+            )
+        from routegraph.routers.calibration import threshold_for_target
+
+        return threshold_for_target(self.router, target, confidence)
+
     def scores(self, prompt: str, candidates: list[str]) -> dict[str, float]:
         """Predicted quality in [0, 1] of each candidate (catalog names) for ``prompt``."""
         if self.router is None:
