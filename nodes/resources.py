@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 
 from routegraph.core.catalog import Catalog, load_catalog
 from routegraph.core.context import RouteContext, context_from_dict, validate_context
-from routegraph.core.errors import InvalidInputError
+from routegraph.core.errors import InvalidInputError, check_text
 from routegraph.core.models import ModelResolver, ModelSettings
 from routegraph.evaluators.base import Evaluator
 from routegraph.evaluators.registry import make_evaluator
@@ -98,9 +98,7 @@ def user_query(messages: Sequence[BaseMessage]) -> str:
         text = content
     else:
         raise InvalidInputError("messages", f"content of type {type(content).__name__}", "text")
-    if not text.strip():
-        raise InvalidInputError("query", "is empty or blank", "a non-empty question")
-    return text
+    return check_text("query", text)
 
 
 FOLLOW_UP_WORDS = 12

@@ -11,17 +11,13 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 
 from routegraph.core.context import context_from_dict
-from routegraph.core.errors import InvalidInputError
+from routegraph.core.errors import check_text
 from routegraph.graphs.registry import build_graph
 
 
 def check_query(query: object) -> str:
-    """A non-empty text query, else a clear error."""
-    if not isinstance(query, str):
-        raise InvalidInputError("query", f"is {type(query).__name__}, not text", "a string")
-    if not query.strip():
-        raise InvalidInputError("query", "is empty or blank", "a non-empty question")
-    return query
+    """A non-empty, valid UTF-8 text query of sane length, else a clear error."""
+    return check_text("query", query)
 
 
 def run_graph(

@@ -8,8 +8,10 @@ field and what is allowed, before any model is called.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from routegraph.core.errors import InvalidInputError, check_non_negative, check_unit_interval
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
 
 EVALUATORS = ("logprob", "self_eval", "self_consistency", "verifier", "reference", "none")
 FOLLOW_UP = ("fresh", "sticky")
+ROUTERS = ("default", "heuristic", "random")
+"""Router names the context takes besides a trained router's directory."""
 TOOL_CHOICES = ("auto", "none", "required", "any")
 
 
@@ -129,6 +133,25 @@ class RouteContext:
     )
 
 
+def _refuse_unknown_settings(init: Any) -> Any:
+    """Wrap the dataclass ``__init__`` so an unknown (misspelt) setting is an InvalidInputError
+    naming it and the known ones: LangGraph builds the context with ``RouteContext(**dict)``
+    itself, before any node could check it."""
+
+    @functools.wraps(init)
+    def checked(self: RouteContext, *args: Any, **values: Any) -> None:
+        known = {f.name for f in fields(RouteContext)}
+        unknown = set(values) - known
+        if unknown:
+            raise InvalidInputError("context", f"unknown setting(s) {sorted(unknown)}", known)
+        init(self, *args, **values)
+
+    return checked
+
+
+RouteContext.__init__ = _refuse_unknown_settings(RouteContext.__init__)  # type: ignore[method-assign]
+
+
 def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> RouteContext:
     """Check every field; raise InvalidInputError naming the first bad one.
 
@@ -139,10 +162,27 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
     catalog = catalog or load_catalog(ctx.catalog_path)
     for name in (ctx.weak_model, ctx.strong_model):
         catalog.get(name, field="weak_model" if name == ctx.weak_model else "strong_model")
+    names_allowed = "a list of catalog names, cheapest first"
+    if not isinstance(ctx.models, list) or not all(isinstance(m, str) for m in ctx.models):
+        raise InvalidInputError("models", f"{ctx.models!r} is not a list of names", names_allowed)
     if not ctx.models:
         raise InvalidInputError("models", "is empty", "one or more catalog names")
+    if not isinstance(ctx.tier_thresholds, list):
+        raise InvalidInputError(
+            "tier_thresholds", f"{ctx.tier_thresholds!r} is not a list", "a list of numbers"
+        )
+    if not isinstance(ctx.seed, int) or isinstance(ctx.seed, bool):
+        raise InvalidInputError("seed", f"{ctx.seed!r} is not an integer", "an integer")
     for name in ctx.models:
         catalog.get(name, field="models")
+    if not isinstance(ctx.router, str) or (
+        ctx.router not in ROUTERS and not Path(ctx.router).is_dir()
+    ):
+        raise InvalidInputError(
+            "router",
+            f"unknown router {ctx.router!r}",
+            "default, heuristic, random, or a router directory",
+        )
     if ctx.evaluator not in EVALUATORS:
         raise InvalidInputError("evaluator", f"unknown evaluator {ctx.evaluator!r}", EVALUATORS)
     check_unit_interval("threshold", ctx.threshold)

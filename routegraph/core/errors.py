@@ -67,9 +67,37 @@ def check_non_negative(field: str, value: float) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise InvalidInputError(field, f"{value!r} is not a number", "a number >= 0") from None
+    if number != number:  # NaN passes every comparison, so it must be refused by name
+        raise InvalidInputError(field, f"{value!r} is not a number", "a number >= 0")
     if number < 0:
         raise InvalidInputError(field, f"{number} is negative", "a number >= 0")
     return number
+
+
+MAX_QUERY_CHARS = 200_000
+"""Longest user message a graph takes (about 50,000 tokens): beyond every context window of
+the catalog's models, and a 1 MB prompt is a mistake to report, not a request to route."""
+
+
+def check_text(field: str, value: object, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """``value`` if it is non-blank UTF-8 text of at most ``max_chars`` characters, else raise.
+
+    Text decoded from invalid UTF-8 (command-line arguments, ``surrogateescape``) carries lone
+    surrogates that no model or JSON encoder accepts; it is refused here, by name.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(field, f"is {type(value).__name__}, not text", "a string")
+    if not value.strip():
+        raise InvalidInputError(field, "is empty or blank", "a non-empty question")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(field, "is not valid UTF-8 text", "UTF-8 text") from None
+    if len(value) > max_chars:
+        raise InvalidInputError(
+            field, f"is {len(value):,} characters long", f"at most {max_chars:,} characters"
+        )
+    return value
 
 
 def check_min_int(field: str, value: int, low: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Answer QUESTION through a routing graph and show which models were called, "
         "how confident each answer was, what it cost, and why.",
     )
-    parser.add_argument("question", help="the question (text)")
+    parser.add_argument("question", help="the question (text); '-' reads it from stdin")
     parser.add_argument(
         "--graph", default="hybrid", choices=GRAPH_IDS, help="routing technique (default: hybrid)"
     )
@@ -91,7 +92,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def read_question(question: str) -> str:
+    """The question itself, or (for ``-``) stdin decoded as strict UTF-8."""
+    if question != "-":
+        return question
+    raw = sys.stdin.buffer.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            "question", f"stdin is not valid UTF-8 (byte {exc.start})", "UTF-8 text"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    args.question = read_question(args.question)
     document = None
     if args.document:
         try:
