@@ -64,26 +64,25 @@ def routed_agent(classifier: RouterDecisionModel) -> Any:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("prompt", "threshold", "expected"),
+    ("prompt", "setting", "expected"),
     [
-        (EASY, 0.5, "fast"),
-        (HARD, 0.5, "powerful"),
-        (EASY, "strong_share=0.8", "powerful"),  # calibrated: 80% of requests go strong
-        (HARD, "strong_share=0.2", "fast"),  # calibrated: only the hardest 20% go strong
+        (EASY, {"threshold": 0.5}, "fast"),
+        (HARD, {"threshold": 0.5}, "powerful"),
+        (EASY, {"target": "strong_share=0.8"}, "powerful"),  # 80% of requests go strong
+        (HARD, {"target": "strong_share=0.2"}, "fast"),  # only the hardest 20% go strong
     ],
 )
 def test_middleware_picks_what_the_router_picks(
-    shipped: RouterHandle, prompt: str, threshold: float | str, expected: str
+    shipped: RouterHandle, prompt: str, setting: dict[str, Any], expected: str
 ) -> None:
     p = shipped.strong_probability(prompt)
-    cut = (
-        threshold
-        if isinstance(threshold, float)
-        else shipped.router.meta_["thresholds"][threshold]["threshold"]  # type: ignore[union-attr]
-    )
+    if "target" in setting:
+        cut, _ = shipped.target_threshold(setting["target"])
+    else:
+        cut = setting["threshold"]
     router_pick = "powerful" if p >= cut else "fast"
 
-    agent = routed_agent(RouterDecisionModel(router="default", labels=LABELS, threshold=threshold))
+    agent = routed_agent(RouterDecisionModel(router="default", labels=LABELS, **setting))
     out = agent.invoke({"messages": [HumanMessage(prompt)]})
 
     route = out["model_route"]
@@ -178,14 +177,28 @@ def test_bad_requests_name_the_field(request_: dict[str, Any], field: str) -> No
     assert err.value.field == field
 
 
-def test_bad_thresholds_are_refused() -> None:
+def test_bad_thresholds_and_targets_are_refused() -> None:
     with pytest.raises(ValueError, match=r"threshold: 1\.5 is outside \[0, 1\]"):
         RouterDecisionModel(threshold=1.5)
-    classifier = RouterDecisionModel(
-        router="heuristic", labels=LABELS, threshold="strong_share=0.5"
-    )
-    with pytest.raises(InvalidInputError, match="stores no calibration"):
+    with pytest.raises(ValueError, match="target: 'strong=0.5' is not KIND=NUMBER"):
+        RouterDecisionModel(target="strong=0.5")
+    classifier = RouterDecisionModel(router="random", labels=LABELS, target="strong_share=0.5")
+    with pytest.raises(InvalidInputError, match="stores no calibration") as err:
         classifier.invoke({"state": "x", "questions": {"m": CHOICE}})
+    assert err.value.field == "target"
+
+
+def test_model_choices_come_from_the_catalog(no_cloud: None) -> None:
+    """Offline, 'cloud' is GPT-4's recorded answers; the local choice is the embedded SmolLM2."""
+    from routegraph.core.providers.llamacpp import LlamaCppChatModel
+    from routegraph.core.providers.replay import ReplayChatModel
+
+    classifier = RouterDecisionModel(router="heuristic", labels=LABELS)
+    choices = classifier.model_choices({"fast": "Simple.", "powerful": "Hard."}, max_tokens=32)
+    assert isinstance(choices["fast"].model, LlamaCppChatModel)
+    assert isinstance(choices["powerful"].model, ReplayChatModel)
+    assert choices["fast"].model.max_tokens == 32
+    assert (choices["fast"].criteria, choices["powerful"].criteria) == ("Simple.", "Hard.")
 
 
 def test_exported_lazily_from_the_package() -> None:

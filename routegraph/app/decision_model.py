@@ -10,7 +10,8 @@ What it answers (it has no language understanding beyond its router, so it says 
 
 * ``Choice`` - each label is a catalog model (through ``labels``, or the label is itself a catalog
   name). Two labels: the cheaper is the weak model and the router's P(strong model needed)
-  against ``threshold`` decides, exactly as the ``simple`` graph does; ``probabilities`` are
+  against ``threshold`` (or a calibrated ``target``) decides, exactly as the ``simple`` graph
+  does; ``probabilities`` are
   ``{strong: p, weak: 1 - p}``. More labels: the label whose model has the highest predicted
   quality, as the ``specialist`` graph does with no cost weight; ``probabilities`` are the
   predicted qualities normalised to sum to 1. ``confidence`` is the selected label's probability
@@ -45,7 +46,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from routegraph.core.catalog import Catalog, ModelSpec, load_catalog
-from routegraph.core.context import RouteContext
+from routegraph.core.context import RouteContext, check_target_setting
 from routegraph.core.errors import InvalidInputError, check_unit_interval
 from routegraph.core.models import ModelResolver, ModelSettings
 from routegraph.nodes.resources import routing_query
@@ -78,9 +79,16 @@ class RouterDecisionModel(BaseDecisionModel):
     labels: dict[str, str] = Field(default_factory=dict)
     """Choice label -> catalog model name; a label not listed must itself be a catalog name."""
 
-    threshold: float | str = RouteContext.threshold
-    """Threshold on P(strong model needed) for two-label choices: a number in [0, 1], or the
-    name of a calibration stored in the router artifact, e.g. ``"strong_share=0.5"``."""
+    threshold: float = RouteContext.threshold
+    """Threshold in [0, 1] on P(strong model needed) for two-label choices."""
+
+    target: str | None = None
+    """A target instead of ``threshold``, resolved with the router's stored calibration as the
+    graphs resolve the context's ``target``: ``strong_share=0.3``, ``cost_per_1k=2.5`` or
+    ``quality_fraction=0.95``."""
+
+    target_confidence: float | None = None
+    """With ``target``: guarantee it with this probability over the calibration split."""
 
     weak_model: str = RouteContext.weak_model
     """Catalog name of the weak model of a ``Noul`` ("needs the strong model") question."""
@@ -98,8 +106,8 @@ class RouterDecisionModel(BaseDecisionModel):
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
-        if isinstance(self.threshold, int | float) and not isinstance(self.threshold, bool):
-            check_unit_interval("threshold", self.threshold)
+        check_unit_interval("threshold", self.threshold)
+        check_target_setting(self.target, self.target_confidence)
         if not self.model:
             self.model = f"router:{self._router_name()}"
 
@@ -216,17 +224,9 @@ class RouterDecisionModel(BaseDecisionModel):
         return self._handles[key]
 
     def _threshold(self, handle: RouterHandle) -> float:
-        if not isinstance(self.threshold, str):
+        if self.target is None:
             return float(self.threshold)
-        stored = (getattr(handle.router, "meta_", None) or {}).get("thresholds") or {}
-        record = stored.get(self.threshold)
-        if not isinstance(record, Mapping) or "threshold" not in record:
-            raise InvalidInputError(
-                "threshold",
-                f"{self.threshold!r} is not a calibration stored in router {handle.name!r}",
-                sorted(stored) or "a number in [0, 1] (this router stores no calibration)",
-            )
-        return float(record["threshold"])
+        return float(handle.target_threshold(self.target, self.target_confidence)[0])
 
 
 def _price(spec: ModelSpec) -> float:
