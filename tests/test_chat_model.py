@@ -452,3 +452,25 @@ def test_local_model_with_structured_output(smollm2_gguf: Path, no_cloud: None) 
     assert [call["name"] for call in raw.tool_calls] == ["Weather"]
     assert raw.usage_metadata["output_tokens"] > 0
     assert raw.response_metadata["routegraph"]["chosen_model"] == "smollm2-135m"
+
+
+def test_openai_compatible_chat_sends_string_content_with_tool_calls() -> None:
+    """llama-cpp-python's server answers HTTP 500 to the ``null`` langchain-openai sends."""
+    from langchain_core.messages import ToolMessage
+    from langchain_openai import ChatOpenAI
+
+    from routegraph.core.providers.openai_compat import OpenAICompatibleChat
+
+    history = [
+        HumanMessage("Weather in Paris?"),
+        AIMessage(content="", tool_calls=[{"name": "w", "args": {"city": "Paris"}, "id": "c1"}]),
+        ToolMessage("sunny", tool_call_id="c1"),
+    ]
+    settings: dict[str, Any] = {"model": "m", "api_key": "k", "base_url": "http://127.0.0.1:9/v1"}
+    plain = ChatOpenAI(**settings)._get_request_payload(history)
+    compatible = OpenAICompatibleChat(**settings)._get_request_payload(history)
+
+    assert plain["messages"][1]["content"] is None  # what the server rejects
+    assert compatible["messages"][1]["content"] == ""
+    assert compatible["messages"][1]["tool_calls"] == plain["messages"][1]["tool_calls"]
+    assert compatible["messages"][2] == plain["messages"][2]
