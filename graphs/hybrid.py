@@ -34,7 +34,8 @@ class HybridPolicy:
         local, cloud = ctx.weak_model, ctx.strong_model
         if not done:
             router = kit.router_for(ctx, [local, cloud])
-            p = router.strong_probability(query)
+            columns = router.columns([local, cloud], ctx.router_columns)
+            p = router.strong_probability(query, columns, cloud, local)
             threshold, why = router_threshold(state, ctx, router)
             hard = p >= threshold
             return Choice(
@@ -45,6 +46,7 @@ class HybridPolicy:
                 {"p_strong": p},
                 threshold,
                 router.name,
+                columns,
             )
         if cloud not in done:
             return Choice(cloud, "escalate", "local answer not confident enough")

@@ -31,7 +31,8 @@ class SimplePolicy:
         done = tried(state)
         if not done:
             router = kit.router_for(ctx, [ctx.weak_model, ctx.strong_model])
-            p = router.strong_probability(query)
+            columns = router.columns([ctx.weak_model, ctx.strong_model], ctx.router_columns)
+            p = router.strong_probability(query, columns, ctx.strong_model, ctx.weak_model)
             threshold, why = router_threshold(state, ctx, router)
             strong = p >= threshold
             return Choice(
@@ -41,6 +42,7 @@ class SimplePolicy:
                 {"p_strong": p},
                 threshold,
                 router.name,
+                columns,
             )
         left = [m for m in (ctx.strong_model, ctx.weak_model) if m not in done]
         if answered(state) or not left:

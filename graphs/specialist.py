@@ -31,7 +31,8 @@ class SpecialistPolicy:
         if answered(state):
             return Choice(None, "stop", "answered")
         router = kit.router_for(ctx, list(ctx.models))
-        scores = router.scores(query, list(ctx.models))
+        scores = router.scores(query, list(ctx.models), ctx.router_columns)
+        columns = router.columns(list(ctx.models), ctx.router_columns)
         candidates = [m for m in ctx.models if m not in tried(state)]
         if not candidates:
             return Choice(None, "stop", "every candidate was unavailable", scores)
@@ -50,7 +51,13 @@ class SpecialistPolicy:
             reason = f"best predicted quality - {ctx.cost_weight} x cost per 1k queries"
         action = "route" if not tried(state) else "re-route"
         return Choice(
-            pick, action, f"{reason}: {pick} ({scores[pick]:.3f})", scores, None, router.name
+            pick,
+            action,
+            f"{reason}: {pick} ({scores[pick]:.3f})",
+            scores,
+            None,
+            router.name,
+            columns,
         )
 
     def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]:

@@ -24,6 +24,8 @@ class Choice:
     scores: dict[str, float] = field(default_factory=dict)
     threshold: float | None = None
     router: str = ""
+    columns: dict[str, str] = field(default_factory=dict)
+    """Candidate -> the router model column that scored it (see ``RouterHandle.columns``)."""
 
 
 class Policy(Protocol):

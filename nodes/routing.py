@@ -46,10 +46,46 @@ class RouterHandle:
         digest = hashlib.sha256(f"{self.seed}:{prompt}".encode()).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little")).random(size)
 
-    def strong_probability(self, prompt: str) -> float:
-        """P(the strong model is needed) for ``prompt``."""
+    def columns(
+        self, candidates: list[str], explicit: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Candidate catalog name -> the router model column that scores it.
+
+        ``explicit`` (the context's ``router_columns``) wins; the rest are matched by model id,
+        else by price rank (:func:`column_map`); for a (weak, strong) pair an unmatched side
+        takes the router's own weak / strong column. Empty for routers without trained columns.
+        """
+        if self.router is None or self.router.kind == "heuristic":
+            return {}
+        models = list(self.router.models_)
+        explicit = dict(explicit or {})
+        for name, column in explicit.items():
+            if column not in models:
+                raise InvalidInputError(f"router_columns[{name!r}]", repr(column), models)
+        rest = [c for c in candidates if c not in explicit]
+        specs = [self.catalog.get(c, field="models") for c in rest]
+        free = [m for m in models if m not in explicit.values()]
+        mapped = column_map(specs, free, self.catalog) if specs else {}
+        out = {c: explicit[c] for c in candidates if c in explicit}
+        out.update({name: free[i] for name, i in mapped.items()})
+        if len(candidates) == 2 and len(out) < 2:
+            # weak / strong pair: an unmatched side uses the router's own weak / strong column
+            s, w = self.router.strong_weak_columns()
+            for name, col in zip(candidates, (models[w], models[s]), strict=True):
+                if name not in out and col not in out.values():
+                    out[name] = col
+        return out
+
+    def strong_probability(
+        self, prompt: str, columns: dict[str, str] | None = None, strong: str = "", weak: str = ""
+    ) -> float:
+        """P(the strong model is needed) for ``prompt``; with ``columns`` (from
+        :meth:`columns`) the router compares the columns mapped to ``strong`` and ``weak``."""
         if self.router is None:
             return float(self._random(prompt, 1)[0])
+        if columns and strong in columns and weak in columns:
+            pair = (columns[strong], columns[weak])
+            return float(self.router.strong_probability([prompt], *pair)[0])
         return float(self.router.strong_probability([prompt])[0])
 
     def target_threshold(self, target: str, confidence: float | None = None) -> tuple[float, str]:
@@ -68,7 +104,9 @@ class RouterHandle:
 
         return threshold_for_target(self.router, target, confidence)
 
-    def scores(self, prompt: str, candidates: list[str]) -> dict[str, float]:
+    def scores(
+        self, prompt: str, candidates: list[str], explicit: dict[str, str] | None = None
+    ) -> dict[str, float]:
         """Predicted quality in [0, 1] of each candidate (catalog names) for ``prompt``."""
         if self.router is None:
             return dict(
@@ -76,7 +114,8 @@ class RouterHandle:
             )
         specs = [self.catalog.get(c, field="models") for c in candidates]
         row = self.router.predict_quality([prompt])[0]
-        columns = column_map(specs, self.router.models_, self.catalog)
+        named = self.columns(candidates, explicit)
+        columns = {c: self.router.models_.index(m) for c, m in named.items()}
         fallback = HeuristicRouter(candidates).predict_quality([prompt])[0]
         return {
             spec.name: float(row[columns[spec.name]]) if spec.name in columns else float(fb)

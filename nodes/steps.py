@@ -40,7 +40,7 @@ def emit(event: dict[str, Any]) -> None:
 
 
 def decision_record(step: int, choice: Choice) -> dict[str, Any]:
-    return {
+    record = {
         "step": step,
         "router": choice.router,
         "scores": {k: round(float(v), 6) for k, v in choice.scores.items()},
@@ -49,6 +49,9 @@ def decision_record(step: int, choice: Choice) -> dict[str, Any]:
         "action": choice.action,
         "reason": choice.reason,
     }
+    if choice.columns:
+        record["router_columns"] = dict(choice.columns)
+    return record
 
 
 def make_route_node(policy: Policy, kit: Toolkit) -> Node:

@@ -71,3 +71,34 @@ def test_a_router_without_calibration_refuses_a_target() -> None:
             **BASE,
             target="strong_share=0.3",
         )
+
+
+# --- which router column scored each candidate ----------------------------------------------
+class TwoColumnRouter(FixedRouter):
+    """Trained on two other models: P(strong) is the gap between the two named columns."""
+
+    def __init__(self) -> None:
+        super().__init__({"m-weak": 0.2, "m-mid": 0.5, "m-strong": 0.9})
+
+    def strong_probability(self, prompts, strong=None, weak=None):
+        s, w = self.strong_weak_columns(strong, weak)
+        q = self.predict_quality(prompts)
+        return np.clip(0.5 + 0.5 * (q[:, s] - q[:, w]), 0, 1)
+
+
+def test_decisions_say_which_router_column_scored_each_candidate() -> None:
+    router = TwoColumnRouter()
+    router.meta_.update(strong_model="m-strong", weak_model="m-weak")
+    out = ask(simple(router), **BASE, threshold=0.6)
+    first = out["decisions"][0]
+    # 3 columns for 2 candidates: no price-rank match, the router's own weak / strong pair
+    assert first["router_columns"] == {"small": "m-weak", "large": "m-strong"}
+    assert first["scores"]["p_strong"] == pytest.approx(0.85)  # 0.5 + 0.5 * (0.9 - 0.2)
+    explicit = {"small": "m-mid", "large": "m-strong"}
+    out = ask(simple(router), **BASE, threshold=0.6, router_columns=explicit)
+    decision = out["decisions"][0]
+    assert decision["router_columns"] == explicit
+    assert decision["scores"]["p_strong"] == pytest.approx(0.7)  # 0.5 + 0.5 * (0.9 - 0.5)
+    assert meta(out)["chosen_model"] == "large"
+    with pytest.raises(InvalidInputError, match="router_columns"):
+        ask(simple(router), **BASE, router_columns={"small": "no-such-model"})

@@ -61,6 +61,14 @@ class RouteContext:
     threshold: float = _describe(
         0.5, "Router threshold in [0, 1]: P(strong model needed) above it goes to the strong model."
     )
+    router_columns: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "description": "Which router column scores each candidate, e.g. {'smollm2-135m': "
+            "'mistralai/Mixtral-8x7B-Instruct-v0.1'}; unset candidates are matched by model id, "
+            "else by price rank. Decisions show the mapping used."
+        },
+    )
     target: str | None = _describe(
         None,
         "A target instead of a raw threshold, resolved with the router's stored calibration: "
@@ -187,6 +195,12 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
         raise InvalidInputError("evaluator", f"unknown evaluator {ctx.evaluator!r}", EVALUATORS)
     check_unit_interval("threshold", ctx.threshold)
     check_target_setting(ctx.target, ctx.target_confidence)
+    if not isinstance(ctx.router_columns, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in ctx.router_columns.items()
+    ):
+        raise InvalidInputError(
+            "router_columns", f"{ctx.router_columns!r}", "a mapping of catalog name -> router model"
+        )
     check_unit_interval("confidence_threshold", ctx.confidence_threshold)
     for i, value in enumerate(ctx.tier_thresholds):
         check_unit_interval(f"tier_thresholds[{i}]", value)

@@ -66,6 +66,9 @@ class RoutingDecision(TypedDict, total=False):
     action: str
     """'route', 'accept', 'escalate', 'cascade', 're-route' or 'stop'."""
     reason: str
+    router_columns: dict[str, str]
+    """Which of the router's trained model columns scored each candidate (catalog name ->
+    router model), when a router trained on other models stands in for the run's candidates."""
 
 
 class SubtaskResult(TypedDict, total=False):
