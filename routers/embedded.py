@@ -8,6 +8,7 @@ router module with only its own idea.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, cast
 
@@ -88,9 +89,7 @@ class EmbeddingRouter(Router):
     @property
     def embedder(self):
         if self._embedder is None:
-            from routegraph.core.embeddings import default_embedder
-
-            self._embedder = default_embedder()
+            self._embedder = named_embedder(os.environ.get(EMBEDDER_ENV) or None)
         return self._embedder
 
     @embedder.setter
@@ -117,13 +116,13 @@ class EmbeddingRouter(Router):
         router = cast(EmbeddingRouter, super().load(directory))
         trained_with = router.meta_.get("embedder")
         if embedder is None:
-            from routegraph.core.embeddings import LOCAL_EMBEDDER_NAME
-
-            if trained_with not in (None, LOCAL_EMBEDDER_NAME):
+            try:  # the embedder the artifact names (vectors of two embedders do not mix)
+                embedder = named_embedder(trained_with)
+            except InvalidInputError:
                 raise ArtifactError(
                     f"{directory}: trained with embedder {trained_with!r}; pass the same "
                     "embedder (EmbeddingCache with that name) to load it"
-                )
+                ) from None
         elif trained_with is not None and getattr(embedder, "name", None) != trained_with:
             raise ArtifactError(
                 f"{directory}: trained with embedder {trained_with!r}, "
@@ -134,6 +133,30 @@ class EmbeddingRouter(Router):
 
     def _embedding_meta(self) -> dict[str, Any]:
         return {"embedder": self.embedder.name}
+
+
+EMBEDDER_ENV = "ROUTEGRAPH_EMBEDDER"
+"""Environment variable naming the embedder new routers train with (default: MiniLM)."""
+
+
+def embedder_names() -> tuple[str, str]:
+    from routegraph.core.embeddings import LOCAL_EMBEDDER_NAME
+    from routegraph.routers.static_embedder import STATIC_EMBEDDER_NAME
+
+    return (LOCAL_EMBEDDER_NAME, STATIC_EMBEDDER_NAME)
+
+
+def named_embedder(name: str | None):
+    """The shared embedder called ``name``: ``all-MiniLM-L6-v2`` (the transformer, vectors
+    cached on disk) or ``minilm-static`` (its distilled static table); ``None`` is MiniLM."""
+    from routegraph.core.embeddings import LOCAL_EMBEDDER_NAME, default_embedder
+    from routegraph.routers.static_embedder import STATIC_EMBEDDER_NAME, static_embedder
+
+    if name is None or name == LOCAL_EMBEDDER_NAME:
+        return default_embedder()
+    if name == STATIC_EMBEDDER_NAME:
+        return static_embedder()
+    raise InvalidInputError("embedder", f"unknown embedder {name!r}", embedder_names())
 
 
 def nan_mean(

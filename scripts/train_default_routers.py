@@ -9,14 +9,20 @@ Splits are :func:`routegraph.core.data.splits.train_val_test_split` with seed 0 
 20 % test), so the benchmark harness can score the shipped routers on the same held-out prompts.
 
 Run:  nice -n 10 python scripts/train_default_routers.py [--only default|specialist]
-(first run embeds ~27k prompts with all-MiniLM-L6-v2: tens of minutes on 2 CPU cores; cached).
+          [--embedder minilm-static|all-MiniLM-L6-v2] [--out DIR]
+The shipped artifacts use ``minilm-static`` (static token vectors distilled from the bundled
+all-MiniLM-L6-v2, see ``routers/static_embedder.py``: a decision in about a millisecond; the
+table is distilled once, ~2 min); with ``all-MiniLM-L6-v2`` the first run embeds ~27k prompts
+with the transformer (tens of minutes on 2 CPU cores; cached).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +31,13 @@ from routegraph.core.data import load_dataset
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.data.splits import train_val_test_split
 from routegraph.routers.calibration import calibrate
+from routegraph.routers.embedded import EMBEDDER_ENV
 from routegraph.routers.evaluation import evaluate
 from routegraph.routers.registry import default_router_path, make_router
+from routegraph.routers.static_embedder import STATIC_EMBEDDER_NAME
+
+OUT: dict[str, str] = {}
+"""--out: folder to write the artifacts to instead of the shipped location."""
 
 TWO_MODEL: tuple[str, dict[str, Any]] = ("ensemble", {})
 SPECIALIST: tuple[str, dict[str, Any]] = ("boosted", {})
@@ -89,7 +100,7 @@ def train_specialist() -> None:
 
 
 def _save(router, name: str, started: float) -> None:
-    out = default_router_path(name)
+    out = Path(OUT["dir"]) / name if OUT.get("dir") else default_router_path(name)
     if out.exists():
         shutil.rmtree(out)
     router.save(out)
@@ -108,7 +119,17 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("default", "specialist"), help="train just this one (default: both)"
     )
+    parser.add_argument(
+        "--embedder",
+        default=STATIC_EMBEDDER_NAME,
+        choices=(STATIC_EMBEDDER_NAME, "all-MiniLM-L6-v2"),
+        help="prompt embedder of the routers (default: the static distilled MiniLM)",
+    )
+    parser.add_argument("--out", help="write DIR/<name> instead of the shipped artifacts")
     args = parser.parse_args()
+    os.environ[EMBEDDER_ENV] = args.embedder
+    if args.out:
+        OUT["dir"] = args.out
     if args.only in (None, "default"):
         train_default()
     if args.only in (None, "specialist"):
