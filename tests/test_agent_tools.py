@@ -11,9 +11,12 @@ the first call is routed to the cloud model after a local attempt. After the too
 agent calls the routed model again with the tool result: a fresh route would start at the local
 tier again; the graph instead stays on the model that asked for the tool.
 
-Two limits of llama-cpp-python's server (0.3.36) shape the test, not the claim:
+The cloud model is reached as a user reaches it: ``OPENAI_BASE_URL`` and
+``ROUTEGRAPH_CLOUD_MODEL`` in the environment, the catalog's ``cloud`` entry. Two limits of
+llama-cpp-python's server (0.3.36) matter here:
 * it rejects the ``"content": null`` that ``langchain-openai`` sends on the assistant message
-  holding the tool calls, so the cloud model is ``OpenAICompatibleChat`` (sends ``""``);
+  holding the tool calls; routegraph's OpenAI provider (``OpenAICompatibleChat``) sends ``""``,
+  which this test exercises on the loop's second step;
 * its chatml-function-calling template drops ``tool`` messages and, under ``auto``, calls the tool
   again forever, so a small middleware asks for a plain answer (``tool_choice="none"``) once the
   tool result is in. The final text therefore does not use the tool result: answer quality is
@@ -30,7 +33,14 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from tests.conftest import Launcher, ServerProcess, free_port, wait_for_http
+from tests.conftest import (
+    CLOUD_ENV_VARS,
+    Launcher,
+    ServerProcess,
+    clear_model_caches,
+    free_port,
+    wait_for_http,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -75,14 +85,28 @@ def answer_after_tools() -> Any:
     return plain_answer_after_tool_results
 
 
+@pytest.fixture
+def cloud_is_the_server(
+    function_calling_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The documented variables point 'cloud' at the server (for this test only)."""
+    for key in CLOUD_ENV_VARS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{function_calling_server.url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+    monkeypatch.setenv("ROUTEGRAPH_CLOUD_MODEL", ALIAS)
+    clear_model_caches()
+    yield ALIAS
+    clear_model_caches()
+
+
 def test_agent_tool_call_end_to_end_stays_on_the_model_that_called_it(
-    function_calling_server: ServerProcess, no_cloud: None
+    function_calling_server: ServerProcess, cloud_is_the_server: str
 ) -> None:
     from langchain.agents import create_agent
     from langchain_core.tools import tool
 
     from routegraph import RoutedChatModel
-    from routegraph.core.providers.openai_compat import OpenAICompatibleChat
 
     ran: list[str] = []
 
@@ -92,15 +116,6 @@ def test_agent_tool_call_end_to_end_stays_on_the_model_that_called_it(
         ran.append(city)
         return f"It is sunny and 21 C in {city}."
 
-    cloud = OpenAICompatibleChat(
-        model=ALIAS,
-        base_url=f"{function_calling_server.url}/v1",
-        api_key="sk-local",  # type: ignore[arg-type]
-        temperature=0,
-        max_retries=0,
-        timeout=300,
-        extra_body={"max_tokens": MAX_TOKENS},  # the server ignores max_completion_tokens
-    )
     model = RoutedChatModel(
         graph="cascade",
         context={
@@ -108,8 +123,8 @@ def test_agent_tool_call_end_to_end_stays_on_the_model_that_called_it(
             "models": ["smollm2-135m", "cloud"],
             "confidence_threshold": 1.0,  # the local tier never passes: the cascade goes on
             "max_tokens": MAX_TOKENS,
+            "call_timeout_s": 300.0,  # two shared cores: a slow server is not a broken one
         },
-        models={"cloud": cloud},
     )
     agent = create_agent(
         model=model,

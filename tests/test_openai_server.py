@@ -1,8 +1,8 @@
 """'cloud' = any OpenAI-compatible endpoint, tested against a real one on 127.0.0.1.
 
 llama-cpp-python ships an OpenAI-compatible server; it serves the embedded SmolLM2 here, so the
-whole path a user with OPENAI_BASE_URL takes (init_chat_model, HTTP, usage, log-probabilities,
-catalog prices) runs for real with no network beyond the loopback interface.
+whole path a user with OPENAI_BASE_URL takes (the catalog's OpenAI provider, HTTP, usage,
+log-probabilities, catalog prices) runs for real with no network beyond the loopback interface.
 """
 
 from __future__ import annotations
@@ -195,8 +195,8 @@ def test_routegraph_ask_answers_from_the_server_in_a_subprocess(
     """A user's shell: the venv's ``routegraph`` executable, only the documented variables set.
 
     It runs in a fresh process from the project's environment, so a runtime import the package
-    does not declare (``init_chat_model`` lives in ``langchain``) fails here as it would on a
-    fresh install.
+    does not declare (the OpenAI provider needs ``langchain-openai``, the CLI ``rich``) fails
+    here as it would on a fresh install.
     """
     executable = Path(sys.executable).parent / "routegraph"
     assert executable.is_file(), f"{executable} missing: the project is not installed in this venv"

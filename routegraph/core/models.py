@@ -79,7 +79,9 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
             max_tokens=settings.max_tokens, temperature=settings.temperature, seed=settings.seed
         )
     if spec.provider == "openai":
-        from langchain.chat_models import init_chat_model
+        # ChatOpenAI that sends "" (not null) as the content of assistant tool-call messages,
+        # which llama.cpp's server requires and OpenAI accepts: agent tool loops work on both.
+        from routegraph.core.providers.openai_compat import OpenAICompatibleChat
 
         base_url = os.environ.get("OPENAI_BASE_URL") or None
         credentials = None
@@ -91,11 +93,10 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
         # llama-cpp-python's ignore it and generate up to their context size, so a custom
         # endpoint also gets the classic `max_tokens`.
         extra_body = {"max_tokens": settings.max_tokens} if base_url else None
-        return init_chat_model(
-            spec.model,
-            model_provider="openai",
+        return OpenAICompatibleChat(  # type: ignore[call-arg]
+            model=spec.model,
             base_url=base_url,
-            api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
+            api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",  # type: ignore[arg-type]
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             seed=settings.seed,
