@@ -151,6 +151,23 @@ def test_invoke_returns_the_accepted_answer_with_usage_summed_over_attempts() ->
     assert reply.response_metadata["model_name"] == "large"
 
 
+def test_context_may_be_a_route_context() -> None:
+    from routegraph.core.context import RouteContext
+
+    model = RoutedChatModel(
+        graph="simple",
+        context=RouteContext(weak_model="small", strong_model="large", models=["small", "large"]),
+        models={
+            "small": ScriptedChatModel(answers=["ok"]),
+            "large": ScriptedChatModel(answers=["x"]),
+        },
+        router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1)),
+        catalog=CATALOG,
+        evaluator=TableEvaluator({}),
+    )
+    assert model.invoke("hi").text == "ok"
+
+
 def test_ainvoke_and_batch_route_each_input() -> None:
     model = routed()
     reply = asyncio.run(model.ainvoke([HumanMessage("What is 2 + 2?")]))

@@ -22,7 +22,9 @@ accepting it:
   rejected draft is never shown); ``minions`` likewise streams its final aggregated answer.
 
 Either way the last chunk carries the usage of the whole call and the routing metadata, so the
-aggregated message equals what ``invoke`` returns.
+aggregated message equals what ``invoke`` returns. (One exception, live graphs only: a chosen
+model that fails mid-answer is replaced by its catalog fallback, and the stream then shows the
+partial answer before the fallback's.)
 """
 
 from __future__ import annotations
