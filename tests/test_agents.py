@@ -10,6 +10,9 @@ scripted models over a tiny catalog for the branch logic (where the plan goes, t
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +24,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from routegraph.app.agents import build_planned_agent, routing_summary, routing_tool
+from tests.conftest import Launcher, ServerProcess, free_port, wait_for_http
 from tests.fakes import TableEvaluator, tiny_catalog
 
+ALIAS = "smollm2-tools"
 ROUTING_EVENTS = {"routing_decision", "evaluation", "final"}
 TINY = {
     "models": ["small", "large"],
@@ -98,6 +103,26 @@ def tiny_overrides(models: dict[str, BaseChatModel]) -> dict[str, Any]:
         "catalog": tiny_catalog(),
         "evaluator": TableEvaluator({"small": 0.1, "large": 0.95}),
     }
+
+
+@pytest.fixture(scope="module")
+def function_calling_server(launch_server: Launcher, smollm2_gguf: Path) -> Iterator[ServerProcess]:
+    """llama-cpp-python's OpenAI-compatible server, SmolLM2 with a function-calling format."""
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(smollm2_gguf),
+        "--model_alias", ALIAS,
+        "--chat_format", "chatml-function-calling",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_ctx", "2048",
+        "--n_threads", "1",
+    ]  # fmt: skip
+    server = launch_server("llama-cpp-function-calling", argv, port=port)
+    wait_for_http(server, "/v1/models", timeout_s=120)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +257,49 @@ def test_agent_calls_the_routing_tool_end_to_end(
     assert out["messages"][-1].text == f"The routed answer: {result.text}"
     assert isinstance(out["messages"][0], HumanMessage)
     assert not any(isinstance(m, SystemMessage) for m in out["messages"])
+
+
+@pytest.mark.slow
+def test_a_real_tool_calling_model_asks_the_routing_tool(
+    function_calling_server: ServerProcess, no_cloud: None
+) -> None:
+    """SmolLM2 on llama.cpp's function-calling server writes the tool call itself (the tool is
+    named, so the server's grammar makes it call this one); the routing graph answers it."""
+    from langchain.agents.middleware import wrap_model_call
+
+    from routegraph.core.providers.openai_compat import OpenAICompatibleChat
+
+    tool = routing_tool("cascade", context={"router": "default", "max_tokens": 32})
+
+    @wrap_model_call
+    def call_the_tool_then_answer(request: Any, handler: Any) -> Any:
+        done = any(isinstance(m, ToolMessage) for m in request.messages)
+        return handler(request.override(tool_choice="none" if done else tool.name))
+
+    agent_model = OpenAICompatibleChat(
+        model=ALIAS,
+        base_url=f"{function_calling_server.url}/v1",
+        api_key="sk-local",  # type: ignore[arg-type]
+        temperature=0,
+        max_retries=0,
+        timeout=300,
+        extra_body={"max_tokens": 48},
+    )
+    agent = create_agent(
+        model=agent_model,
+        tools=[tool],
+        system_prompt="Use the functions to answer.",
+        middleware=[call_the_tool_then_answer],
+    )
+    out = agent.invoke({"messages": [HumanMessage("What is the capital of France?")]})
+
+    asked, answered = [m for m in out["messages"] if isinstance(m, AIMessage)]
+    [call] = asked.tool_calls
+    assert call["name"] == "ask_cascade" and call["args"]["question"].strip()
+    [result] = [m for m in out["messages"] if isinstance(m, ToolMessage)]
+    assert result.tool_call_id == call["id"] and result.status == "success"
+    record = result.artifact
+    assert record["graph"] == "cascade" and record["path"][0] == "smollm2-135m"
+    assert record["attempts"][0]["source"] == "live"
+    assert result.text == f"{record['answer']}\n\n{routing_summary(record)}"
+    assert not answered.tool_calls
