@@ -155,7 +155,10 @@ def _validated_rows(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
             rec = validated.get(target, {})
             cols = VALIDATED_COLUMNS if target == "q95" else VALIDATED_COLUMNS[:2]
             cells += [_fmt(rec.get(key), pat) for _, key, pat in cols]
-            cells.append("**met**" if rec.get("met") else "not met")
+            verdict = "**met**" if rec.get("met") else "not met"
+            if rec.get("zero_bound_feasible") is False:
+                verdict += " (zero-router bound infeasible)"
+            cells.append(verdict)
         label = f"{name} (selected on validation)" if name == selected else name
         rows.append((label, cells))
     return rows

@@ -144,6 +144,9 @@ def _verdict(
         zero = zero_cost_to_reach(test_q, test_c, goal["quality_fraction"] * refs.strong_quality)
         out["zero_cost_usd"] = zero
         out["zero_ratio"] = cost / zero if zero > 0 else float("nan")
+        # no router pays less than the cheapest model: below that, the bound cannot be met
+        floor = float(np.asarray(test_c, float).mean(axis=0).min())
+        out["zero_bound_feasible"] = bool(floor <= goal["max_zero_ratio"] * zero)
         met = met and bool(out["zero_ratio"] <= goal["max_zero_ratio"])
     out["met"] = bool(met)
     return out

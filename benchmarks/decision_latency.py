@@ -1,0 +1,115 @@
+"""Per-decision latency of trained routers, embedding included, against a reference workload.
+
+    nice -n 5 python benchmarks/decision_latency.py --router default --router runs/static/default
+
+For each router (a shipped name or an artifact folder, each with the embedder its artifact names)
+one new prompt per call is routed - P(strong needed), what the simple and hybrid graphs' route
+node asks - over test prompts of GSM8K and MMLU (seed-0 bench split). MiniLM routers get an
+EMPTY vector cache, so every timed prompt pays for its transformer pass. The calls of the
+routers and of a fixed numpy reference workload are interleaved prompt by prompt, so load from
+other processes hits them alike; the result reports p50 / p90 ms, p50 in reference units and
+the ratio of each router's p50 to the first router's. Writes ``benchmarks/results/<out>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routegraph.core.data import load_dataset
+from routegraph.core.data.splits import train_val_test_split
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def reference_call() -> float:
+    """Seconds of one fixed numpy workload (256x384 @ 384x256 matmul + softmax)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((256, 384), np.float32), rng.random((384, 256), np.float32)
+    t0 = time.perf_counter()
+    m = a @ b
+    e = np.exp(m - m.max(axis=1, keepdims=True))
+    _ = e / e.sum(axis=1, keepdims=True)
+    return time.perf_counter() - t0
+
+
+def load(spec: str, tmp: str):
+    """The router ``spec`` with its own embedder; MiniLM ones get an empty vector cache."""
+    from routegraph.core.embeddings import LOCAL_EMBEDDER_NAME, EmbeddingCache, local_embeddings
+    from routegraph.routers.registry import load_router
+
+    router = load_router(spec)
+    members = getattr(router, "routers_", None) or [router]
+    fresh = EmbeddingCache(
+        local_embeddings(), LOCAL_EMBEDDER_NAME, directory=tmp, show_progress=False
+    )
+    for member in members:
+        if getattr(member, "meta_", {}).get("embedder") == LOCAL_EMBEDDER_NAME:
+            member.embedder = fresh
+    return router
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--router", action="append", required=True, help="name or folder")
+    parser.add_argument("--n", type=int, default=100, help="timed prompts per dataset")
+    parser.add_argument("--out", default="decision_latency", help="results/<out>.json")
+    args = parser.parse_args(argv)
+
+    prompts: list[str] = []
+    for name in ("gsm8k", "mmlu"):
+        ds = load_dataset(name)
+        _, _, test = train_val_test_split(ds, seed=0)
+        prompts += [ds.prompts[i] for i in test[: args.n]]
+    with tempfile.TemporaryDirectory() as tmp:
+        routers = {spec: load(spec, str(Path(tmp) / f"r{i}")) for i, spec in enumerate(args.router)}
+        for router in routers.values():  # warm-up: load weights / tables, not timed
+            router.strong_probability(["warm-up prompt " + str(time.time())])
+        times: dict[str, list[float]] = {spec: [] for spec in routers}
+        times["(reference workload)"] = []
+        for prompt in prompts:
+            times["(reference workload)"].append(reference_call())
+            for spec, router in routers.items():
+                t0 = time.perf_counter()
+                router.strong_probability([prompt])
+                times[spec].append(time.perf_counter() - t0)
+    ref50 = statistics.median(times["(reference workload)"]) * 1e3
+    first = statistics.median(times[args.router[0]]) * 1e3
+    rows: list[dict[str, Any]] = []
+    for spec, values in times.items():
+        ms = np.asarray(values) * 1e3
+        p50 = float(np.median(ms))
+        rows.append(
+            {
+                "router": spec,
+                "p50_ms": p50,
+                "p90_ms": float(np.percentile(ms, 90)),
+                "p50_in_reference_units": p50 / ref50,
+                "p50_over_first_router": p50 / first,
+                "under_10ms_p50": p50 < 10.0,
+            }
+        )
+    from os import getloadavg
+
+    result = {"n_prompts": len(prompts), "load_average": getloadavg(), "rows": rows}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2))
+    print(f"{len(prompts)} prompts (GSM8K + MMLU test), load average {getloadavg()[0]:.1f}")
+    for row in rows:
+        print(
+            f"{row['router']:<40} p50 {row['p50_ms']:8.2f} ms  p90 {row['p90_ms']:8.2f} ms  "
+            f"{row['p50_in_reference_units']:7.2f} ref  {row['p50_over_first_router']:6.3f} x first"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
