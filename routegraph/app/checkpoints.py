@@ -25,13 +25,13 @@ SETUP_LOCK = 7_290_114_356
 do not race on the migrations."""
 
 
-def default_chat_db() -> Path:
-    """``$ROUTEGRAPH_DB`` if set, else ``$XDG_DATA_HOME/routegraph/chats.sqlite``."""
+def default_chat_db() -> str:
+    """``$ROUTEGRAPH_DB`` if set (file or URL), else ``$XDG_DATA_HOME/routegraph/chats.sqlite``."""
     env = os.environ.get(DB_VARIABLE)
     if env:
-        return Path(env).expanduser()
+        return env if is_postgres(env) else str(Path(env).expanduser())
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "routegraph" / "chats.sqlite"
+    return str(base / "routegraph" / "chats.sqlite")
 
 
 def is_postgres(db: str) -> bool:

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--history", "needs --thread ID", "--thread ID --history")
     context = context_from_args(args)
     context_from_dict(context)  # bad settings fail before the chat starts, naming the field
-    db = args.db or str(default_chat_db())
+    db = args.db or default_chat_db()
     return asyncio.run(chat(args, db, context))
 
 
