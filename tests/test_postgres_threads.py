@@ -10,6 +10,8 @@ dependency: no system install, listening on a Unix socket in the test's folder),
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,14 @@ def test_a_thread_continues_in_a_new_process(start_serve: Any, postgres_url: str
     assert [m["role"] for m in kept["messages"]] == ["user", "assistant"] * 2
     assert [t["query"] for t in kept["history"]] == QUESTIONS[:2]
     second.stop()
+
+    # `routegraph chat` reads the same thread from the same database.
+    history = subprocess.run(
+        [executable("routegraph"), "chat", "--db", postgres_url, "--thread", "restart",
+         "--history", "--json"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert [t["query"] for t in json.loads(history.stdout)["turns"]] == QUESTIONS[:2]
 
     import psycopg
 
