@@ -280,3 +280,87 @@ def test_threads_keep_turns_across_app_restarts(make_client: Any, tmp_path: Path
     assert [t["turn"] for t in thread["history"]] == [1, 2]
     assert [t["query"] for t in thread["history"]] == ["What is 2 + 2?", "And 3 + 3?"]
     assert client._client.get("/v1/threads/nope").status_code == 404
+
+
+class SlowChatModel(ScriptedChatModel):
+    """A blocking model call of ``delay_s`` (like a remote model), then the scripted answer."""
+
+    delay_s: float = 1.0
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        import time
+
+        time.sleep(self.delay_s)
+        return super()._generate(messages, stop, run_manager, **kw)
+
+
+def test_one_process_serves_requests_concurrently() -> None:
+    import asyncio
+    import time
+
+    import httpx
+
+    def build(graph_id: str) -> Any:
+        return build_graph(
+            graph_id,
+            catalog=CATALOG,
+            models={"small": SlowChatModel(answers=["4"]), "large": SlowChatModel(answers=["4"])},
+            evaluator=TableEvaluator({"small": 0.9}),
+            router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1)),
+        )
+
+    app = create_app(build, db=None, catalog=CATALOG)
+    body = {"model": "routegraph-cascade", "messages": QUESTION, "routegraph": SETTINGS}
+
+    async def four_at_once() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            replies = await asyncio.gather(
+                *(http.post("/v1/chat/completions", json=body) for _ in range(4))
+            )
+        return [r.status_code for r in replies]
+
+    started = time.monotonic()
+    assert asyncio.run(four_at_once()) == [200] * 4
+    assert time.monotonic() - started < 3.0  # four 1-second calls overlap (serially: >= 4 s)
+
+
+def test_a_failing_run_is_a_500_in_openai_shape() -> None:
+    def build(graph_id: str) -> Any:
+        return _Exploding()
+
+    client = openai.OpenAI(
+        base_url="http://testserver/v1",
+        api_key="unused",
+        http_client=TestClient(create_app(build, db=None, catalog=CATALOG)),
+        max_retries=0,
+    )
+    with pytest.raises(openai.InternalServerError) as caught:
+        ask(client)
+    error = error_of(caught.value)
+    assert error["type"] == "server_error" and "disk on fire" in error["message"]
+
+
+class _Exploding:
+    """A compiled graph stand-in whose run fails the way an unexpected bug would."""
+
+    def copy(self, update: dict[str, Any]) -> Any:
+        return self
+
+    async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+
+def test_serve_binds_loopback_unless_told_and_commands_have_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from routegraph.app.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["serve"]).host == "127.0.0.1"
+    assert parser.parse_args(["serve", "--host", "0.0.0.0", "--port", "9"]).host == "0.0.0.0"
+    for command in ("serve", "chat"):
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args([command, "--help"])
+        assert done.value.code == 0
+        assert "--db" in capsys.readouterr().out

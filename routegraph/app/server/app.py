@@ -112,6 +112,9 @@ def create_app(
             return error_response(exc)
         except RouteGraphError as exc:
             return error_response(ApiError(500, str(exc)))
+        except Exception as exc:  # the client gets OpenAI's shape; the log keeps the trace
+            log.exception("run failed")
+            return error_response(ApiError(500, f"The run failed: {type(exc).__name__}: {exc}"))
         trace = trace_of(message, chat.thread_id)
         return JSONResponse(
             completion_body(chat.target.model_id, message, trace), headers=trace_headers(trace)
