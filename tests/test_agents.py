@@ -155,6 +155,30 @@ def test_plan_reaches_the_routed_models_but_not_the_router() -> None:
     assert meta["path"] == ["small", "large"] and meta["chosen_model"] == "large"
 
 
+def test_a_thread_routes_each_turn_afresh_and_keeps_the_history() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    models = tiny_models()
+    agent = build_planned_agent(
+        "cascade",
+        planner=RecordingChatModel(answer="1. Say it."),
+        checkpointer=InMemorySaver(),
+        **tiny_overrides(models),
+    )
+    thread: Any = {"configurable": {"thread_id": "planned"}}
+    question = "What is the capital of France?"
+    for turn in (1, 2):
+        out = agent.invoke({"messages": [HumanMessage(question)]}, thread, context=TINY)
+        meta = out["messages"][-1].response_metadata["routegraph"]
+        assert (meta["turn"], out["turn"], len(out["history"])) == (turn, turn, turn)
+        assert meta["path"] == ["small", "large"]  # the same question, routed the same way
+        assert [a["model"] for a in out["attempts"]] == ["small", "large"]  # this turn's only
+        assert out["cost_usd"] == pytest.approx(meta["cost_usd"])
+    assert [m.type for m in out["messages"]] == ["human", "system", "ai"] * 2
+    # The second turn's models saw the whole conversation, the earlier turn included.
+    assert len(models["small"].prompts[-1]) == 5  # type: ignore[attr-defined]
+
+
 def test_compiled_graph_with_overrides_is_refused() -> None:
     from routegraph.core.errors import InvalidInputError
     from routegraph.graphs.registry import build_graph

@@ -31,7 +31,7 @@ from routegraph.core.catalog import Catalog
 from routegraph.core.context import RouteContext
 from routegraph.core.errors import InvalidInputError, RouteGraphError
 from routegraph.core.models import ModelSettings
-from routegraph.core.state import Attempt, RoutingDecision
+from routegraph.core.state import Attempt, RoutingDecision, TurnRecord
 from routegraph.graphs.registry import build_graph
 from routegraph.nodes.resources import Toolkit, current_context, user_query
 from routegraph.nodes.steps import emit
@@ -49,12 +49,14 @@ PLAN_TOKENS = 96
 class PlannedAgentState(MessagesState):
     """The parent agent's state: the conversation, the plan, and the routed answer's record.
 
-    ``attempts``, ``decisions`` and ``cost_usd`` are copied from the routing subgraph's output
-    (this turn's; each turn replaces them), so the parent sees why the answer came from where it
-    did without reading the subgraph's state.
+    ``attempts``, ``decisions``, ``cost_usd``, ``turn`` and ``history`` are copied from the
+    routing subgraph's output (each turn replaces them), so the parent sees why the answer came
+    from where it did without reading the subgraph's state.
     """
 
     plan: str
+    turn: int
+    history: list[TurnRecord]
     attempts: list[Attempt]
     decisions: list[RoutingDecision]
     cost_usd: float
@@ -107,22 +109,36 @@ def build_planned_agent(
     *,
     planner: BaseChatModel | str = "smollm2-135m",
     checkpointer: Any = None,
+    models: Mapping[str, BaseChatModel] | None = None,
+    catalog: Catalog | None = None,
     **overrides: Any,
 ) -> Graph:
     """A parent agent: ``plan`` (a chat model drafts the steps) then ``answer`` (a routegraph
     graph as a subgraph node routes the request to the cheapest model that answers it well).
 
-    ``graph`` is a graph id (``overrides`` such as ``models``, ``router``, ``evaluator``,
-    ``catalog`` go to its factory) or an already compiled routing graph. ``planner`` is a chat
-    model or a catalog name (default: the embedded local model, so the agent runs offline).
-    Run it with a ``RouteContext`` (or a dict of its fields) as ``context``: the planner and the
-    routing subgraph both read it.
+    ``graph`` is a graph id (``models``, ``catalog`` and ``overrides`` such as ``router`` or
+    ``evaluator`` go to its factory) or an already compiled routing graph (then ``models`` and
+    ``catalog`` only serve the planner). ``planner`` is a chat model or a catalog name (default:
+    the embedded local model, so the agent runs offline). Run it with a ``RouteContext`` (or a
+    dict of its fields) as ``context``: the planner and the routing subgraph both read it.
+    With a ``checkpointer`` the answer subgraph keeps its own state in the thread too, so its
+    ``turn`` counts the thread's turns and ``history`` lists them.
     """
-    answer = _routing_graph(graph, overrides)
+    if isinstance(graph, str):
+        given = {"models": models, "catalog": catalog}
+        answer = build_graph(graph, **{k: v for k, v in given.items() if v}, **overrides)
+    elif overrides:
+        raise InvalidInputError(
+            "overrides",
+            f"{', '.join(sorted(overrides))} given with an already compiled graph",
+            "a graph id with overrides, or a compiled graph alone",
+        )
+    else:
+        answer = graph
+    if checkpointer is not None:
+        answer = answer.copy(update={"checkpointer": True})
     builder = StateGraph(PlannedAgentState, context_schema=RouteContext)
-    builder.add_node(
-        "plan", make_plan_node(planner, overrides.get("models"), overrides.get("catalog"))
-    )
+    builder.add_node("plan", make_plan_node(planner, models, catalog))
     builder.add_node("answer", answer)
     builder.add_edge(START, "plan")
     builder.add_edge("plan", "answer")
