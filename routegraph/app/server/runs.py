@@ -37,10 +37,20 @@ class GraphRunner:
         catalog: Catalog | None = None,
     ):
         self.factory = factory
-        self.checkpointer = checkpointer
         self.catalog = catalog
         """The catalog settings are checked against (the graphs' own; default: packaged)."""
         self._graphs: dict[tuple[str, bool], CompiledStateGraph[Any, Any, Any, Any]] = {}
+        self._checkpointer = checkpointer
+
+    @property
+    def checkpointer(self) -> BaseCheckpointSaver[str] | None:
+        """Where threads are kept (set by the app's lifespan); None: stateless only."""
+        return self._checkpointer
+
+    @checkpointer.setter
+    def checkpointer(self, saver: BaseCheckpointSaver[str] | None) -> None:
+        self._checkpointer = saver
+        self._graphs = {key: g for key, g in self._graphs.items() if not key[1]}
 
     def graph(self, graph_id: str, threaded: bool) -> CompiledStateGraph[Any, Any, Any, Any]:
         key = (graph_id, threaded)
