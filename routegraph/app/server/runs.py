@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from routegraph.app.chat_model import LIVE_STREAMING_GRAPHS, STREAM_MODES, _StreamRelay
+from routegraph.app.chat_model import LIVE_STREAMING_GRAPHS, STREAM_MODES, StreamRelay
 from routegraph.app.server.chat_request import ChatRequest
 from routegraph.app.server.errors import ApiError
 from routegraph.core.catalog import Catalog
@@ -103,12 +103,12 @@ class GraphRunner:
         where the graph accepts its router's choice unjudged (simple, specialist), else the
         accepted answer once accepted; the last chunk carries the trace and the usage."""
         graph, config, context = self._plan(request)
-        relay = _StreamRelay(live=request.target.graph_id in LIVE_STREAMING_GRAPHS)
+        relay = StreamRelay(live=request.target.graph_id in LIVE_STREAMING_GRAPHS)
         events = graph.astream(
             {"messages": request.messages},
             config,
             context=context,
-            stream_mode=STREAM_MODES,  # type: ignore[arg-type]
+            stream_mode=STREAM_MODES,
         )
         try:
             async for mode, payload in events:
