@@ -8,7 +8,9 @@ router module with only its own idea.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -137,6 +139,24 @@ class EmbeddingRouter(Router):
 
 EMBEDDER_ENV = "ROUTEGRAPH_EMBEDDER"
 """Environment variable naming the embedder new routers train with (default: MiniLM)."""
+
+
+@contextlib.contextmanager
+def using_embedder(name: str | None) -> Iterator[None]:
+    """Within the block, routers created without an embedder use ``name`` (None: unchanged)."""
+    if name is None:
+        yield
+        return
+    named_embedder(name)  # unknown names fail here, before any work
+    previous = os.environ.get(EMBEDDER_ENV)
+    os.environ[EMBEDDER_ENV] = name
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(EMBEDDER_ENV, None)
+        else:
+            os.environ[EMBEDDER_ENV] = previous
 
 
 def embedder_names() -> tuple[str, str]:

@@ -164,3 +164,25 @@ def test_bench_cli_split_by_task_json(task_csv, capsys):
     assert main(["bench", "--data", str(task_csv), "--router", "heuristic"]) == 0
     text = capsys.readouterr().out
     assert "chosen on validation" in text and "zero router" in text
+
+
+def test_bench_cli_embedder_flag_is_scoped_to_the_run(task_csv, capsys, monkeypatch):
+    from routegraph.routers.embedded import EMBEDDER_ENV
+
+    monkeypatch.delenv(EMBEDDER_ENV, raising=False)
+    code = main(
+        [
+            "bench",
+            "--data",
+            str(task_csv),
+            "--router",
+            "heuristic",
+            "--embedder",
+            "minilm-static",
+            "--json",
+        ]
+    )
+    assert code == 0 and json.loads(capsys.readouterr().out)["routers"]["heuristic"]
+    import os
+
+    assert EMBEDDER_ENV not in os.environ  # restored after the run

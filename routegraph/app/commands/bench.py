@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="random: prompt-disjoint 70/10/20 split (default); by-task: hold out whole "
         "eval_name tasks for validation and test (traffic unlike the training data)",
     )
+    parser.add_argument(
+        "--embedder",
+        choices=("all-MiniLM-L6-v2", "minilm-static"),
+        help="prompt embedder of the routers trained here (default: $ROUTEGRAPH_EMBEDDER, else "
+        "all-MiniLM-L6-v2); minilm-static = static vectors distilled from it, ~100x faster",
+    )
     parser.add_argument("--seed", type=int, default=0, help="split and random-baseline seed")
     parser.add_argument(
         "--random-seeds", type=int, default=10, help="seeds averaged for the random baseline"
@@ -111,6 +117,13 @@ def run_graph_level(result: dict, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from routegraph.routers.embedded import using_embedder
+
+    with using_embedder(args.embedder):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from routegraph.app.bench.harness import run_bench
     from routegraph.app.bench.plot import plot_bench
     from routegraph.app.bench.report import baseline_table, router_table, validated_table

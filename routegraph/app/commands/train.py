@@ -89,6 +89,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME=VALUE",
         help="router hyper-parameters, e.g. k=25 (values parsed as JSON, else kept as text)",
     )
+    parser.add_argument(
+        "--embedder",
+        choices=("all-MiniLM-L6-v2", "minilm-static"),
+        help="prompt embedder of the routers trained here (default: $ROUTEGRAPH_EMBEDDER, else "
+        "all-MiniLM-L6-v2); minilm-static = static vectors distilled from it, ~100x faster",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(func=run)
 
@@ -126,6 +132,13 @@ def _folder_size(path: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from routegraph.routers.embedded import using_embedder
+
+    with using_embedder(args.embedder):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from routegraph.core.data.splits import train_val_test_split
     from routegraph.routers.calibration import calibrate, parse_target
     from routegraph.routers.evaluation import evaluate
