@@ -1,0 +1,151 @@
+"""Many concurrent requests to routegraph's OpenAI-compatible endpoint, each checked against
+what only its own prompt can produce.
+
+Each request asks a different GSM8K test problem through a graph whose models are replayed
+recordings (GPT-4 and Mixtral), so the right answer for a request is known in advance: the
+recording of the model that served it, for *that* prompt. A response carrying another prompt's
+answer, another request's cost or a trace of another run is a crossover, and is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+GRAPHS = ("simple", "cascade", "cascade_routing", "specialist")
+WEAK, STRONG = "mixtral-8x7b-instruct", "gpt-4-1106-preview"
+REPLAY_IDS = {WEAK: "mistralai/Mixtral-8x7B-Instruct-v0.1", STRONG: "gpt-4-1106-preview"}
+
+
+@dataclass
+class Outcome:
+    index: int
+    graph: str
+    seconds: float
+    status: int
+    problems: list[str] = field(default_factory=list)
+
+
+def request_body(graph: str, prompt: str, thread_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": f"routegraph-{graph}",
+        "messages": [{"role": "user", "content": prompt}],
+        "routegraph": {
+            "models": [WEAK, STRONG],
+            "weak_model": WEAK,
+            "strong_model": STRONG,
+            "router": "heuristic",
+            "evaluator": "reference",
+        },
+    }
+    if thread_id:
+        body["thread_id"] = thread_id
+    return body
+
+
+def check(index: int, prompt: str, body: dict[str, Any]) -> list[str]:
+    """What is wrong with the response to ``prompt`` (empty: nothing)."""
+    from routegraph.core.providers.replay import find_recording
+
+    problems = []
+    answer = body["choices"][0]["message"]["content"]
+    trace = body.get("routegraph") or {}
+    served = trace.get("served_by") or trace.get("chosen_model")
+    if served not in REPLAY_IDS:
+        return [f"#{index}: served by {served!r}"]
+    recording = find_recording(REPLAY_IDS[served], prompt)
+    if recording is None or answer != recording.text:
+        problems.append(f"#{index}: the answer is not {served}'s recording for this prompt")
+    path = trace.get("path") or []
+    recordings = [find_recording(REPLAY_IDS.get(m, m), prompt) for m in path]
+    if not path or any(r is None for r in recordings):
+        problems.append(f"#{index}: path {path} has a model with no recording of this prompt")
+        return problems
+    expected = sum(r.cost_usd for r in recordings if r is not None)
+    if abs(float(trace.get("cost_usd", 0.0)) - expected) > 1e-8:
+        problems.append(f"#{index}: cost {trace.get('cost_usd')} is not this prompt's {expected}")
+    return problems
+
+
+def warm_up(base_url: str, prompts: list[str]) -> None:
+    """One request per graph first: the server loads its recordings and compiles its graphs
+    once, and this process indexes the recordings it checks against."""
+    from routegraph.core.providers.replay import recording_index
+
+    for model_id in REPLAY_IDS.values():
+        recording_index(model_id)
+    for i, graph in enumerate(GRAPHS):
+        data = json.dumps(request_body(graph, prompts[i % len(prompts)])).encode()
+        request = urllib.request.Request(
+            f"{base_url}/chat/completions", data, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=600) as response:
+            response.read()
+
+
+def run_load(
+    base_url: str, prompts: list[str], timeout_s: float = 600, threads: str | None = None
+) -> dict[str, Any]:
+    """POST one request per prompt, all at once (one thread each); latency and crossovers.
+
+    With ``threads`` (a prefix), request i runs on its own conversation thread ``<prefix>-i``
+    kept by the server's checkpointer, and its trace must name that thread.
+    """
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+    start = threading.Event()
+
+    def one(index: int, prompt: str) -> None:
+        graph = GRAPHS[index % len(GRAPHS)]
+        thread_id = f"{threads}-{index}" if threads else None
+        data = json.dumps(request_body(graph, prompt, thread_id)).encode()
+        request = urllib.request.Request(
+            f"{base_url}/chat/completions", data, {"Content-Type": "application/json"}
+        )
+        start.wait()
+        began = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                body = json.loads(response.read())
+                status = response.status
+            seconds = time.perf_counter() - began
+            problems = check(index, prompt, body)
+            if thread_id and body["routegraph"].get("turn") != 1:
+                problems.append(f"#{index}: turn {body['routegraph'].get('turn')}, not 1")
+            if thread_id and body["routegraph"].get("thread_id") != thread_id:
+                problems.append(
+                    f"#{index}: trace names thread {body['routegraph'].get('thread_id')}"
+                )
+        except Exception as exc:  # counted, not raised: the run reports every failure
+            seconds = time.perf_counter() - began
+            detail = exc.read()[:300].decode(errors="replace") if hasattr(exc, "read") else ""
+            status = getattr(exc, "code", 0)
+            problems = [f"#{index}: {type(exc).__name__}: {exc} {detail}".strip()]
+        outcome = Outcome(index, graph, seconds, status, problems)
+        with lock:
+            outcomes.append(outcome)
+
+    workers = [threading.Thread(target=one, args=(i, p)) for i, p in enumerate(prompts)]
+    for worker in workers:
+        worker.start()
+    began = time.perf_counter()
+    start.set()
+    for worker in workers:
+        worker.join(timeout_s)
+    wall = time.perf_counter() - began
+    latencies = sorted(o.seconds for o in outcomes)
+    return {
+        "requests": len(prompts),
+        "completed": sum(o.status == 200 for o in outcomes),
+        "problems": [p for o in outcomes for p in o.problems],
+        "wall_s": round(wall, 2),
+        "throughput_rps": round(len(outcomes) / wall, 2),
+        "p50_s": round(statistics.median(latencies), 3),
+        "p99_s": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
+        "by_graph": {g: sum(o.graph == g for o in outcomes) for g in GRAPHS},
+    }
