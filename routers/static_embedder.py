@@ -8,10 +8,11 @@ centred and reduced by PCA, and a prompt's vector is the weighted mean of its to
 (weights grow with a token's rarity rank, like model2vec's Zipf weighting), L2-normalised.
 Embedding is a tokenizer call plus a table lookup.
 
-The table is built once from the installed MiniLM files (nothing is downloaded) by
-:func:`build_table` - about two minutes on two CPU cores - and cached under
-``cache_dir()/static/``; ``scripts/train_default_routers.py`` builds it too. Routers trained on
-these vectors record ``embedder = "minilm-static"`` and only load with this embedder.
+The table (16 MB, float16) ships in ``routegraph/artifacts/embedders/``; it is rebuilt from the
+installed MiniLM files (nothing is downloaded) by :func:`build_table` - 8 minutes on two busy
+CPU cores here - which ``scripts/train_default_routers.py`` runs when the packaged copy is
+missing, and which a missing table triggers on first use (into ``cache_dir()/static/``).
+Routers trained on these vectors record ``embedder = "minilm-static"`` and only load with it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from routegraph.core.errors import ArtifactError, InvalidInputError
-from routegraph.core.paths import cache_dir
+from routegraph.core.paths import artifacts_dir, cache_dir
 
 STATIC_EMBEDDER_NAME = "minilm-static"
 TABLE_VERSION = 1
@@ -34,8 +35,17 @@ MAX_TOKENS = 512
 BATCH = 512
 
 
+def packaged_table_path() -> Path:
+    """The table shipped with the package (what the shipped routers were trained with)."""
+    return artifacts_dir() / "embedders" / f"{STATIC_EMBEDDER_NAME}-v{TABLE_VERSION}.npz"
+
+
 def table_path() -> Path:
-    """Where the distilled table lives (``$ROUTEGRAPH_CACHE_DIR/static/...``)."""
+    """Where the distilled table is read from: the packaged copy, else the cache
+    (``$ROUTEGRAPH_CACHE_DIR/static/...``, built there on first use)."""
+    packaged = packaged_table_path()
+    if packaged.is_file():
+        return packaged
     return cache_dir() / "static" / f"{STATIC_EMBEDDER_NAME}-v{TABLE_VERSION}.npz"
 
 

@@ -34,7 +34,11 @@ from routegraph.routers.calibration import calibrate
 from routegraph.routers.embedded import EMBEDDER_ENV
 from routegraph.routers.evaluation import evaluate
 from routegraph.routers.registry import default_router_path, make_router
-from routegraph.routers.static_embedder import STATIC_EMBEDDER_NAME
+from routegraph.routers.static_embedder import (
+    STATIC_EMBEDDER_NAME,
+    build_table,
+    packaged_table_path,
+)
 
 OUT: dict[str, str] = {}
 """--out: folder to write the artifacts to instead of the shipped location."""
@@ -128,6 +132,8 @@ def main() -> None:
     parser.add_argument("--out", help="write DIR/<name> instead of the shipped artifacts")
     args = parser.parse_args()
     os.environ[EMBEDDER_ENV] = args.embedder
+    if args.embedder == STATIC_EMBEDDER_NAME and not packaged_table_path().is_file():
+        print(f"distilling the static table -> {build_table(packaged_table_path())}")
     if args.out:
         OUT["dir"] = args.out
     if args.only in (None, "default"):

@@ -146,6 +146,12 @@ def test_shipped_routers_load_and_route(capsys):
     assert default.models_ == ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"]
     assert default.meta_["strong_model"] == "gpt-4-1106-preview"
     assert "strong_share=0.5" in default.meta_["thresholds"]
+    assert default.meta_["embedder"] == "minilm-static"  # static vectors: ~2 ms per decision
+    from routegraph.routers.calibration import threshold_for_target
+
+    point, _ = threshold_for_target(default, "quality_fraction=0.95")
+    safe, why = threshold_for_target(default, "quality_fraction=0.95", confidence=0.9)
+    assert safe <= point and "guaranteed" in why  # certifying costs strong calls
     hard = "Scenario 1 | I lied to my friend. Scenario 2 | I helped my neighbour.\nA. Wrong, Wrong"
     assert main(["route", hard, "--json"]) == 0  # --router defaults to the shipped default
     result = json.loads(capsys.readouterr().out)
