@@ -19,10 +19,10 @@ from langgraph.types import Command, Send
 
 from routegraph.core.context import RouteContext
 from routegraph.core.state import RouteState, SubtaskResult, WorkerState
-from routegraph.evaluators.base import EvaluationInput
+from routegraph.nodes import budget
 from routegraph.nodes.calls import CallResult, call_model
 from routegraph.nodes.resources import Toolkit, current_context, user_query
-from routegraph.nodes.steps import emit
+from routegraph.nodes.steps import emit, evaluation_usage, guarded_evaluation
 
 DECOMPOSE_PROMPT = (
     "You lead small assistants that each read one excerpt of a long document. Split the task "
@@ -83,6 +83,7 @@ def make_decompose_node(kit: Toolkit) -> Any:
                 f"\nA previous round answered: {last['answer'][:400]!r} with confidence "
                 f"{last.get('confidence')}. Ask different, more specific jobs."
             )
+        left = budget.left(ctx.budget_usd, state.get("cost_usd", 0.0))
         call = call_model(
             kit,
             ctx,
@@ -92,6 +93,7 @@ def make_decompose_node(kit: Toolkit) -> Any:
                     DECOMPOSE_PROMPT.format(k=ctx.max_subtasks, query=query, feedback=feedback)
                 )
             ],
+            budget_left=left,
         )
         jobs = parse_jobs(call.reply.text, ctx.max_subtasks) if call.reply else []
         notes = []
@@ -120,8 +122,13 @@ def make_decompose_node(kit: Toolkit) -> Any:
             "reason": f"round {round_}: {len(tasks)} local jobs",
         }
         emit({"event": "routing_decision", "graph": "minions", **decision})
+        # Each job may spend an equal share of what is left; one share stays for aggregation.
+        share = budget.left(left, call.cost_usd) / (len(tasks) + 1)
         sends = [
-            Send("worker", WorkerState(task=t, index=i, round=round_, document=None))
+            Send(
+                "worker",
+                WorkerState(task=t, index=i, round=round_, document=None, budget_usd=share),
+            )
             for i, t in enumerate(tasks)
         ]
         return Command(
@@ -141,7 +148,13 @@ def make_decompose_node(kit: Toolkit) -> Any:
 def make_worker_node(kit: Toolkit) -> Any:
     def worker(state: WorkerState, runtime: Runtime[RouteContext]) -> dict[str, Any]:
         ctx = current_context(runtime, kit)
-        call = call_model(kit, ctx, ctx.weak_model, [HumanMessage(state["task"])])
+        call = call_model(
+            kit,
+            ctx,
+            ctx.weak_model,
+            [HumanMessage(state["task"])],
+            budget_left=state.get("budget_usd", ctx.budget_usd),
+        )
         result: SubtaskResult = {
             "round": state["round"],
             "index": state["index"],
@@ -174,26 +187,27 @@ def make_aggregate_node(kit: Toolkit) -> Any:
             SystemMessage("You write the final answer from the findings."),
             HumanMessage(AGGREGATE_PROMPT.format(query=query, findings=findings)),
         ]
-        call = call_model(kit, ctx, ctx.strong_model, prompt)
+        left = budget.left(ctx.budget_usd, state.get("cost_usd", 0.0))
+        call = call_model(kit, ctx, ctx.strong_model, prompt, budget_left=left)
         notes: list[str] = []
         if not call.ok:
             notes.append(
                 f"strong model {ctx.strong_model} unavailable for aggregation; "
                 f"the local model {ctx.weak_model} aggregated"
             )
-            call = call_model(kit, ctx, ctx.weak_model, prompt)
+            call = call_model(kit, ctx, ctx.weak_model, prompt, budget_left=left)
         answer = call.reply.text if call.reply else findings
-        chat = (
-            kit.resolver(ctx).resolve_all(call.spec.name, kit.settings(ctx))[0].chat
-            if call.spec
-            else None
-        )
-        confidence = (
-            kit.evaluator_for(ctx, chat).evaluate(
-                EvaluationInput(query, answer, call.requested, call.reply)
+        attempt: dict[str, Any] = {
+            "model": call.requested,
+            "served_by": call.spec.name if call.spec else call.requested,
+            "answer": answer,
+        }
+        confidence, judge = (
+            guarded_evaluation(
+                state, ctx, kit, attempt, budget.left(left, call.cost_usd), call.reply
             )
-            if chat is not None
-            else None
+            if call.spec is not None
+            else (None, None)
         )
         score = round(confidence.score, 6) if confidence else 0.0
         attempt = {
@@ -209,7 +223,13 @@ def make_aggregate_node(kit: Toolkit) -> Any:
             "cost_usd": call.cost_usd,
             "latency_s": call.latency_s,
             "source": call.source,
+            "faults": call.faults,
         }
+        if confidence is not None and confidence.details.get("failed"):
+            attempt["evaluation"] = dict(confidence.details)
+        usage = _usage_update(call) if call.ok else {}
+        for key, value in evaluation_usage(judge, attempt).items():
+            usage[key] = usage.get(key, 0) + value
         accepted = score >= ctx.confidence_threshold or round_ >= ctx.max_rounds
         reason = f"round {round_}: confidence {score:.3f} " + (
             ">= threshold"
@@ -242,7 +262,7 @@ def make_aggregate_node(kit: Toolkit) -> Any:
                 "attempts": [attempt],
                 "decisions": [decision],
                 "notes": notes,
-                **(_usage_update(call) if call.ok else {}),
+                **usage,
             },
         )
 

@@ -175,16 +175,7 @@ def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
             attempt["confidence"] = round(confidence.score, 6)
             attempt["evaluator"] = confidence.evaluator
             attempt["evaluation"] = _plain(confidence.details)
-            if judge is not None and judge.calls:
-                spent = judge.cost_usd
-                tokens = judge.input_tokens + judge.output_tokens
-                local = judge.spec.tier == "local"
-                attempt["evaluation_cost_usd"] = spent
-                usage = {
-                    "cost_usd": spent,
-                    "local_tokens": tokens if local else 0,
-                    "remote_tokens": 0 if local else tokens,
-                }
+            usage = evaluation_usage(judge, attempt)
             accepted, why = policy.accept(state, ctx, attempt)  # type: ignore[arg-type]
         record = {
             "step": attempt["step"],
@@ -214,7 +205,12 @@ def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
 
 
 def guarded_evaluation(
-    state: RouteState, ctx: RouteContext, kit: Toolkit, attempt: dict[str, Any], left: float
+    state: RouteState,
+    ctx: RouteContext,
+    kit: Toolkit,
+    attempt: dict[str, Any],
+    left: float,
+    message: AIMessage | None = None,
 ) -> tuple[Confidence, MeteredChatModel | None]:
     """The evaluator's confidence in ``attempt``, never an exception.
 
@@ -235,7 +231,9 @@ def guarded_evaluation(
         name = str(getattr(evaluator, "name", name))
         query = user_query(state["messages"])
         confidence = evaluator.evaluate(
-            EvaluationInput(query, attempt["answer"], attempt["model"], state.get("last_message"))
+            EvaluationInput(
+                query, attempt["answer"], attempt["model"], message or state.get("last_message")
+            )
         )
         score = float(confidence.score)
         if not 0.0 <= score <= 1.0:  # NaN fails this too
@@ -247,6 +245,20 @@ def guarded_evaluation(
         details = {"failed": True, "fault": fault.kind, "reason": reason}
         emit({"event": "evaluation_failed", "evaluator": name, "reason": reason})
         return Confidence(0.0, name, details), judge
+
+
+def evaluation_usage(judge: MeteredChatModel | None, attempt: dict[str, Any]) -> dict[str, Any]:
+    """The state update for what the evaluator's own calls cost (recorded on ``attempt``)."""
+    if judge is None or not judge.calls:
+        return {}
+    tokens = judge.input_tokens + judge.output_tokens
+    local = judge.spec.tier == "local"
+    attempt["evaluation_cost_usd"] = judge.cost_usd
+    return {
+        "cost_usd": judge.cost_usd,
+        "local_tokens": tokens if local else 0,
+        "remote_tokens": 0 if local else tokens,
+    }
 
 
 def within_budget(choice: Choice, state: RouteState, ctx: RouteContext, kit: Toolkit) -> Choice:

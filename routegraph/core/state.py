@@ -171,3 +171,5 @@ class WorkerState(TypedDict):
     index: int
     round: int
     document: str | None
+    budget_usd: float
+    """This job's share of what was left of the run's budget when the jobs were sent."""
