@@ -99,7 +99,11 @@ class RouteContext:
         0.02, "Cascade routing: stop when no untried model's expected quality gain exceeds this."
     )
     max_steps: int = _describe(3, "Most model calls in one run (>= 1).")
-    budget_usd: float = _describe(1.0, "Most USD one run may spend; no new call once reached.")
+    budget_usd: float = _describe(
+        1.0,
+        "Most USD one run may spend, evaluator calls included: a call whose worst-case cost "
+        "could overrun what is left is not made.",
+    )
     max_tokens: int = _describe(256, "Most tokens a model may generate per call.")
     temperature: float = _describe(0.0, "Sampling temperature of answer generation.")
     samples: int = _describe(3, "Self-consistency: number of extra samples compared.")
