@@ -33,9 +33,20 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "user"
 _LOCK = threading.Lock()  # one llama.cpp context is not safe for concurrent calls
 
 
-@lru_cache(maxsize=4)
+_LOAD_LOCK = threading.Lock()
+"""llama.cpp silences a model load by pointing file descriptors 1 and 2 at /dev/null and back;
+two loads at once (parallel MinionS workers, concurrent server requests) interleave the swaps and
+can leave the process's stdout and stderr on /dev/null for good, so loads take turns."""
+
+
 def load_llama(model_path: str, n_ctx: int = 2048, seed: int = 0) -> Any:
     """Load a GGUF once per process (loading costs ~0.3 s; generation reuses it)."""
+    with _LOAD_LOCK:
+        return _load_llama(model_path, n_ctx, seed)
+
+
+@lru_cache(maxsize=4)
+def _load_llama(model_path: str, n_ctx: int, seed: int) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError as exc:  # pragma: no cover - depends on the install
