@@ -74,3 +74,23 @@ def test_history_of_an_unknown_thread_is_a_clear_error(tmp_path: Path) -> None:
     result = chat(tmp_path / "chats.sqlite", "--thread", "nope", "--history")
     assert result.returncode == 2
     assert "--thread: no thread 'nope'" in result.stderr
+
+
+def test_chat_on_minions_reads_the_document(tmp_path: Path, smollm2_gguf: Path) -> None:
+    """MinionS runs parallel local workers; the chat still prints every answer (a concurrent
+    llama.cpp load once silenced the process's stdout for good)."""
+    document = tmp_path / "report.txt"
+    document.write_text("ACME annual report.\n\nRevenue in 2025 was 12 million dollars.\n")
+    result = chat(tmp_path / "chats.sqlite", "--graph", "minions", "--document", str(document),
+                  "--router", "heuristic", "--max-tokens", "48", "--set", "max_rounds=1",
+                  "--set", "max_subtasks=2", text="What was the revenue in 2025?\n")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "graph minions" in result.stdout
+    assert "smollm2-135m>" in result.stdout  # the answer line
+    assert "kept" in result.stdout.splitlines()[-1]
+
+
+def test_chat_document_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -> None:
+    result = chat(tmp_path / "c.sqlite", "--graph", "minions", "--document", str(tmp_path / "x"))
+    assert result.returncode == 2
+    assert "--document: cannot read" in result.stderr

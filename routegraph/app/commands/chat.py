@@ -13,6 +13,7 @@ import asyncio
 import json
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -57,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and exit",
     )
     parser.add_argument("--json", action="store_true", help="with --history: print JSON")
+    parser.add_argument(
+        "--document",
+        type=Path,
+        help="long context file for the minions graph (kept in the thread from the next turn on)",
+    )
     add_run_options(parser)
     parser.set_defaults(func=run)
 
@@ -68,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--history", "needs --thread ID", "--thread ID --history")
     context = context_from_args(args)
     context_from_dict(context)  # bad settings fail before the chat starts, naming the field
+    if args.document:
+        try:
+            args.document_text = args.document.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError("--document", f"cannot read {args.document} ({exc})") from None
     db = args.db or default_chat_db()
     return asyncio.run(chat(args, db, context))
 
@@ -104,10 +115,11 @@ async def chat(args: argparse.Namespace, db: str, context: dict[str, Any]) -> in
             if text == "/history":
                 print_history(console, await thread_values(saver, config) or {}, False)
                 continue
+            inputs: dict[str, Any] = {"messages": [HumanMessage(text)]}
+            if getattr(args, "document_text", None):
+                inputs["document"] = args.document_text
             with Console(stderr=True).status("routing...", spinner="dots"):
-                state = await graph.ainvoke(
-                    {"messages": [HumanMessage(text)]}, config, context=dict(context)
-                )
+                state = await graph.ainvoke(inputs, config, context=dict(context))
             print_answer(console, state["messages"][-1])
 
 
