@@ -22,6 +22,7 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ class StaticEmbedder:
         self.path = path
         self._table: np.ndarray | None = None
         self._weights: np.ndarray | None = None
-        self._tokenizer = None
+        self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     def _load(self) -> None:
@@ -148,7 +149,7 @@ class StaticEmbedder:
         out = np.zeros((len(texts), self._table.shape[1]), np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)  # type: ignore[union-attr]
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         for i, enc in enumerate(encodings):
             ids = np.asarray(enc.ids, dtype=np.int64)
             if ids.size == 0:
