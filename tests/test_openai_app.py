@@ -256,6 +256,9 @@ def test_not_json_and_unknown_endpoints_answer_in_openai_shape(make_client: Any)
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
     missing = http.post("/v1/embeddings", json={"input": "x"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    wrong_method = http.get("/v1/chat/completions")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_threads_keep_turns_across_app_restarts(make_client: Any, tmp_path: Path) -> None:

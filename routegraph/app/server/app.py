@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 CREATED = 1_767_225_600  # 2026-01-01: a fixed 'created' for the listed model ids
 
 
-def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status)
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 def model_card(model_id: str) -> dict[str, Any]:
@@ -152,11 +152,13 @@ def create_app(
         )
 
     async def not_found(request: Request) -> Response:
-        return error_response(
-            ApiError(
-                404, f"Unknown endpoint {request.method} {request.url.path}.", code="not_found"
-            )
-        )
+        where = f"{request.method} {request.url.path}"
+        for route in routes[:-1]:
+            if route.path_regex.match(request.url.path):  # a known path, another method
+                allowed = ", ".join(sorted(route.methods or ()))
+                error = ApiError(405, f"{where} is not allowed; use {allowed}.")
+                return error_response(error, headers={"allow": allowed})
+        return error_response(ApiError(404, f"Unknown endpoint {where}.", code="not_found"))
 
     routes = [
         Route("/v1/models", list_models, methods=["GET"]),
