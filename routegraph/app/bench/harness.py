@@ -310,6 +310,9 @@ def run_bench(
     decision_cost = np.nanmean(train.cost_usd, axis=0)
     decision_cost = np.where(np.isnan(decision_cost), test.cost_usd.mean(axis=0), decision_cost)
     zero_router = zero_router_record(test.quality, test.cost_usd, refs)
+    zero_router["cost_vs_zero_at_95pct_strong"] = (
+        1.0 if zero_router.get("cost_at_95pct_strong") else None
+    )
 
     results: dict[str, Any] = {}
     val_refs = references(val) if len(val) >= MIN_VAL_ROWS else None
