@@ -186,3 +186,23 @@ def test_bench_cli_embedder_flag_is_scoped_to_the_run(task_csv, capsys, monkeypa
     import os
 
     assert EMBEDDER_ENV not in os.environ  # restored after the run
+
+
+def test_neighbour_decision_costs_price_each_prompt(task_csv):
+    from routegraph.app.bench.costs import decision_costs
+
+    ds = load_routerbench_csv(task_csv)
+    train, test = ds.subset(np.arange(0, 200)), ds.subset(np.arange(200, len(ds)))
+    per_prompt = decision_costs("neighbours", train, test)
+    assert per_prompt.shape == (len(test), len(ds.models))
+    assert np.isfinite(per_prompt).all()
+    # the big model stays the dearest for every prompt, at about its recorded price
+    assert (per_prompt.argmax(axis=1) == ds.models.index("big-api")).all()
+    assert np.allclose(per_prompt[:, 2], 1.5e-3, rtol=0.3)
+    assert decision_costs("mean", train, test).shape == (len(ds.models),)
+    with pytest.raises(InvalidInputError, match="decision_cost"):
+        decision_costs("oracle", train, test)
+    result = run_bench(
+        data=task_csv, routers=["heuristic"], cost_model="neighbours", progress=False
+    )
+    assert result["decision_cost"] == "neighbours" and "validated" in result["routers"]["heuristic"]

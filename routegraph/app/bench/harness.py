@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from routegraph.app.bench.baselines import References, baselines, references, zero_router_aiq
+from routegraph.app.bench.costs import decision_costs
 from routegraph.app.bench.selection import (
     ScoredSplit,
     select_router,
@@ -287,6 +288,7 @@ def run_bench(
     random_seeds: int = 10,
     graph_runners: Mapping[str, GraphRunner] | None = None,
     split: str = "random",
+    cost_model: str = "mean",
 ) -> dict[str, Any]:
     """Benchmark ``routers`` on ``dataset`` and return the record ``routegraph bench --json``
     prints (see the module docstring and BENCHMARKS.md for every key).
@@ -307,8 +309,12 @@ def run_bench(
     names = list(routers or (_artifact_names(rdir) if rdir is not None else default_routers()))
     if not names:
         raise InvalidInputError("router", "no router to run", available_routers())
-    decision_cost = np.nanmean(train.cost_usd, axis=0)
-    decision_cost = np.where(np.isnan(decision_cost), test.cost_usd.mean(axis=0), decision_cost)
+    decision_cost = decision_costs("mean", train, test)
+    val_decision_cost = decision_costs("mean", train, val) if len(val) else decision_cost
+    if cost_model != "mean" and not refs.two_model:  # thresholds of two models use no cost
+        decision_cost = decision_costs(cost_model, train, test)
+        if len(val):
+            val_decision_cost = decision_costs(cost_model, train, val)
     zero_router = zero_router_record(test.quality, test.cost_usd, refs)
     zero_router["cost_vs_zero_at_95pct_strong"] = (
         1.0 if zero_router.get("cost_at_95pct_strong") else None
@@ -339,7 +345,7 @@ def run_bench(
                         val.quality,
                         val.cost_usd,
                         val_refs,
-                        decision_cost,
+                        val_decision_cost,
                     )
                 points = test_split.points()
             except RouteGraphError:
@@ -379,6 +385,7 @@ def run_bench(
         "split": split_info,
         "models": list(test.models),
         "cost_source": ds.cost_source,
+        "decision_cost": cost_model,
         "references": refs.as_dict(),
         "baselines": base,
         "zero_router_aiq": zero_router_aiq(single, test.models, refs),

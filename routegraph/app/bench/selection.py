@@ -37,8 +37,9 @@ class ScoredSplit:
     """A router's scores on one split with that split's recorded outcomes.
 
     ``scores`` is P(strong) per prompt (two models, shape ``(n,)``) or predicted quality per
-    model (``(n, m)``); ``decision_cost`` is what the router knows of each model's price at
-    decision time (mean USD per call on the training split).
+    model (``(n, m)``); ``decision_cost`` is what the router knows of each call's price at
+    decision time: ``(m,)`` mean USD per call on the training split, or ``(n, m)`` per prompt
+    (see :mod:`routegraph.app.bench.costs`).
     """
 
     scores: np.ndarray
@@ -55,7 +56,8 @@ class ScoredSplit:
         """Model column per prompt at ``setting`` (threshold on P(strong), or lambda)."""
         if self.two_model:
             return np.where(self.scores >= setting, self.refs.strong_index, self.refs.weak_index)
-        return np.argmax(self.scores - setting * self.decision_cost[None, :], axis=1)
+        cost = self.decision_cost if self.decision_cost.ndim == 2 else self.decision_cost[None, :]
+        return np.argmax(self.scores - setting * cost, axis=1)
 
     def outcome(self, setting: float) -> dict[str, float]:
         """Mean quality, mean cost and share of strong calls at ``setting``."""

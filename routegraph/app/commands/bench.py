@@ -83,6 +83,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="prompt embedder of the routers trained here (default: $ROUTEGRAPH_EMBEDDER, else "
         "all-MiniLM-L6-v2); minilm-static = static vectors distilled from it, ~100x faster",
     )
+    parser.add_argument(
+        "--decision-cost",
+        choices=("mean", "neighbours"),
+        default="mean",
+        help="N models: the cost a router weighs per call - each model's mean training cost "
+        "(default), or its mean cost on the 20 most similar training prompts",
+    )
     parser.add_argument("--seed", type=int, default=0, help="split and random-baseline seed")
     parser.add_argument(
         "--random-seeds", type=int, default=10, help="seeds averaged for the random baseline"
@@ -144,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
             random_seeds=args.random_seeds,
             progress=sys.stderr.isatty(),
             split=args.split,
+            cost_model=args.decision_cost,
         )
         if args.graph:
             run_graph_level(result, args)
