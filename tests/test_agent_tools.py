@@ -25,9 +25,7 @@ llama-cpp-python's server (0.3.36) matter here:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,37 +33,15 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from tests.conftest import (
     CLOUD_ENV_VARS,
-    Launcher,
+    FUNCTION_CALLING_ALIAS,
     ServerProcess,
     clear_model_caches,
-    free_port,
-    wait_for_http,
 )
 
 pytestmark = pytest.mark.slow
 
-ALIAS = "smollm2-tools"
+ALIAS = FUNCTION_CALLING_ALIAS
 MAX_TOKENS = 32
-
-
-@pytest.fixture(scope="module")
-def function_calling_server(launch_server: Launcher, smollm2_gguf: Path) -> Iterator[ServerProcess]:
-    """llama-cpp-python's OpenAI-compatible server with a function-calling chat format."""
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(smollm2_gguf),
-        "--model_alias", ALIAS,
-        "--chat_format", "chatml-function-calling",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--n_ctx", "2048",
-        "--n_threads", "1",
-    ]  # fmt: skip
-    server = launch_server("llama-cpp-function-calling", argv, port=port)
-    wait_for_http(server, "/v1/models", timeout_s=120)
-    yield server
-    server.stop()
 
 
 def completions_served(server: ServerProcess) -> int:

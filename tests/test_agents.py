@@ -10,9 +10,6 @@ scripted models over a tiny catalog for the branch logic (where the plan goes, t
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +21,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from routegraph.app.agents import build_planned_agent, routing_summary, routing_tool
-from tests.conftest import Launcher, ServerProcess, free_port, wait_for_http
+from tests.conftest import FUNCTION_CALLING_ALIAS, ServerProcess
 from tests.fakes import TableEvaluator, tiny_catalog
 
-ALIAS = "smollm2-tools"
+ALIAS = FUNCTION_CALLING_ALIAS
 ROUTING_EVENTS = {"routing_decision", "evaluation", "final"}
 TINY = {
     "models": ["small", "large"],
@@ -103,26 +100,6 @@ def tiny_overrides(models: dict[str, BaseChatModel]) -> dict[str, Any]:
         "catalog": tiny_catalog(),
         "evaluator": TableEvaluator({"small": 0.1, "large": 0.95}),
     }
-
-
-@pytest.fixture(scope="module")
-def function_calling_server(launch_server: Launcher, smollm2_gguf: Path) -> Iterator[ServerProcess]:
-    """llama-cpp-python's OpenAI-compatible server, SmolLM2 with a function-calling format."""
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(smollm2_gguf),
-        "--model_alias", ALIAS,
-        "--chat_format", "chatml-function-calling",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--n_ctx", "2048",
-        "--n_threads", "1",
-    ]  # fmt: skip
-    server = launch_server("llama-cpp-function-calling", argv, port=port)
-    wait_for_http(server, "/v1/models", timeout_s=120)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ chatml-function-calling``, so a routed request that reaches 'cloud' gets real to
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -21,6 +19,7 @@ import pytest
 from routegraph.graphs.registry import GRAPH_IDS
 from tests.conftest import (
     CLOUD_ENV_VARS,
+    FUNCTION_CALLING_ALIAS,
     PROJECT_ROOT,
     Launcher,
     ServerProcess,
@@ -31,7 +30,7 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.slow
 
-CLOUD_ALIAS = "smollm2-fc"
+CLOUD_ALIAS = FUNCTION_CALLING_ALIAS
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 WEATHER_TOOL = {
     "type": "function",
@@ -48,27 +47,9 @@ WEATHER_TOOL = {
 FAST = {"router": "heuristic"}  # no trained-router loading in the servers
 
 
-@pytest.fixture(scope="module")
-def cloud_server(launch_server: Launcher, smollm2_gguf: Path) -> Iterator[ServerProcess]:
-    """The 'cloud' endpoint: llama-cpp-python's server with real function calling."""
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(smollm2_gguf),
-        "--model_alias", CLOUD_ALIAS,
-        "--chat_format", "chatml-function-calling",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "2048", "--n_threads", "1",
-    ]  # fmt: skip
-    server = launch_server("llama-fc", argv, port=port)
-    wait_for_http(server, "/v1/models", timeout_s=120)
-    yield server
-    server.stop()
-
-
-def cloud_env(cloud_server: ServerProcess) -> dict[str, str]:
+def cloud_env(function_calling_server: ServerProcess) -> dict[str, str]:
     return {
-        "OPENAI_BASE_URL": f"{cloud_server.url}/v1",
+        "OPENAI_BASE_URL": f"{function_calling_server.url}/v1",
         "OPENAI_API_KEY": "sk-local",
         "ROUTEGRAPH_CLOUD_MODEL": CLOUD_ALIAS,
         "LANGSMITH_TRACING": "false",
@@ -80,12 +61,18 @@ OTHER_CLOUD_VARS = [v for v in CLOUD_ENV_VARS if v not in ("OPENAI_BASE_URL", "O
 
 
 @pytest.fixture(scope="module")
-def serve_server(launch_server: Launcher, cloud_server: ServerProcess) -> Iterator[ServerProcess]:
+def serve_server(
+    launch_server: Launcher, function_calling_server: ServerProcess
+) -> Iterator[ServerProcess]:
     """``routegraph serve --port N`` (binds 127.0.0.1 by default)."""
     port = free_port()
     argv = [executable("routegraph"), "serve", "--port", str(port)]
     server = launch_server(
-        "routegraph-serve", argv, port=port, env=cloud_env(cloud_server), drop_env=OTHER_CLOUD_VARS
+        "routegraph-serve",
+        argv,
+        port=port,
+        env=cloud_env(function_calling_server),
+        drop_env=OTHER_CLOUD_VARS,
     )
     wait_for_http(server, "/v1/models", timeout_s=120)
     yield server
@@ -94,7 +81,9 @@ def serve_server(launch_server: Launcher, cloud_server: ServerProcess) -> Iterat
 
 @pytest.fixture(scope="module")
 def dev_server(
-    launch_server: Launcher, cloud_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+    launch_server: Launcher,
+    function_calling_server: ServerProcess,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
     """``langgraph dev`` serving the project's ``langgraph.json`` (graphs and ``http.app``).
 
@@ -119,7 +108,7 @@ def dev_server(
         "--no-browser", "--no-reload", "--config", "langgraph.json",
     ]  # fmt: skip
     env = {
-        **cloud_env(cloud_server),
+        **cloud_env(function_calling_server),
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "LANGGRAPH_NO_VERSION_CHECK": "1",
     }
