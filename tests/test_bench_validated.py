@@ -206,3 +206,20 @@ def test_neighbour_decision_costs_price_each_prompt(task_csv):
         data=task_csv, routers=["heuristic"], cost_model="neighbours", progress=False
     )
     assert result["decision_cost"] == "neighbours" and "validated" in result["routers"]["heuristic"]
+
+
+def test_a_model_missing_on_many_prompts_is_left_out_not_the_prompts(task_csv):
+    from routegraph.app.bench.harness import bench_splits
+
+    ds = load_routerbench_csv(task_csv)
+    quality = ds.quality.copy()
+    quality[::2, 1] = np.nan  # mid-34b has no outcome on half the prompts
+    holed = RoutingDataset(
+        ds.name, ds.prompts, ds.models, quality, ds.cost_usd, categories=ds.categories
+    )
+    train, val, test, info = bench_splits(holed, seed=0)
+    assert info["dropped_models"] == ["mid-34b"]
+    assert test.models == ["small-7b", "big-api"] and train.models == test.models
+    assert len(test) >= 55  # ~20% of 301 rows kept, not halved
+    kept = bench_splits(ds, seed=0)[3]
+    assert kept["dropped_models"] == []  # one missing cell leaves every model in

@@ -42,6 +42,10 @@ from routegraph.core import metrics
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import ArtifactError, InvalidInputError, RouteGraphError
 
+MAX_MISSING_SHARE = 0.2
+"""A model (of three or more) missing on more of the held-out prompts than this is left out of
+the benchmark, rather than every prompt it lacks being dropped from the test."""
+
 MIN_VAL_ROWS = 10
 """Fewer clean validation prompts than this: no validation-chosen operating points."""
 
@@ -161,6 +165,19 @@ def bench_splits(
         raise InvalidInputError("split", f"unknown split {mode!r}", SPLIT_MODES)
     splitter = task_split if mode == "by-task" else train_val_test_split
     train_idx, val_idx, test_idx = (np.asarray(i, int) for i in splitter(ds, seed=seed))
+    # A model with no outcome on many held-out prompts (not run on some tasks) would drop all
+    # those prompts from the test; it is dropped from the benchmark instead, and said so.
+    held_out = np.r_[val_idx, test_idx]
+    missing_share = np.isnan(ds.quality[held_out]).mean(axis=0) if held_out.size else None
+    dropped_models: list[str] = []
+    if missing_share is not None and len(ds.models) > 2:
+        dropped_models = [
+            m for m, f in zip(ds.models, missing_share, strict=True) if f > MAX_MISSING_SHARE
+        ]
+        if dropped_models and len(ds.models) - len(dropped_models) >= 2:
+            ds = ds.with_models([m for m in ds.models if m not in dropped_models])
+        else:
+            dropped_models = []
     seen = {_normalise(ds.prompts[i]) for i in train_idx}
     test_keep, counts = _clean_side(ds, test_idx, seen)
     val_keep, val_counts = _clean_side(ds, val_idx, seen)
@@ -172,6 +189,7 @@ def bench_splits(
         **counts,
         "n_val": int(val_keep.size),
         "val_dropped": val_counts,
+        "dropped_models": dropped_models,
     }
     if mode == "by-task" and ds.categories is not None:
         info["test_tasks"] = sorted({str(ds.categories[i]) for i in test_idx})

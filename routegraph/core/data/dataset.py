@@ -89,3 +89,32 @@ class RoutingDataset:
             strong_model=self.strong_model,
             weak_model=self.weak_model,
         )
+
+    def with_models(self, models: list[str]) -> RoutingDataset:
+        """The same prompts with only the model columns ``models`` (in that order)."""
+        cols = [self.models.index(m) for m in models]
+        responses = (
+            None if self.responses is None else [[row[j] for j in cols] for row in self.responses]
+        )
+
+        def pick(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None or values.ndim != 2 else values[:, cols]
+
+        return RoutingDataset(
+            name=self.name,
+            prompts=list(self.prompts),
+            models=list(models),
+            quality=self.quality[:, cols],
+            cost_usd=self.cost_usd[:, cols],
+            cost_source=self.cost_source,
+            prompt_ids=list(self.prompt_ids),
+            responses=responses,
+            input_tokens=pick(self.input_tokens),
+            output_tokens=pick(self.output_tokens),
+            categories=None if self.categories is None else list(self.categories),
+            references=None if self.references is None else list(self.references),
+            contaminated=self.contaminated,
+            missing_cells=int(np.isnan(self.quality[:, cols]).sum()),
+            strong_model=self.strong_model if self.strong_model in models else None,
+            weak_model=self.weak_model if self.weak_model in models else None,
+        )
