@@ -68,12 +68,14 @@ def routed_agent(classifier: RouterDecisionModel) -> Any:
     [
         (EASY, {"threshold": 0.5}, "fast"),
         (HARD, {"threshold": 0.5}, "powerful"),
-        (EASY, {"target": "strong_share=0.8"}, "powerful"),  # 80% of requests go strong
-        (HARD, {"target": "strong_share=0.2"}, "fast"),  # only the hardest 20% go strong
+        # Calibrated targets: the cut moves with the share of strong calls asked for; which side
+        # of it a prompt falls on depends on the shipped artifact, so only the agreement counts.
+        (EASY, {"target": "strong_share=0.8"}, None),
+        (HARD, {"target": "strong_share=0.2"}, None),
     ],
 )
 def test_middleware_picks_what_the_router_picks(
-    shipped: RouterHandle, prompt: str, setting: dict[str, Any], expected: str
+    shipped: RouterHandle, prompt: str, setting: dict[str, Any], expected: str | None
 ) -> None:
     p = shipped.strong_probability(prompt)
     if "target" in setting:
@@ -86,12 +88,17 @@ def test_middleware_picks_what_the_router_picks(
     out = agent.invoke({"messages": [HumanMessage(prompt)]})
 
     route = out["model_route"]
-    assert route.choice == router_pick == expected, (p, cut)
+    assert route.choice == router_pick, (p, cut)
+    if expected is not None:
+        assert route.choice == expected, (p, cut)
+    else:  # 80% strong needs a lower cut than 20% strong
+        share = float(setting["target"].split("=")[1])
+        assert (cut < 0.5) if share > 0.5 else (cut > 0.5), cut
     assert route.probabilities["powerful"] == pytest.approx(p)
     assert route.probabilities["fast"] == pytest.approx(1 - p)
     assert route.confidence == pytest.approx(route.probabilities[route.choice])
     final = out["messages"][-1]
-    assert isinstance(final, AIMessage) and final.content == f"answered by {expected}"
+    assert isinstance(final, AIMessage) and final.content == f"answered by {route.choice}"
 
 
 @pytest.mark.slow
