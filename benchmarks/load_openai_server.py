@@ -9,7 +9,9 @@ cascade, cascade-routing and specialist graphs with GPT-4 / Mixtral recordings a
 (``tests/load_client.py``). Every response is checked against its own prompt: the answer must
 be the serving model's recording of that problem and the cost the sum of that problem's
 recorded costs along the trace's path (threads: the trace names the request's thread, turn 1).
-Writes ``benchmarks/results/load_openai_server.json``.
+Then the same prompts through ``langgraph dev`` (one new thread and ``runs.wait`` each, one SDK
+client per request; its thread's state must hold exactly that turn). Writes
+``benchmarks/results/load_openai_server.json``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,52 @@ def measure(prompts: list[str], extra: list[str], threads: str | None) -> dict[s
         process.wait(timeout=30)
 
 
+def langgraph_dev(prompts: list[str]) -> dict[str, Any]:
+    """The same load through ``langgraph dev`` (LangGraph API, in-memory runtime): one new
+    thread and one ``runs.wait`` per prompt, each from its own SDK client."""
+    from langgraph_sdk import get_sync_client
+
+    from tests.load_client import GRAPHS, request_body, run_load_langgraph
+
+    port = free_port()
+    env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "1"}
+    env["LANGSMITH_TRACING"] = "false"
+    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OLLAMA_HOST"):
+        env.pop(key, None)
+    langgraph = str(Path(sys.executable).with_name("langgraph"))
+    argv = [langgraph, "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser"]
+    process = subprocess.Popen(
+        [*argv, "--no-reload", "--config", "langgraph.json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(480):
+            try:
+                urllib.request.urlopen(f"{url}/ok", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.5)
+        client = get_sync_client(url=url, api_key=None, timeout=600)
+        started = time.perf_counter()
+        for i, graph in enumerate(GRAPHS):
+            body = request_body(graph, prompts[i])
+            client.runs.wait(
+                None, graph, input={"messages": body["messages"]}, context=body["routegraph"]
+            )
+        warm = time.perf_counter() - started
+        result = run_load_langgraph(url, prompts)
+        result["warm_up_s"] = round(warm, 1)
+        return result
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100)
@@ -87,6 +135,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "threads.sqlite")
         rows["sqlite threads"] = measure(prompts, ["--db", db], threads=f"load-{os.getpid()}")
+    rows["langgraph dev"] = langgraph_dev(prompts)
     for name, row in rows.items():
         print(name, json.dumps({k: v for k, v in row.items() if k != "problems"}))
         for problem in row["problems"][:10]:

@@ -149,3 +149,80 @@ def run_load(
         "p99_s": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
         "by_graph": {g: sum(o.graph == g for o in outcomes) for g in GRAPHS},
     }
+
+
+def check_values(index: int, prompt: str, values: dict[str, Any]) -> list[str]:
+    """:func:`check` for a LangGraph API run's final state (``langgraph dev``)."""
+    final = values["messages"][-1]
+    body = {
+        "choices": [{"message": {"content": final.get("content")}}],
+        "routegraph": (final.get("response_metadata") or {}).get("routegraph") or {},
+    }
+    return check(index, prompt, body)
+
+
+def run_load_langgraph(url: str, prompts: list[str], timeout_s: float = 600) -> dict[str, Any]:
+    """One ``runs.wait`` per prompt on its own new thread of a LangGraph API server, all at
+    once; the same checks as :func:`run_load` (the thread's state must hold its own turn)."""
+    from langgraph_sdk import get_sync_client
+
+    outcomes: list[Outcome] = []
+    finished: list[float] = []
+    state_reads: list[float] = []
+    lock = threading.Lock()
+    start = threading.Event()
+
+    def one(index: int, prompt: str) -> None:
+        graph = GRAPHS[index % len(GRAPHS)]
+        body = request_body(graph, prompt)
+        client = get_sync_client(url=url, api_key=None, timeout=timeout_s)  # one user each
+        thread = client.threads.create()
+        start.wait()
+        began = time.perf_counter()
+        try:
+            values = client.runs.wait(
+                thread["thread_id"],
+                graph,
+                input={"messages": body["messages"]},
+                context=body["routegraph"],
+            )
+            done = time.perf_counter()
+            seconds = done - began
+            problems = check_values(index, prompt, values)  # type: ignore[arg-type]
+            read = time.perf_counter()
+            stored = client.threads.get_state(thread["thread_id"])["values"]
+            with lock:
+                finished.append(done)
+                state_reads.append(time.perf_counter() - read)
+            if [h["query"] for h in stored.get("history", [])] != [prompt]:
+                problems.append(f"#{index}: the thread's history is not this request's turn")
+            status = 200
+        except Exception as exc:  # counted, not raised
+            seconds = time.perf_counter() - began
+            status, problems = 0, [f"#{index}: {type(exc).__name__}: {exc}"]
+        with lock:
+            outcomes.append(Outcome(index, graph, seconds, status, problems))
+
+    workers = [threading.Thread(target=one, args=(i, p)) for i, p in enumerate(prompts)]
+    for worker in workers:
+        worker.start()
+    time.sleep(1.0)  # let every thread be created before the runs start together
+    began = time.perf_counter()
+    start.set()
+    for worker in workers:
+        worker.join(timeout_s)
+    wall = max(finished, default=time.perf_counter()) - began  # until the last run returned
+    latencies = sorted(o.seconds for o in outcomes)
+    reads = sorted(state_reads) or [0.0]
+    return {
+        "requests": len(prompts),
+        "completed": sum(o.status == 200 for o in outcomes),
+        "problems": [p for o in outcomes for p in o.problems],
+        "wall_s": round(wall, 2),
+        "throughput_rps": round(len(outcomes) / wall, 2),
+        "p50_s": round(statistics.median(latencies), 3),
+        "p99_s": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
+        "by_graph": {g: sum(o.graph == g for o in outcomes) for g in GRAPHS},
+        "state_read_p50_s": round(statistics.median(reads), 3),
+        "state_read_max_s": round(reads[-1], 3),
+    }
