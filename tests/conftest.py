@@ -246,23 +246,38 @@ FUNCTION_CALLING_ALIAS = "smollm2-tools"
 """The model id the function-calling server reports (``ROUTEGRAPH_CLOUD_MODEL`` points at it)."""
 
 
-@pytest.fixture(scope="session")
-def function_calling_server(launch_server: Launcher, smollm2_gguf: Path) -> Iterator[ServerProcess]:
-    """llama-cpp-python's OpenAI-compatible server with ``--chat_format chatml-function-calling``
-    serving SmolLM2: a real endpoint that emits tool calls. One per session, shared by the agent,
-    routing-tool and HTTP-server tests, stopped by its PID at the end."""
+def start_llama_server(
+    launch_server: Launcher, gguf: Path, name: str, alias: str, chat_format: str
+) -> ServerProcess:
+    """llama-cpp-python's OpenAI-compatible server serving ``gguf`` on a free port (one thread:
+    the machine's 2 cores are shared), waited for until it lists its model."""
     port = free_port()
     argv = [
         sys.executable, "-m", "llama_cpp.server",
-        "--model", str(smollm2_gguf),
-        "--model_alias", FUNCTION_CALLING_ALIAS,
-        "--chat_format", "chatml-function-calling",
+        "--model", str(gguf),
+        "--model_alias", alias,
+        "--chat_format", chat_format,
         "--host", "127.0.0.1",
         "--port", str(port),
         "--n_ctx", "2048",
         "--n_threads", "1",
     ]  # fmt: skip
-    server = launch_server("llama-cpp-function-calling", argv, port=port)
+    server = launch_server(name, argv, port=port)
     wait_for_http(server, "/v1/models", timeout_s=120)
+    return server
+
+
+@pytest.fixture(scope="session")
+def function_calling_server(launch_server: Launcher, smollm2_gguf: Path) -> Iterator[ServerProcess]:
+    """llama-cpp-python's OpenAI-compatible server with ``--chat_format chatml-function-calling``
+    serving SmolLM2: a real endpoint that emits tool calls. One per session, shared by the agent,
+    routing-tool and HTTP-server tests, stopped by its PID at the end."""
+    server = start_llama_server(
+        launch_server,
+        smollm2_gguf,
+        "llama-cpp-function-calling",
+        FUNCTION_CALLING_ALIAS,
+        "chatml-function-calling",
+    )
     yield server
     server.stop()

@@ -138,6 +138,11 @@ def run_load(
     for worker in workers:
         worker.join(timeout_s)
     wall = time.perf_counter() - began
+    return summary(prompts, outcomes, wall)
+
+
+def summary(prompts: list[str], outcomes: list[Any], wall: float) -> dict[str, Any]:
+    """Completed requests, problems, throughput and p50 / p99 latency of one load run."""
     latencies = sorted(o.seconds for o in outcomes)
     return {
         "requests": len(prompts),
@@ -212,17 +217,9 @@ def run_load_langgraph(url: str, prompts: list[str], timeout_s: float = 600) -> 
     for worker in workers:
         worker.join(timeout_s)
     wall = max(finished, default=time.perf_counter()) - began  # until the last run returned
-    latencies = sorted(o.seconds for o in outcomes)
     reads = sorted(state_reads) or [0.0]
     return {
-        "requests": len(prompts),
-        "completed": sum(o.status == 200 for o in outcomes),
-        "problems": [p for o in outcomes for p in o.problems],
-        "wall_s": round(wall, 2),
-        "throughput_rps": round(len(outcomes) / wall, 2),
-        "p50_s": round(statistics.median(latencies), 3),
-        "p99_s": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
-        "by_graph": {g: sum(o.graph == g for o in outcomes) for g in GRAPHS},
+        **summary(prompts, outcomes, wall),
         "state_read_p50_s": round(statistics.median(reads), 3),
         "state_read_max_s": round(reads[-1], 3),
     }

@@ -25,7 +25,7 @@ from tests.conftest import (
     Launcher,
     ServerProcess,
     clear_model_caches,
-    free_port,
+    start_llama_server,
     wait_for_http,
 )
 
@@ -38,20 +38,8 @@ FAST = {"router": "heuristic", "max_tokens": 24}
 
 @pytest.fixture(scope="module")
 def openai_server(launch_server: Launcher, smollm2_gguf: Path) -> Iterator[ServerProcess]:
-    """llama-cpp-python's OpenAI-compatible server on a free port (one thread: 2 shared cores)."""
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(smollm2_gguf),
-        "--model_alias", ALIAS,
-        "--chat_format", "chatml",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--n_ctx", "2048",
-        "--n_threads", "1",
-    ]  # fmt: skip
-    server = launch_server("llama-cpp-server", argv, port=port)
-    wait_for_http(server, "/v1/models", timeout_s=120)
+    """llama-cpp-python's OpenAI-compatible server on a free port, plain chatml format."""
+    server = start_llama_server(launch_server, smollm2_gguf, "llama-cpp-server", ALIAS, "chatml")
     yield server
     server.stop()
 

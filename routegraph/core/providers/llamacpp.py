@@ -104,6 +104,17 @@ class LlamaCppChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "temperature": self.temperature}
 
+    def _sampling(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Generation settings of one call: per-call values over the model's own."""
+        return {
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "temperature": kwargs.get("temperature", self.temperature),
+            "seed": kwargs.get("seed", self.seed),
+            "stop": stop,
+            "logprobs": self.logprobs,
+            "top_logprobs": 1 if self.logprobs else None,
+        }
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -116,12 +127,7 @@ class LlamaCppChatModel(BaseChatModel):
         with _LOCK:
             result = llama.create_chat_completion(
                 messages=to_openai_messages(messages),
-                max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                temperature=kwargs.get("temperature", self.temperature),
-                seed=kwargs.get("seed", self.seed),
-                stop=stop,
-                logprobs=self.logprobs,
-                top_logprobs=1 if self.logprobs else None,
+                **self._sampling(stop, kwargs),
                 **(forced if kwargs.get("tools") else {}),
             )
         choice = result["choices"][0]
@@ -208,14 +214,7 @@ class LlamaCppChatModel(BaseChatModel):
         with _LOCK:
             input_tokens = chatml_prompt_tokens(llama, prompt)
             stream = llama.create_chat_completion(
-                messages=prompt,
-                max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                temperature=kwargs.get("temperature", self.temperature),
-                seed=kwargs.get("seed", self.seed),
-                stop=stop,
-                logprobs=self.logprobs,
-                top_logprobs=1 if self.logprobs else None,
-                stream=True,
+                messages=prompt, **self._sampling(stop, kwargs), stream=True
             )
             for part in stream:
                 choice = part["choices"][0]
