@@ -50,7 +50,8 @@ def build_loop_graph(
     builder.add_node("route", make_route_node(policy, kit))
     builder.add_node("generate", make_generate_node(kit))
     builder.add_node("evaluate", make_evaluate_node(policy, kit))
-    builder.add_node("finalize", make_finalize_node(policy.name, kit))
+    select = getattr(policy, "select", None)  # optional: the policy's own answer choice
+    builder.add_node("finalize", make_finalize_node(policy.name, kit, select))
     builder.add_edge(START, "begin_turn")
     builder.add_edge("begin_turn", "route")
     builder.set_finish_point("finalize")

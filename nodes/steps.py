@@ -320,10 +320,17 @@ def best_attempt(state: RouteState) -> Attempt | None:
     return max(attempts, key=lambda a: (a.get("confidence") or 0.0, a["step"]))
 
 
-def make_finalize_node(graph_name: str, kit: Toolkit | None = None) -> Node:
+def make_finalize_node(
+    graph_name: str,
+    kit: Toolkit | None = None,
+    select: Callable[[RouteState, RouteContext], Attempt | None] | None = None,
+) -> Node:
+    """``select`` picks the returned answer (default :func:`best_attempt`): a policy whose
+    quality estimate is not the bare confidence returns the answer its own estimate ranks best."""
+
     def finalize(state: RouteState, runtime: Runtime[RouteContext]) -> dict[str, Any]:
         ctx = current_context(runtime, kit)
-        chosen = best_attempt(state)
+        chosen = select(state, ctx) if select is not None else best_attempt(state)
         attempts = state.get("attempts", [])
         notes = list(state.get("notes", []))
         cloud_used = any(

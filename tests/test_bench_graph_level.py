@@ -54,3 +54,41 @@ def test_bench_graphs_records_have_the_router_shape(gsm8k_sample) -> None:
     assert first["strong_share"] == 0.0
     assert last["strong_share"] == 1.0
     assert record["n_prompts"] == 24
+
+
+class _Oracle:
+    """Confidence = the recorded correctness (or its opposite) of the answer."""
+
+    name = "oracle"
+
+    def __init__(self, subset, flip: bool = False):
+        self.truth = {
+            (p, m): float(subset.quality[i, j])
+            for i, p in enumerate(subset.prompts)
+            for j, m in enumerate(subset.models)
+        }
+        self.flip = flip
+
+    def evaluate(self, item):
+        from routegraph.evaluators.base import Confidence
+
+        q = self.truth[(item.query, item.model)]
+        return Confidence(1.0 - q if self.flip else q, self.name, {})
+
+
+def test_fit_evaluator_resolution_trusts_an_oracle_and_ignores_an_anti_oracle(gsm8k_sample):
+    from routegraph.app.bench.graph_level import fit_evaluator_resolution
+
+    _, subset, router = gsm8k_sample
+    assert set(fit_evaluator_resolution(subset, router, _Oracle(subset)).values()) == {1.0}
+    assert set(fit_evaluator_resolution(subset, router, _Oracle(subset, True)).values()) == {0.0}
+
+
+def test_cascade_routing_sweep_carries_the_resolution(gsm8k_sample):
+    _, subset, router = gsm8k_sample
+    refs = references(subset)
+    settings, labels = default_settings(
+        "cascade_routing", subset, router, refs, resolution={"m": 0.5}
+    )
+    assert len(settings) == len(labels) >= 14 and labels[0] == 0.0
+    assert all(s["evaluator_resolution"] == {"m": 0.5} for s in settings)

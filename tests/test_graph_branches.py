@@ -7,8 +7,14 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
+from routegraph.core.errors import InvalidInputError
 from routegraph.graphs.cascade import build_cascade_graph
-from routegraph.graphs.cascade_routing import build_cascade_routing_graph
+from routegraph.graphs.cascade_routing import (
+    build_cascade_routing_graph,
+    expected_best,
+    outcomes,
+    plan,
+)
 from routegraph.graphs.hybrid import build_hybrid_graph
 from routegraph.graphs.minions import build_minions_graph
 from routegraph.graphs.simple import build_simple_graph
@@ -230,22 +236,80 @@ def cascade_routing(prior: dict[str, float], confs: dict[str, float]) -> Any:
     )
 
 
-def test_cascade_routing_skips_tiers_and_reroutes() -> None:
-    graph = cascade_routing(
-        {"small": 0.2, "medium": 0.6, "large": 0.9}, {"large": 0.5, "medium": 0.95}
-    )
-    out = ask(graph, **BASE, confidence_threshold=0.9, cost_weight=0.0)
-    models = [a["model"] for a in out["attempts"]]
-    assert models[0] == "large"  # skipped the cheaper tiers
-    assert models[1] == "medium" and actions(out)[2] == "re-route"
+PAIR = {**BASE, "models": ["medium", "large"], "max_tokens": 256}
+# Planning costs at cost_weight 0.05 (quality units): medium ~0.013, large ~0.19.
+
+
+def test_cascade_routing_tries_the_cheap_model_first_when_the_evaluator_resolves_it() -> None:
+    # Router: medium 0.55, large 0.9. An informative verdict on medium is worth its small cost:
+    # {medium, then large if needed} beats calling large now.
+    graph = cascade_routing({"small": 0.2, "medium": 0.55, "large": 0.9}, {"medium": 0.95})
+    out = ask(graph, **PAIR, cost_weight=0.05)
+    assert [a["model"] for a in out["attempts"]] == ["medium"]
+    assert actions(out) == ["route", "accept"]
     assert meta(out)["chosen_model"] == "medium"
 
 
-def test_cascade_routing_stops_when_no_gain_is_worth_its_cost() -> None:
-    graph = cascade_routing({"small": 0.5, "medium": 0.55, "large": 0.6}, {"small": 0.6})
-    out = ask(graph, **BASE, confidence_threshold=0.95, cost_weight=1.0, min_gain=0.05)
+def test_cascade_routing_escalates_after_a_low_confidence_answer() -> None:
+    graph = cascade_routing(
+        {"small": 0.2, "medium": 0.55, "large": 0.9}, {"medium": 0.1, "large": 0.2}
+    )
+    out = ask(graph, **PAIR, cost_weight=0.05)
+    assert [a["model"] for a in out["attempts"]] == ["medium", "large"]
+    assert actions(out) == ["route", "escalate", "re-route", "accept"]
+    assert meta(out)["chosen_model"] == "large"  # 0.2 > 0.1: the better estimate
+
+
+def test_cascade_routing_routes_straight_up_when_the_evaluator_says_nothing() -> None:
+    # Same prompt and costs, but the evaluator's verdict on medium moves nothing: trying it
+    # first cannot change the decision, so the router's choice is taken at once.
+    graph = cascade_routing({"small": 0.2, "medium": 0.55, "large": 0.9}, {"large": 0.9})
+    out = ask(graph, **PAIR, cost_weight=0.05, evaluator_resolution={"medium": 0.0, "large": 0.0})
+    assert [a["model"] for a in out["attempts"]] == ["large"]
+    assert meta(out)["chosen_model"] == "large"
+
+
+def test_cascade_routing_keeps_an_earlier_answer_with_the_better_estimate() -> None:
+    graph = cascade_routing(
+        {"small": 0.2, "medium": 0.55, "large": 0.9}, {"medium": 0.7, "large": 0.3}
+    )
+    out = ask(graph, **PAIR, cost_weight=0.0)
+    assert [a["model"] for a in out["attempts"]] == ["medium", "large"]
+    assert actions(out)[-1] == "stop"
+    assert meta(out)["chosen_model"] == "medium"  # 0.7 beats large's 0.3
+    # An evaluator that says nothing about large's answers leaves large at its prior 0.9.
+    out = ask(graph, **PAIR, cost_weight=0.0, evaluator_resolution={"large": 0.0})
+    assert actions(out)[-1] == "accept"
+    assert meta(out)["chosen_model"] == "large"
+
+
+def test_cascade_routing_answers_once_with_the_cheapest_when_calls_cost_too_much() -> None:
+    graph = cascade_routing({"small": 0.5, "medium": 0.55, "large": 0.6}, {"small": 0.1})
+    out = ask(graph, **BASE, cost_weight=1000.0, min_gain=0.05)
     assert [a["model"] for a in out["attempts"]] == ["small"]
-    assert actions(out)[-1] == "stop" and "min_gain" in out["decisions"][-1]["reason"]
+    assert actions(out) == ["route", "accept"]
+
+
+def test_cascade_routing_rejects_a_resolution_outside_the_unit_interval() -> None:
+    graph = cascade_routing({"small": 0.5, "medium": 0.55, "large": 0.6}, {})
+    with pytest.raises(InvalidInputError, match="evaluator_resolution"):
+        ask(graph, **BASE, evaluator_resolution={"large": 1.5})
+
+
+def test_cascade_routing_planner_expectation_and_strategies() -> None:
+    dists = [outcomes(0.3, 1.0), outcomes(0.6, 0.5)]
+    values = [v for v, _ in dists[1]]
+    assert values == pytest.approx([0.3, 0.8])
+    assert sum(v * p for v, p in dists[1]) == pytest.approx(0.6)  # the prior is the mean
+    brute = sum(
+        pa * pb * max(0.4, a, b) for a, pa in dists[0] for b, pb in dists[1]
+    )  # E[max(0.4, X, Y)] by enumeration
+    assert expected_best(0.4, dists) == pytest.approx(brute)
+    priors, costs = {"cheap": 0.55, "big": 0.9}, {"cheap": 0.01, "big": 0.2}
+    assert plan(None, priors, costs, {}, 2).models == ("cheap", "big")
+    assert plan(None, priors, costs, {"cheap": 0.0, "big": 0.0}, 2).models == ("big",)
+    assert plan(None, priors, costs, {}, 1).models == ("big",)  # one call left: no cascade
+    assert plan(0.99, priors, costs, {}, 2).models == ()  # nothing beats the answer in hand
 
 
 # --- minions ------------------------------------------------------------------------------

@@ -96,7 +96,19 @@ class RouteContext:
         "Specialist: pick the cheapest model whose predicted quality reaches this, in [0, 1].",
     )
     min_gain: float = _describe(
-        0.02, "Cascade routing: stop when no untried model's expected quality gain exceeds this."
+        0.02,
+        "Cascade routing: stop when no further calls are expected to add more than this to the "
+        "quality of the answer, net of their weighted cost.",
+    )
+    evaluator_resolution: dict[str, float] = field(
+        default_factory=dict,
+        metadata={
+            "description": "Cascade routing: per catalog model, how far the evaluator's "
+            "confidence in that model's answer moves its quality estimate from the router's "
+            "prior, in [0, 1] (1: take the confidence at face value, 0: the evaluator says "
+            "nothing about this model's answers). Unlisted models: 1. `routegraph bench` fits "
+            "it on the validation split."
+        },
     )
     max_steps: int = _describe(3, "Most model calls in one run (>= 1).")
     budget_usd: float = _describe(
@@ -219,6 +231,16 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
     check_non_negative("cost_weight", ctx.cost_weight)
     check_non_negative("budget_usd", ctx.budget_usd)
     check_non_negative("min_gain", ctx.min_gain)
+    if not isinstance(ctx.evaluator_resolution, dict) or not all(
+        isinstance(k, str) for k in ctx.evaluator_resolution
+    ):
+        raise InvalidInputError(
+            "evaluator_resolution",
+            f"{ctx.evaluator_resolution!r}",
+            "a mapping of catalog name -> number in [0, 1]",
+        )
+    for name, value in ctx.evaluator_resolution.items():
+        check_unit_interval(f"evaluator_resolution[{name!r}]", value)
     check_non_negative("temperature", ctx.temperature)
     check_positive_finite("call_timeout_s", ctx.call_timeout_s)
     if not isinstance(ctx.call_retries, int) or isinstance(ctx.call_retries, bool):

@@ -102,9 +102,20 @@ def run_points(
 
 
 def default_settings(
-    graph_id: str, test: RoutingDataset, router: Router | None, refs: References, points: int = 7
+    graph_id: str,
+    test: RoutingDataset,
+    router: Router | None,
+    refs: References,
+    points: int = 7,
+    resolution: dict[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], list[float]]:
-    """A few operating points per graph that spread over the whole cost range."""
+    """A few operating points per graph that spread over the whole cost range.
+
+    ``cascade_routing`` gets twice as many cost weights as ``specialist``, over a wider range:
+    its strong share falls from its all-escalations end to zero across about three decades of
+    cost weight, and a sparse sweep would cut its curve short. ``resolution`` is its
+    ``evaluator_resolution`` (see :func:`fit_evaluator_resolution`).
+    """
     if graph_id == "simple":
         if router is None:
             raise InvalidInputError("router", "the simple graph needs a router")
@@ -122,10 +133,44 @@ def default_settings(
         # the all-strong end of the curve: a one-tier cascade of the strong model
         return [*settings, {"models": [refs.strong]}], [*levels, 1.01]
     if graph_id == "cascade_routing":
-        return [
-            {"cost_weight": w, "confidence_threshold": 0.8, "min_gain": 0.0} for w in weights
-        ], weights
+        weights = [0.0, *(scale * w for w in np.geomspace(0.003, 3.0, 2 * points))]
+        extra = {"min_gain": 0.0, "evaluator_resolution": dict(resolution or {})}
+        return [{"cost_weight": w, **extra} for w in weights], weights
     raise InvalidInputError("graph", f"no graph-level benchmark for {graph_id!r}", GRAPH_LEVEL_IDS)
+
+
+def fit_evaluator_resolution(
+    data: RoutingDataset, router: Router | None, evaluator: Any
+) -> dict[str, float]:
+    """Per model, how far the evaluator's confidence should move the router's prior towards it.
+
+    The least-squares ``k`` in ``quality ~ prior + k * (confidence - prior)`` over ``data``
+    (held out from the test prompts), clipped to [0, 1]: 1 when the confidence alone predicts
+    the recorded quality, 0 when it adds nothing to the router. Empty (every model 1) when the
+    data holds no answer texts for the evaluator to read.
+    """
+    if data.responses is None or evaluator is None or not len(data):
+        return {}
+    from routegraph.evaluators.base import EvaluationInput
+
+    handle = RouterHandle(router.kind, router, replay_catalog(data)) if router else None
+    if handle is None:
+        return {}
+    models = list(data.models)
+    out = {}
+    prior = np.array([[handle.scores(p, models)[m] for m in models] for p in data.prompts])
+    for j, model in enumerate(models):
+        num = den = 0.0
+        for i, (prompt, row) in enumerate(zip(data.prompts, data.responses, strict=True)):
+            quality = data.quality[i, j]
+            if row[j] is None or quality != quality:
+                continue
+            conf = float(evaluator.evaluate(EvaluationInput(prompt, row[j] or "", model)).score)
+            num += (conf - prior[i, j]) * (quality - prior[i, j])
+            den += (conf - prior[i, j]) ** 2
+        if den > 0:
+            out[model] = round(float(np.clip(num / den, 0.0, 1.0)), 4)
+    return out
 
 
 def bench_graphs(
@@ -146,12 +191,12 @@ def bench_graphs(
     the same sample, so the two levels can be compared point for point.
     """
     from routegraph.app.bench.baselines import references
-    from routegraph.app.bench.harness import bench_split, score_router, summarize_against
+    from routegraph.app.bench.harness import bench_splits, score_router, summarize_against
 
     unknown = set(graph_ids) - set(GRAPH_LEVEL_IDS)
     if unknown:
         raise InvalidInputError("graph", f"unknown graph(s) {sorted(unknown)}", GRAPH_LEVEL_IDS)
-    train, test, _ = bench_split(data, seed=seed)
+    train, validation, test, _ = bench_splits(data, seed=seed)
     subset = sample_rows(test, sample, seed)
     refs = references(subset)
 
@@ -163,8 +208,13 @@ def bench_graphs(
     if router is not None:
         decision_cost = np.nanmean(train.cost_usd, axis=0)
         router_level = summary(score_router(router, subset, refs, decision_cost))
+    resolution = (
+        fit_evaluator_resolution(validation, router, evaluator)
+        if "cascade_routing" in graph_ids
+        else {}
+    )
     for graph_id in graph_ids:
-        settings, labels = default_settings(graph_id, subset, router, refs)
+        settings, labels = default_settings(graph_id, subset, router, refs, resolution=resolution)
         points = run_points(
             graph_id,
             subset,
@@ -184,6 +234,8 @@ def bench_graphs(
                 "references": refs.as_dict(),
             }
         )
+        if graph_id == "cascade_routing":
+            record["evaluator_resolution"] = resolution
         if router_level is not None:
             record["router_level_on_sample"] = {
                 k: router_level[k] for k in ("apgr", "cpt50", "cpt80", "aiq") if k in router_level
