@@ -12,6 +12,7 @@ from routegraph.app.bench import run_bench
 from routegraph.app.bench.baselines import references
 from routegraph.app.bench.selection import (
     ScoredSplit,
+    balanced_setting,
     select_router,
     validated_targets,
     zero_cost_to_reach,
@@ -94,8 +95,16 @@ def test_validated_targets_apply_the_validation_threshold_to_test():
     for name, fraction in (("q95", 0.95), ("q100", 1.0)):
         rec = out[name]
         assert rec["setting_kind"] == "threshold"
-        # the validation side reached the goal at the chosen threshold ...
-        assert rec["val_quality"] >= fraction * val.refs.strong_quality - 1e-9
+        # on validation the chosen threshold is the surest one, and says whether it held there
+        assert rec["rule"] == "balanced margin on validation"
+        reached = (
+            rec["val_quality"] >= fraction * val.refs.strong_quality - 1e-9
+            and rec["val_cost_usd"] <= (0.3 if name == "q95" else 0.6) * 10.0 + 1e-9
+        )
+        if name == "q100":
+            assert rec["val_reached"] == reached
+        elif rec["val_reached"]:
+            assert reached
         # ... and the test side is exactly that threshold applied to the test scores
         went = test.scores >= rec["setting"]
         q = np.where(went, test_ds.quality[:, 1], test_ds.quality[:, 0]).mean()
@@ -145,12 +154,44 @@ def test_bench_by_task_reports_validated_points_and_the_zero_router(task_csv):
 
 
 def test_select_router_uses_validation_only():
+    def rec(reached, cost, z):
+        return {
+            "validated": {"q95": {"val_reached": reached, "val_cost_usd": cost, "val_margin_z": z}}
+        }
+
     records = {
-        "a": {"validated": {"q95": {"val_reached": True, "val_cost_usd": 2.0, "val_quality": 0.9}}},
-        "b": {"validated": {"q95": {"val_reached": True, "val_cost_usd": 1.0, "val_quality": 0.9}}},
-        "c": {"validated": {"q95": {"val_reached": False, "val_cost_usd": 0.1, "val_quality": 1}}},
+        "a": rec(True, 2.0, 1.5),
+        "b": rec(True, 1.0, 0.4),  # cheaper, but its bounds hold by a thinner margin
+        "c": rec(False, 0.1, 3.0),  # missed a bound on validation: never preferred
+        "random": rec(True, 0.1, 9.0),  # a baseline, never selected
     }
+    assert select_router(records) == "a"
+    records["b"] = rec(True, 1.0, 1.5)  # same margin: the cheaper one
     assert select_router(records) == "b"
+    assert select_router({"c": rec(False, 0.1, 3.0), "d": rec(False, 0.1, -1.0)}) == "c"
+
+
+def test_balanced_setting_buys_quality_margin_with_unused_cost_room():
+    """Where the cost cap leaves room, the chosen threshold sits above the quality floor by more
+    than its noise instead of just touching it (what the cheapest reaching point would do)."""
+    n = 2000
+    rng = np.random.default_rng(0)
+    weak = (rng.random(n) < 0.85).astype(float)
+    strong = np.ones(n)
+    quality = np.c_[weak, strong]
+    cost = np.tile([1.0, 20.0], (n, 1))
+    ds = RoutingDataset("toy", [f"p{i}" for i in range(n)], ["weak", "strong"], quality, cost)
+    # a perfect router: P(strong) is 1 exactly where the weak model fails
+    p = np.where(weak == 0, 0.6 + 0.4 * rng.random(n), 0.5 * rng.random(n))
+    split = ScoredSplit(p, quality, cost, references(ds), np.array([1.0, 20.0]))
+    setting, facts = balanced_setting(split, "q95")
+    went = p >= setting
+    assert facts["reached"] and facts["margin_z"] > 2
+    # 95% of strong = 0.95: the cheapest reaching point sends ~10% of prompts up (the weak
+    # model fails on ~15%) and lands on the floor; the balanced one sends nearly every failure
+    # up, well clear of the floor, and still well under the 30% cost cap (a share of ~26%)
+    assert np.where(went, 1.0, weak).mean() >= 0.98
+    assert np.where(went, 20.0, 1.0).mean() <= 0.3 * 20.0 * 0.8
 
 
 def test_bench_cli_split_by_task_json(task_csv, capsys):

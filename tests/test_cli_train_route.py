@@ -45,6 +45,8 @@ def test_train_then_route_from_a_routerbench_csv(routerbench_csv, tmp_path, caps
             str(out),
             "--param",
             "k=7",
+            "--val-frac",  # 120 validation prompts: APGR over the default 40 is mostly noise
+            "0.3",
             "--calibrate",
             "strong_share=0.4",
             "cost_per_1k=100",

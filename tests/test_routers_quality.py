@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from routegraph.routers.embedded import TRAINING_EMBEDDER
 from routegraph.routers.evaluation import apgr_from_scores, evaluate
 from routegraph.routers.registry import make_router
 from tests.routers_data import mmlu_subset
@@ -16,7 +17,7 @@ from tests.routers_data import mmlu_subset
 CLASSIC = {
     "knn": {"k": 10},
     "sw_ranking": {},
-    "matrix_factorization": {"epochs": 40},
+    "matrix_factorization": {},
     "category": {},
     "category_knn": {"k": 10},
     "stacked": {"k": 10},
@@ -73,7 +74,7 @@ def test_router_beats_random_on_held_out_prompts(name, random_apgr):
     assert router.meta_["label_scheme"]
     assert router.meta_["strong_model"] == "gpt-4-1106-preview"
     if name in CLASSIC:
-        assert router.meta_["embedder"] == "all-MiniLM-L6-v2"
+        assert router.meta_["embedder"] == TRAINING_EMBEDDER == "minilm-static"
 
 
 def test_perfect_and_reversed_scores_bound_apgr():

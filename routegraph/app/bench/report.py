@@ -149,7 +149,8 @@ def _validated_rows(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
     zero = (result.get("zero_router") or {}).get("validated")
     if zero:
         entries.append(("zero router", zero))
-    selected = (result.get("selected") or {}).get("router")
+    chosen = result.get("selected") or {}
+    by_target = chosen.get("by_target") or {"q95": chosen.get("router")}
     for name, validated in entries:
         cells: list[str] = []
         for target in ("q95", "q100"):
@@ -160,7 +161,8 @@ def _validated_rows(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
             if rec.get("zero_bound_feasible") is False:
                 verdict += " (zero-router bound infeasible)"
             cells.append(verdict)
-        label = f"{name} (selected on validation)" if name == selected else name
+        picked = [t for t in ("q95", "q100") if by_target.get(t) == name]
+        label = f"{name} (selected for {', '.join(picked)})" if picked else name
         rows.append((label, cells))
     return rows
 

@@ -93,7 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--embedder",
         choices=("all-MiniLM-L6-v2", "minilm-static"),
         help="prompt embedder of the routers trained here (default: $ROUTEGRAPH_EMBEDDER, else "
-        "all-MiniLM-L6-v2); minilm-static = static vectors distilled from it, ~100x faster",
+        "minilm-static: static vectors distilled from all-MiniLM-L6-v2, ~100x faster than the "
+        "transformer itself)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(func=run)
