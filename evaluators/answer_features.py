@@ -17,7 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from routegraph.core.errors import InvalidInputError
-from routegraph.evaluators.arithmetic import NUMBER, THOUSANDS, check_arithmetic
+from routegraph.evaluators.arithmetic import (
+    NUMBER,
+    THOUSANDS,
+    ArithmeticReport,
+    check_arithmetic,
+)
 
 _FINAL_PATTERNS = (
     re.compile(r"####\s*\$?\s*(-?[\d,]*\.?\d+)"),
@@ -44,6 +49,19 @@ _DIFFERENCE = re.compile(
 )
 _SHARE = re.compile(r"\b(each|per|average|split|share\w*|equally|divided)\b", re.I)
 _TIME_WORDS = re.compile(r"\b(hours?|minutes?|seconds?|days?|weeks?|months?|years?)\b", re.I)
+# Quantities written as words are the ones a model most often drops or misreads.
+_WORD_NUMBERS = re.compile(
+    r"\b(half|twice|double|triple|thrice|quarter|third|dozens?|one|two|three|four|five|six|"
+    r"seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred)\b",
+    re.I,
+)
+_FRACTION_WORDS = re.compile(
+    r"\b(half|quarter|third|fourth|fifth|fraction|ratio|percent\w*)|%", re.I
+)
+_COUNT_QUESTION = re.compile(r"\bhow many\b", re.I)
+_MONEY = re.compile(r"\$|\bdollars?\b|\bcents?\b", re.I)
+_APPROX_MARKS = re.compile(r"≈|~|\bapprox", re.I)
+_SENTENCE_END = re.compile(r"[.?!](\s|$)")
 _COMMON_CONSTANTS = {
     0.0,
     1.0,
@@ -108,6 +126,32 @@ FEATURE_NAMES: tuple[str, ...] = (
     "multiple_choice",
     "choice_stated",
     "question_marks_in_answer",
+    # v3: truncation, chained results, magnitude against the question, question difficulty
+    "truncated",
+    "annotations_unbalanced",
+    "ends_mid_expression",
+    "hash_final",
+    "results_unused_later",
+    "results_unused_share",
+    "repeated_equalities",
+    "query_numbers_used_as_operands_share",
+    "final_over_query_max_log",
+    "final_over_query_sum_log",
+    "final_below_query_min",
+    "count_question_noninteger_final",
+    "money_question",
+    "approx_marks",
+    "query_word_numbers",
+    "query_fraction_words",
+    "query_sentences",
+    "query_words_log",
+    "answer_sentences",
+    "final_digits",
+    "final_more_than_2_decimals",
+    "final_repeats_in_answer",
+    "eq_wrong_last",
+    "final_matches_last_line_number",
+    "numbers_on_final_line",
 )
 
 
@@ -206,7 +250,82 @@ def answer_features(query: str, answer: str) -> np.ndarray:
         float(bool(_CHOICE.search(answer))),
         answer.count("?"),
     ]
-    return np.asarray(values, dtype=np.float64)
+    return np.asarray([*values, *_shape_features(query, answer, report, final, stated)], float)
+
+
+def _shape_features(
+    query: str, answer: str, report: ArithmeticReport, final: float | None, stated: bool
+) -> list[float]:
+    """Truncation, how the computed results chain, the final number's magnitude against the
+    question's numbers, and how hard the question reads.
+
+    Why each: a cut-off answer ("= <<15+2") is wrong however fluent; a result never used again
+    (and not the final answer) marks a dropped branch of the computation; a final number far
+    above the sum of the question's quantities, or below its smallest, is often a unit slip; and
+    questions with many sentences, fractions or quantities in words are where the weak model errs.
+    """
+    query_numbers = [float(n) for n in NUMBER.findall(THOUSANDS.sub("", query))]
+    stripped = answer.rstrip()
+    equalities = report.equalities
+    unused = 0
+    for k, equality in enumerate(equalities[:-1]):
+        later = " ".join(e.expression for e in equalities[k + 1 :])
+        later_numbers = {round(float(n), 6) for n in NUMBER.findall(later)}
+        is_final = final is not None and abs(final - equality.claimed) < 1e-6
+        unused += round(equality.claimed, 6) not in later_numbers and not is_final
+    expressions = [e.expression.replace(" ", "") for e in equalities]
+    operands = {abs(float(n)) for e in equalities for n in NUMBER.findall(e.expression)}
+    query_abs = {abs(v) for v in query_numbers}
+    q_max = max(query_abs, default=0.0)
+    q_min = min((v for v in query_abs if v), default=0.0)
+    q_sum = sum(abs(v) for v in query_numbers)
+    if final is not None:
+        text = f"{abs(final):.6f}".rstrip("0").rstrip(".")
+        magnitude = [
+            math.log10((1 + abs(final)) / (1 + q_max)),
+            math.log10((1 + abs(final)) / (1 + q_sum)),
+            float(abs(final) < q_min),
+            float(bool(_COUNT_QUESTION.search(query)) and abs(final - round(final)) > 1e-9),
+        ]
+        digits = [
+            float(len(text.replace(".", ""))),
+            float("." in text and len(text.split(".")[1]) > 2),
+            float(
+                sum(abs(float(n) - final) < 1e-9 for n in NUMBER.findall(THOUSANDS.sub("", answer)))
+            ),
+        ]
+    else:
+        magnitude, digits = [-3.0, -3.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+    last_line = stripped.splitlines()[-1] if stripped else ""
+    last_line_numbers = NUMBER.findall(THOUSANDS.sub("", last_line))
+    hash_at = answer.rfind("####")
+    final_line = answer[hash_at:].split("\n", 1)[0] if hash_at >= 0 else ""
+    return [
+        float(not stated and not re.search(r"[.!)]\s*$", stripped)),
+        float(answer.count("<<") != answer.count(">>")),
+        float(not stated and bool(re.search(r"[\d+\-*/=<(]\s*$", stripped))),
+        float(hash_at >= 0),
+        float(unused),
+        unused / max(1, len(equalities) - 1),
+        float(len(expressions) - len(set(expressions))),
+        len(query_abs & operands) / len(query_abs) if query_abs else 1.0,
+        *magnitude,
+        float(bool(_MONEY.search(query))),
+        float(len(_APPROX_MARKS.findall(answer))),
+        float(len(_WORD_NUMBERS.findall(query))),
+        float(len(_FRACTION_WORDS.findall(query))),
+        float(len(_SENTENCE_END.findall(query))),
+        math.log10(1 + len(query.split())),
+        float(len(_SENTENCE_END.findall(answer))),
+        *digits,
+        float(bool(equalities) and not equalities[-1].correct),
+        float(
+            final is not None
+            and bool(last_line_numbers)
+            and abs(float(last_line_numbers[-1]) - final) < 1e-6
+        ),
+        float(len(NUMBER.findall(THOUSANDS.sub("", final_line)))),
+    ]
 
 
 def feature_matrix(queries: Sequence[str], answers: Sequence[str]) -> np.ndarray:

@@ -80,6 +80,41 @@ def test_features_are_finite_and_fixed_length_on_odd_inputs():
         assert np.isfinite(features).all()
 
 
+def _feature(query: str, answer: str, name: str) -> float:
+    return float(answer_features(query, answer)[FEATURE_NAMES.index(name)])
+
+
+def test_a_cut_off_answer_reads_as_truncated_and_a_finished_one_does_not():
+    query = "She has 15 cups and 25 cups. How many cups?"
+    cut = "She has 15 + 25 = <<15+2"
+    done = "She has 15 + 25 = <<15+25=40>>40 cups.\n#### 40"
+    assert _feature(query, cut, "truncated") == 1.0
+    assert _feature(query, cut, "annotations_unbalanced") == 1.0
+    assert _feature(query, cut, "ends_mid_expression") == 1.0
+    for name in ("truncated", "annotations_unbalanced", "ends_mid_expression"):
+        assert _feature(query, done, name) == 0.0
+
+
+def test_a_computed_result_never_used_again_is_counted_unless_it_is_the_answer():
+    query = "He has 3 boxes of 4 and 2 bags of 5. How many in all?"
+    chained = "3 * 4 = 12\n2 * 5 = 10\n12 + 10 = 22\n#### 22"
+    dropped = "3 * 4 = 12\n2 * 5 = 10\n10 + 7 = 17\n#### 17"  # 12 is never used
+    assert _feature(query, chained, "results_unused_later") == 0.0
+    assert _feature(query, dropped, "results_unused_later") == 1.0
+    assert _feature(query, dropped, "query_numbers_used_as_operands_share") == 1.0
+    assert _feature(query, "3 * 4 = 12\n#### 12", "query_numbers_used_as_operands_share") == 0.5
+
+
+def test_final_magnitude_is_read_against_the_question_numbers():
+    query = "A pen costs 2 dollars and a book 8 dollars. How much for both?"
+    assert _feature(query, "2 + 8 = 10\n#### 10", "final_over_query_sum_log") == pytest.approx(0)
+    assert _feature(query, "2 * 8000 = 16000\n#### 16000", "final_over_query_sum_log") > 3
+    assert _feature(query, "#### 1", "final_below_query_min") == 1.0
+    assert _feature("How many eggs?", "#### 2.5", "count_question_noninteger_final") == 1.0
+    assert _feature("How much is it?", "#### 2.5", "count_question_noninteger_final") == 0.0
+    assert _feature(query, "4 blue and 6 red\n#### 4, 6", "numbers_on_final_line") == 2.0
+
+
 # -- cascade metrics ------------------------------------------------------------------------------
 
 
