@@ -285,3 +285,17 @@ def test_held_out_margin_ranks_an_informed_router_above_a_lucky_one():
     noise = split(rng.random(n))
     assert held_out_margin(informed, "q95") > 1.0
     assert held_out_margin(noise, "q95") < held_out_margin(informed, "q95") - 1.0
+
+
+def test_verdict_cell_says_which_bound_failed():
+    from routegraph.app.bench.report import _verdict_cell
+
+    core = {"test_quality_fraction": 0.97, "test_cost_ratio": 0.2}
+    assert _verdict_cell("q95", {**core, "met": True}) == "**met**"
+    assert "(infeasible)" in _verdict_cell("q95", {**core, "zero_bound_feasible": False})
+    assert "(missed)" in _verdict_cell("q95", {**core, "zero_bound_feasible": True})
+    short = {"test_quality_fraction": 0.93, "test_cost_ratio": 0.2, "zero_bound_feasible": True}
+    assert _verdict_cell("q95", short) == "not met"
+    assert _verdict_cell("q100", {"test_quality_fraction": 1.0, "test_cost_ratio": 0.7}) == (
+        "not met"
+    )
