@@ -2,7 +2,8 @@
 
 Router-level numbers sweep thresholds over precomputed scores. Here every test prompt goes
 through a compiled graph (route -> generate -> evaluate -> ...) whose models replay the recorded
-answers of the test set, at a few operating points per graph. The final answer's recorded
+answers of the test set, at ``SWEEP_POINTS`` operating points per graph (threshold cut-offs at
+quantiles of the scores seen on the validation split). The final answer's recorded
 quality and the run's recorded cost give one operating point per setting, summarised by the
 same function as the routers, so ``simple``, ``specialist``, ``cascade`` and
 ``cascade_routing`` share the routers' axes. For ``simple`` at the same thresholds the numbers
@@ -31,6 +32,9 @@ from routegraph.routers.base import Router
 GRAPH_LEVEL_IDS = ("simple", "specialist", "cascade", "cascade_routing")
 PLANNING_TOKENS = 400
 """Tokens per call assumed when deriving planning prices from recorded mean costs."""
+SWEEP_POINTS = 17
+"""Operating points per graph, both ends included: a threshold graph steps about 1/16 of the
+prompts at a time, so a summary read between two points (CPT80) is not a guess across a gap."""
 
 
 def replay_catalog(test: RoutingDataset) -> Catalog:
@@ -101,39 +105,96 @@ def run_points(
     return OperatingPoints(thresholds, went_strong.mean(1), quality.mean(1), cost.mean(1))
 
 
+def validation_cuts(
+    scores: Sequence[float] | np.ndarray, points: int = SWEEP_POINTS
+) -> list[float]:
+    """The interior cut-offs of a ``points``-point sweep: evenly spaced quantiles of ``scores``.
+
+    ``scores`` are what a graph thresholds (the router's P(strong), the evaluator's confidence),
+    observed on the *validation* split: a cut-off at the q-quantile sends about a q share of
+    prompts one way, so the sweep moves along the strong-share axis in even steps of about
+    1 / (points - 1) wherever the scores lie, instead of jumping across a gap of a fixed grid.
+    The two ends (all weak, all strong) are the callers'; ties collapse to one cut-off.
+    """
+    values = np.asarray(scores, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        raise InvalidInputError("validation", "no scores on the validation split to sweep over")
+    levels = np.linspace(0.0, 1.0, points)[1:-1]
+    return sorted({float(np.clip(q, 0.0, 1.0)) for q in np.quantile(values, levels)})
+
+
+def tier_confidences(
+    validation: RoutingDataset, tiers: Sequence[str], evaluator: Any
+) -> list[float]:
+    """The evaluator's confidence in every recorded validation answer of every tier but the last.
+
+    These are the answers a cascade's confidence cut-off accepts or escalates (the last tier is
+    always accepted), read from the recorded texts like the graph's evaluate step reads them.
+    """
+    from routegraph.evaluators.base import EvaluationInput
+
+    if validation.responses is None or evaluator is None:
+        raise InvalidInputError(
+            "validation", "the cascade sweep needs validation answer texts and an evaluator"
+        )
+    column = {m: j for j, m in enumerate(validation.models)}
+    scores = []
+    for model in tiers[:-1]:
+        j = column[model]
+        for prompt, row in zip(validation.prompts, validation.responses, strict=True):
+            if row[j] is not None:
+                item = EvaluationInput(prompt, row[j] or "", model)
+                scores.append(float(evaluator.evaluate(item).score))
+    return scores
+
+
 def default_settings(
     graph_id: str,
     test: RoutingDataset,
     router: Router | None,
     refs: References,
-    points: int = 7,
+    points: int = SWEEP_POINTS,
     resolution: dict[str, float] | None = None,
+    *,
+    validation: RoutingDataset | None = None,
+    evaluator: Any = None,
 ) -> tuple[list[dict[str, Any]], list[float]]:
-    """A few operating points per graph that spread over the whole cost range.
+    """``points`` operating points per graph (both ends included) over the whole cost range.
 
-    ``cascade_routing`` gets twice as many cost weights as ``specialist``, over a wider range:
+    The threshold graphs cut at :func:`validation_cuts` of the scores they threshold, observed on
+    ``validation`` (never on ``test``): ``simple`` at quantiles of the router's P(strong),
+    between the ends 1 (weak unless the router is certain) and 0 (all strong); ``cascade`` at
+    quantiles of the evaluator's confidence in the cheaper tiers' answers, between 0 (accept
+    every first answer) and a one-tier cascade of the strong model. The cost-weight graphs
+    sweep geometric weights: ``cascade_routing`` over a wider range than ``specialist``, since
     its strong share falls from its all-escalations end to zero across about three decades of
-    cost weight, and a sparse sweep would cut its curve short. ``resolution`` is its
-    ``evaluator_resolution`` (see :func:`fit_evaluator_resolution`).
+    cost weight. ``resolution`` is its ``evaluator_resolution`` (see
+    :func:`fit_evaluator_resolution`).
     """
+    if graph_id in ("simple", "cascade") and validation is None:
+        raise InvalidInputError("validation", f"the {graph_id} sweep is placed on validation")
     if graph_id == "simple":
         if router is None:
             raise InvalidInputError("router", "the simple graph needs a router")
-        p = np.asarray(router.strong_probability(test.prompts, refs.strong, refs.weak), float)
-        cuts = np.unique(np.quantile(p, np.linspace(0, 1, points)))
-        thresholds = [float(np.nextafter(cuts[-1], np.inf)), *map(float, cuts[::-1])]
+        assert validation is not None
+        p = router.strong_probability(validation.prompts, refs.strong, refs.weak)
+        cuts = validation_cuts(np.asarray(p, float), points)
+        thresholds = sorted({1.0, *cuts, 0.0}, reverse=True)
         return [{"threshold": t} for t in thresholds], thresholds
     scale = 1.0 / max(1e-12, 1000 * float(np.nanmax(np.nanmean(test.cost_usd, axis=0))))
-    weights = [0.0, *(scale * w for w in np.geomspace(0.01, 1.0, points - 1))]
     if graph_id == "specialist":
+        weights = [0.0, *(scale * w for w in np.geomspace(0.01, 1.0, points - 1))]
         return [{"cost_weight": w} for w in weights], weights
     if graph_id == "cascade":
-        levels = [float(x) for x in np.linspace(0.0, 1.0, points + 1)]
-        settings = [{"confidence_threshold": t} for t in levels]
+        assert validation is not None
+        cuts = validation_cuts(tier_confidences(validation, by_cost(test), evaluator), points)
+        levels = sorted({0.0, *cuts})
+        settings: list[dict[str, Any]] = [{"confidence_threshold": t} for t in levels]
         # the all-strong end of the curve: a one-tier cascade of the strong model
         return [*settings, {"models": [refs.strong]}], [*levels, 1.01]
     if graph_id == "cascade_routing":
-        weights = [0.0, *(scale * w for w in np.geomspace(0.003, 3.0, 2 * points))]
+        weights = [0.0, *(scale * w for w in np.geomspace(0.003, 3.0, points - 1))]
         extra = {"min_gain": 0.0, "evaluator_resolution": dict(resolution or {})}
         return [{"cost_weight": w, **extra} for w in weights], weights
     raise InvalidInputError("graph", f"no graph-level benchmark for {graph_id!r}", GRAPH_LEVEL_IDS)
@@ -214,7 +275,15 @@ def bench_graphs(
         else {}
     )
     for graph_id in graph_ids:
-        settings, labels = default_settings(graph_id, subset, router, refs, resolution=resolution)
+        settings, labels = default_settings(
+            graph_id,
+            subset,
+            router,
+            refs,
+            resolution=resolution,
+            validation=validation,
+            evaluator=evaluator,
+        )
         points = run_points(
             graph_id,
             subset,
