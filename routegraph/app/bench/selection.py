@@ -253,21 +253,27 @@ def balanced_setting(
     return best[3], facts
 
 
-def held_out_margin(split: ScoredSplit, name: str, seed: int = 0) -> float:
+def held_out_margin(split: ScoredSplit, name: str, seed: int = 0, repeats: int = 5) -> float:
     """The margin of target ``name`` measured on prompts that did NOT choose the setting: the
     split is halved, the setting chosen on each half and its core bounds' smaller z measured on
-    the other, averaged. Why: the in-sample margin of the chosen setting is optimistic (it is the
-    best of hundreds of settings), and more so for noisier routers; comparing routers by it
+    the other, averaged over both halves of ``repeats`` random halvings (5x2 cross-validation:
+    one halving's luck would decide between close routers). Why: the in-sample margin of the
+    chosen setting is optimistic (it is the best of hundreds of settings), and more so for
+    noisier routers; comparing routers by it
     picks the luckiest, not the best (measured on MMLU-Pro: it picked matrix factorisation,
     0.944 of the best model's quality on test, over SW ranking's 0.961)."""
     n = split.quality.shape[0]
     if n < 20:
         return float("nan")
-    order = np.random.default_rng(seed).permutation(n)
-    halves = (order[: n // 2], order[n // 2 :])
+    rng = np.random.default_rng(seed)
     goal = TARGETS[name]
     margins = []
-    for fit, check in (halves, halves[::-1]):
+    pairs = []
+    for _ in range(repeats):
+        order = rng.permutation(n)
+        halves = (order[: n // 2], order[n // 2 :])
+        pairs += [halves, halves[::-1]]
+    for fit, check in pairs:
         setting, _ = balanced_setting(split.rows(fit), name)
         other = split.rows(check)
         rows = np.arange(other.quality.shape[0])
