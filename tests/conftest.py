@@ -253,7 +253,7 @@ def start_llama_server(
     the machine's 2 cores are shared), waited for until it lists its model."""
     port = free_port()
     argv = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "routegraph.core.providers.llama_server",  # llama_cpp.server
         "--model", str(gguf),
         "--model_alias", alias,
         "--chat_format", chat_format,

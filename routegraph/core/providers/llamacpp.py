@@ -27,6 +27,7 @@ from pydantic import ConfigDict, Field
 
 from routegraph.core.errors import ModelUnavailableError
 from routegraph.core.paths import smollm2_gguf_path
+from routegraph.core.providers.llama_params import install as install_safe_llama_params
 from routegraph.core.providers.result import chat_result
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "user"}
@@ -51,6 +52,7 @@ def _load_llama(model_path: str, n_ctx: int, seed: int) -> Any:
         from llama_cpp import Llama
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ModelUnavailableError("smollm2-135m", f"llama-cpp-python missing ({exc})") from None
+    install_safe_llama_params()  # no AMX / repacked buffers: they segfault on some hosts
     return Llama(
         model_path=model_path,
         n_ctx=n_ctx,
