@@ -87,7 +87,9 @@ def test_probabilities_are_consistent_across_methods_and_batches(fitted, tiny_gs
     np.testing.assert_allclose(quality[:, strong], p)
     np.testing.assert_allclose(quality[:, weak], 1 - p)
     one_by_one = np.concatenate([fitted.strong_probability([x]) for x in prompts])
-    np.testing.assert_allclose(one_by_one, p, atol=1e-6)
+    # float32 on CPU: a padded batch sums in another order than one prompt alone (AVX-512 torch
+    # kernels differ by ~1.4e-6 here), so equal up to float32 accumulation error, not bitwise
+    np.testing.assert_allclose(one_by_one, p, atol=1e-5)
     with pytest.raises(InvalidInputError, match="strong"):
         fitted.strong_probability(prompts, strong="some-other-model")
 

@@ -9,6 +9,7 @@ needs the token log-probabilities, which this wrapper returns in OpenAI's shape
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -53,7 +54,7 @@ def _load_llama(model_path: str, n_ctx: int, seed: int) -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ModelUnavailableError("smollm2-135m", f"llama-cpp-python missing ({exc})") from None
     install_safe_llama_params()  # no AMX / repacked buffers: they segfault on some hosts
-    return Llama(
+    llm = Llama(
         model_path=model_path,
         n_ctx=n_ctx,
         n_threads=max(1, min(4, os.cpu_count() or 1)),
@@ -62,6 +63,10 @@ def _load_llama(model_path: str, n_ctx: int, seed: int) -> Any:
         seed=seed,
         verbose=False,
     )
+    # freed while llama.cpp is still loaded: left to the garbage collector at interpreter exit,
+    # it runs after the C library is gone and prints a TypeError traceback per model
+    atexit.register(llm.close)
+    return llm
 
 
 def to_openai_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
