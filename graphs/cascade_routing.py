@@ -100,7 +100,8 @@ def plan(
     limit = min(steps_left, len(candidates))
     if len(candidates) > MAX_ENUMERATED:
         limit = min(limit, 1)
-    chosen, value = (), stop
+    chosen: tuple[str, ...] = ()
+    value = stop
     known = best if best is not None else 0.0
     for size in range(1, limit + 1):
         for group in combinations(candidates, size):
