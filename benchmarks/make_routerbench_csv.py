@@ -21,6 +21,7 @@ Run:  python benchmarks/make_routerbench_csv.py mmlu_pro --rows 4000 --out runs/
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,9 @@ def main() -> None:
         frame = pd.concat([frame, dup], ignore_index=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    # quote every text cell: recorded answers hold bare carriage returns (LaTeX "\\r..." decoded
+    # to CR), which pandas leaves unquoted by default and most CSV readers take for a line end
+    frame.to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
     models = [c for c in frame.columns if c + "|total_cost" in frame.columns]
     missing = int(frame[models].isna().sum().sum())
     print(

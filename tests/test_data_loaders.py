@@ -172,6 +172,25 @@ def test_routerbench_tolerates_a_leading_index_column(tmp_path: Path) -> None:
     assert np.array_equal(ds.quality, load_routerbench_csv(SAMPLE).quality)
 
 
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_routerbench_bare_carriage_return_in_a_text_cell_keeps_rows_whole(
+    tmp_path: Path, line_end: str
+) -> None:
+    """Recorded LaTeX answers hold "\\r..." decoded to a bare CR; pandas' writer leaves such a
+    cell unquoted, and a reader splitting rows on CR shifts every later cell (seen on the full
+    MMLU-Pro recordings: a response text landed in a quality column)."""
+    frame = pd.read_csv(SAMPLE)
+    frame.loc[1, "tiny-7b|model_response"] = "q = \\sqrt{\rho} so the answer is 4"
+    path = tmp_path / "cr.csv"
+    frame.to_csv(path, index=False, lineterminator=line_end)
+    assert b"\\sqrt{\r" in path.read_bytes()  # unquoted bare CR: the case at hand
+    ds = load_routerbench_csv(path)
+    reference = load_routerbench_csv(SAMPLE)
+    assert len(ds) == len(reference)
+    assert np.array_equal(ds.quality, reference.quality, equal_nan=True)
+    assert ds.responses is not None and "\r" in (ds.responses[1][0] or "")
+
+
 def test_routerbench_empty_cells_are_missing_not_errors(tmp_path: Path) -> None:
     frame = pd.read_csv(SAMPLE)
     frame.loc[1, "mid-34b"] = np.nan

@@ -40,11 +40,23 @@ NON_MODEL_COLUMNS = frozenset(
 _TRUTH = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0}
 
 
+def _crlf_lines(path: Path) -> bool:
+    """Whether the file's header line ends in CR LF (a Windows-written CSV)."""
+    with path.open("rb") as fh:
+        return fh.readline(1 << 20).endswith(b"\r\n")
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
+    # A bare carriage return inside an unquoted text field (LaTeX "\\r..." in a recorded answer
+    # decoded to CR; pandas' own writer leaves such fields unquoted) would end the row there
+    # and shift every later cell: files with "\n" line ends are split on "\n" only.
+    terminator = None if _crlf_lines(path) else "\n"
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], lineterminator=terminator
+        )
     except pd.errors.EmptyDataError:
         raise DataFormatError(f"{path}: empty file, expected a RouterBench CSV") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
