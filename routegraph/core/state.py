@@ -53,6 +53,8 @@ class Attempt(TypedDict, total=False):
     evaluation_cost_usd: float
     """What the evaluator's own model calls cost (self_eval, self_consistency); in the run's
     ``cost_usd``, not in this attempt's ``cost_usd``."""
+    tool_calls: list[dict[str, Any]]
+    """The tool calls the model asked for (OpenAI / LangChain shape); absent when none."""
 
 
 class RoutingDecision(TypedDict, total=False):
