@@ -24,7 +24,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from routegraph.app.bench import run_bench  # noqa: E402
-from routegraph.app.bench.selection import TARGETS  # noqa: E402
+from routegraph.app.bench.selection import TARGETS, bounds_met  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -35,11 +35,8 @@ def seed_row(result: dict[str, Any]) -> dict[str, Any]:
     for target in TARGETS:
         name = result["selected"]["by_target"].get(target)
         rec = result["routers"][name]["validated"][target] if name else {}
-        goal = TARGETS[target]
-        bounds_but_zero = bool(
-            rec
-            and rec["test_quality_fraction"] >= goal["quality_fraction"] - 1e-9
-            and rec["test_cost_ratio"] <= goal["max_cost_ratio"]
+        bounds_but_zero = bounds_met(
+            target, rec.get("test_quality_fraction"), rec.get("test_cost_ratio")
         )
         row[target] = {
             "router": name,

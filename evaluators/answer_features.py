@@ -163,6 +163,11 @@ def _to_float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _numbers(text: str) -> list[float]:
+    """Every number written in ``text`` (thousands separators dropped), in order."""
+    return [float(n) for n in NUMBER.findall(THOUSANDS.sub("", text))]
+
+
 def final_answer(answer: str) -> tuple[float | None, bool]:
     """The answer's final number and whether it was stated explicitly (``####``, "answer is").
 
@@ -184,8 +189,9 @@ def answer_features(query: str, answer: str) -> np.ndarray:
     answer = answer or ""
     report = check_arithmetic(answer)
     final, stated = final_answer(answer)
-    query_numbers = {float(n) for n in NUMBER.findall(THOUSANDS.sub("", query))}
-    answer_numbers = [float(n) for n in NUMBER.findall(THOUSANDS.sub("", answer))]
+    query_list = _numbers(query)
+    query_numbers = set(query_list)
+    answer_numbers = _numbers(answer)
     answer_set = set(answer_numbers)
     results = {round(e.claimed, 6) for e in report.equalities}
     last = report.last_result
@@ -250,11 +256,18 @@ def answer_features(query: str, answer: str) -> np.ndarray:
         float(bool(_CHOICE.search(answer))),
         answer.count("?"),
     ]
-    return np.asarray([*values, *_shape_features(query, answer, report, final, stated)], float)
+    shape = _shape_features(query, answer, report, final, stated, query_list, answer_numbers)
+    return np.asarray([*values, *shape], float)
 
 
 def _shape_features(
-    query: str, answer: str, report: ArithmeticReport, final: float | None, stated: bool
+    query: str,
+    answer: str,
+    report: ArithmeticReport,
+    final: float | None,
+    stated: bool,
+    query_numbers: list[float],
+    answer_numbers: list[float],
 ) -> list[float]:
     """Truncation, how the computed results chain, the final number's magnitude against the
     question's numbers, and how hard the question reads.
@@ -264,7 +277,6 @@ def _shape_features(
     above the sum of the question's quantities, or below its smallest, is often a unit slip; and
     questions with many sentences, fractions or quantities in words are where the weak model errs.
     """
-    query_numbers = [float(n) for n in NUMBER.findall(THOUSANDS.sub("", query))]
     stripped = answer.rstrip()
     equalities = report.equalities
     unused = 0
@@ -290,14 +302,12 @@ def _shape_features(
         digits = [
             float(len(text.replace(".", ""))),
             float("." in text and len(text.split(".")[1]) > 2),
-            float(
-                sum(abs(float(n) - final) < 1e-9 for n in NUMBER.findall(THOUSANDS.sub("", answer)))
-            ),
+            float(sum(abs(n - final) < 1e-9 for n in answer_numbers)),
         ]
     else:
         magnitude, digits = [-3.0, -3.0, 0.0, 0.0], [0.0, 0.0, 0.0]
     last_line = stripped.splitlines()[-1] if stripped else ""
-    last_line_numbers = NUMBER.findall(THOUSANDS.sub("", last_line))
+    last_line_numbers = _numbers(last_line)
     hash_at = answer.rfind("####")
     final_line = answer[hash_at:].split("\n", 1)[0] if hash_at >= 0 else ""
     return [
@@ -322,9 +332,9 @@ def _shape_features(
         float(
             final is not None
             and bool(last_line_numbers)
-            and abs(float(last_line_numbers[-1]) - final) < 1e-6
+            and abs(last_line_numbers[-1] - final) < 1e-6
         ),
-        float(len(NUMBER.findall(THOUSANDS.sub("", final_line)))),
+        float(len(_numbers(final_line))),
     ]
 
 

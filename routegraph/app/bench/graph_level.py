@@ -124,29 +124,33 @@ def validation_cuts(
     return sorted({float(np.clip(q, 0.0, 1.0)) for q in np.quantile(values, levels)})
 
 
+def recorded_confidences(data: RoutingDataset, model: str, evaluator: Any) -> np.ndarray:
+    """The evaluator's confidence in each of ``model``'s recorded answers in ``data`` (NaN where
+    none is recorded), read from the recorded texts like the graph's evaluate step reads them."""
+    from routegraph.evaluators.base import EvaluationInput
+
+    if data.responses is None or evaluator is None:
+        raise InvalidInputError("validation", "the sweep needs answer texts and an evaluator")
+    j = data.models.index(model)
+    out = np.full(len(data), np.nan)
+    for i, (prompt, row) in enumerate(zip(data.prompts, data.responses, strict=True)):
+        if row[j] is not None:
+            out[i] = float(evaluator.evaluate(EvaluationInput(prompt, row[j] or "", model)).score)
+    return out
+
+
 def tier_confidences(
     validation: RoutingDataset, tiers: Sequence[str], evaluator: Any
 ) -> list[float]:
-    """The evaluator's confidence in every recorded validation answer of every tier but the last.
-
-    These are the answers a cascade's confidence cut-off accepts or escalates (the last tier is
-    always accepted), read from the recorded texts like the graph's evaluate step reads them.
-    """
-    from routegraph.evaluators.base import EvaluationInput
-
+    """The evaluator's confidence in every recorded validation answer of every tier but the last:
+    the answers a cascade's confidence cut-off accepts or escalates (the last tier is always
+    accepted)."""
     if validation.responses is None or evaluator is None:
         raise InvalidInputError(
             "validation", "the cascade sweep needs validation answer texts and an evaluator"
         )
-    column = {m: j for j, m in enumerate(validation.models)}
-    scores = []
-    for model in tiers[:-1]:
-        j = column[model]
-        for prompt, row in zip(validation.prompts, validation.responses, strict=True):
-            if row[j] is not None:
-                item = EvaluationInput(prompt, row[j] or "", model)
-                scores.append(float(evaluator.evaluate(item).score))
-    return scores
+    scores = [recorded_confidences(validation, model, evaluator) for model in tiers[:-1]]
+    return [float(x) for x in np.concatenate(scores) if np.isfinite(x)] if scores else []
 
 
 def default_settings(
@@ -208,28 +212,21 @@ def fit_evaluator_resolution(
     The least-squares ``k`` in ``quality ~ prior + k * (confidence - prior)`` over ``data``
     (held out from the test prompts), clipped to [0, 1]: 1 when the confidence alone predicts
     the recorded quality, 0 when it adds nothing to the router. Empty (every model 1) when the
-    data holds no answer texts for the evaluator to read.
+    data holds no answer texts for the evaluator to read, or there is no router.
     """
-    if data.responses is None or evaluator is None or not len(data):
+    if data.responses is None or evaluator is None or router is None or not len(data):
         return {}
-    from routegraph.evaluators.base import EvaluationInput
-
-    handle = RouterHandle(router.kind, router, replay_catalog(data)) if router else None
-    if handle is None:
-        return {}
+    handle = RouterHandle(router.kind, router, replay_catalog(data))
     models = list(data.models)
-    out = {}
     prior = np.array([[handle.scores(p, models)[m] for m in models] for p in data.prompts])
+    out = {}
     for j, model in enumerate(models):
-        num = den = 0.0
-        for i, (prompt, row) in enumerate(zip(data.prompts, data.responses, strict=True)):
-            quality = data.quality[i, j]
-            if row[j] is None or quality != quality:
-                continue
-            conf = float(evaluator.evaluate(EvaluationInput(prompt, row[j] or "", model)).score)
-            num += (conf - prior[i, j]) * (quality - prior[i, j])
-            den += (conf - prior[i, j]) ** 2
+        conf = recorded_confidences(data, model, evaluator)
+        ok = np.isfinite(conf) & np.isfinite(data.quality[:, j])
+        lift = conf[ok] - prior[ok, j]
+        den = float((lift**2).sum())
         if den > 0:
+            num = float((lift * (data.quality[ok, j] - prior[ok, j])).sum())
             out[model] = round(float(np.clip(num / den, 0.0, 1.0)), 4)
     return out
 

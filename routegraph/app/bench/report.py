@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from routegraph.app.bench.selection import TARGETS
+from routegraph.app.bench.selection import TARGETS, bounds_met
 
 ROUTER_COLUMNS = (
     ("APGR", "apgr", "{:.3f}"),
@@ -170,16 +170,9 @@ def _verdict_cell(target: str, rec: dict[str, Any]) -> str:
     """Met / not met, and for q95 whether only the zero-router bound failed (and why)."""
     if rec.get("met"):
         return "**met**"
-    goal = TARGETS[target]
-    fraction, ratio = rec.get("test_quality_fraction"), rec.get("test_cost_ratio")
-    core = (
-        fraction is not None
-        and ratio is not None
-        and fraction >= goal["quality_fraction"] - 1e-9
-        and ratio <= goal["max_cost_ratio"]
-    )
+    core = bounds_met(target, rec.get("test_quality_fraction"), rec.get("test_cost_ratio"))
     infeasible = rec.get("zero_bound_feasible") is False
-    if core and "max_zero_ratio" in goal:
+    if core and "max_zero_ratio" in TARGETS[target]:
         why = "infeasible" if infeasible else "missed"
         return f"**met** but the zero-router bound ({why})"
     return "not met (zero-router bound infeasible)" if infeasible else "not met"

@@ -27,7 +27,7 @@ quality margin; where it does not, it stays near the cheapest setting.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -156,14 +156,12 @@ def _verdict(
         "test_quality_fraction": fraction,
         "test_cost_ratio": ratio,
     }
-    met = fraction >= goal["quality_fraction"] - 1e-9 and ratio <= goal["max_cost_ratio"]
+    met = bounds_met(name, fraction, ratio)
     if "max_zero_ratio" in goal:
-        zero = zero_cost_to_reach(test_q, test_c, goal["quality_fraction"] * refs.strong_quality)
+        zero, feasible = zero_bound(test_q, test_c, refs.strong_quality, name)
         out["zero_cost_usd"] = zero
         out["zero_ratio"] = cost / zero if zero > 0 else float("nan")
-        # no router pays less than the cheapest model: below that, the bound cannot be met
-        floor = float(np.asarray(test_c, float).mean(axis=0).min())
-        out["zero_bound_feasible"] = bool(floor <= goal["max_zero_ratio"] * zero)
+        out["zero_bound_feasible"] = feasible
         met = met and bool(out["zero_ratio"] <= goal["max_zero_ratio"])
     out["met"] = bool(met)
     return out
@@ -184,21 +182,67 @@ the cheapest model and the quality floor is lost on test (measured: 0.80 of the 
 quality on one seed of the nine-model file)."""
 
 
-def _cost_caps(split: ScoredSplit, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-prompt cost caps of target ``name`` on ``split``: the share of the best model's cost
-    and, where any router could meet it there, the share of what the zero router pays (else
-    None)."""
+def zero_bound(
+    quality: np.ndarray, cost: np.ndarray, strong_quality: float, name: str
+) -> tuple[float, bool]:
+    """(what the zero router pays for target ``name``'s quality floor, whether any router could
+    pay its ``max_zero_ratio`` share of that): no router pays less than the cheapest model."""
     goal = TARGETS[name]
-    strong_cost = split.cost[:, split.refs.strong_index]
-    primary = goal["max_cost_ratio"] * strong_cost
+    zero = zero_cost_to_reach(quality, cost, goal["quality_fraction"] * strong_quality)
+    floor = float(np.asarray(cost, float).mean(axis=0).min())
+    return zero, bool(np.isfinite(zero) and floor <= goal.get("max_zero_ratio", 1.0) * zero)
+
+
+def _zero_cap(split: ScoredSplit, name: str) -> float | None:
+    """Target ``name``'s cap on mean cost from the zero router, where any router could meet it
+    on ``split``; else None."""
+    goal = TARGETS[name]
     if "max_zero_ratio" not in goal:
-        return primary, None
-    target_q = goal["quality_fraction"] * split.refs.strong_quality
-    zero = zero_cost_to_reach(split.quality, split.cost, target_q)
-    floor = float(np.asarray(split.cost, float).mean(axis=0).min())
-    if not (np.isfinite(zero) and floor <= goal["max_zero_ratio"] * zero):
-        return primary, None
-    return primary, np.full(len(strong_cost), goal["max_zero_ratio"] * zero)
+        return None
+    zero, feasible = zero_bound(split.quality, split.cost, split.refs.strong_quality, name)
+    return goal["max_zero_ratio"] * zero if feasible else None
+
+
+def bounds_met(name: str, quality_fraction: float | None, cost_ratio: float | None) -> bool:
+    """Whether target ``name``'s quality floor and cost-ratio cap both hold (the zero-router
+    bound aside)."""
+    goal = TARGETS[name]
+    return (
+        quality_fraction is not None
+        and cost_ratio is not None
+        and quality_fraction >= goal["quality_fraction"] - 1e-9
+        and cost_ratio <= goal["max_cost_ratio"]
+    )
+
+
+def _picked(split: ScoredSplit, setting: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-prompt quality and cost of the model chosen at ``setting``."""
+    rows = np.arange(split.quality.shape[0])
+    pick = split.choose(setting)
+    return split.quality[rows, pick], split.cost[rows, pick]
+
+
+def _core_slack(
+    split: ScoredSplit, name: str, quality: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-prompt (quality - floor, cap - cost) of target ``name`` for the picked ``quality``
+    and ``cost``, against the best single model of ``split``."""
+    goal = TARGETS[name]
+    strong = split.refs.strong_index
+    floor = goal["quality_fraction"] * split.quality[:, strong]
+    return quality - floor, goal["max_cost_ratio"] * split.cost[:, strong] - cost
+
+
+class _Candidate(NamedTuple):
+    """One setting's standing on a split: z of the core bounds, z with the zero-router bound,
+    mean slack of each bound (core first), mean quality and cost."""
+
+    setting: float
+    core_z: float
+    full_z: float
+    slack: tuple[float, ...]
+    quality: float
+    cost: float
 
 
 def balanced_setting(
@@ -212,45 +256,44 @@ def balanced_setting(
     (``reached``), the winning smaller z (``margin_z``) and whether the zero-router bound was
     used. Ties go to the cheaper setting.
     """
-    goal = TARGETS[name]
     points = split.points()
     settings = np.unique(points.threshold[np.isfinite(points.threshold)])
     if settings.size == 0:
         raise InvalidInputError("scores", "give no operating point", "finite router scores")
     if settings.size > max_candidates:  # evenly spaced real operating points
         settings = settings[np.linspace(0, settings.size - 1, max_candidates).round().astype(int)]
-    rows = np.arange(split.quality.shape[0])
-    floor = goal["quality_fraction"] * split.quality[:, split.refs.strong_index]
-    cap, zero_cap = _cost_caps(split, name)
-    table = []  # (z core, z with the zero bound, -cost, setting, quality, cost, slacks)
-    for setting in settings:
-        pick = split.choose(float(setting))
-        quality, cost = split.quality[rows, pick], split.cost[rows, pick]
-        slack = [(quality - floor).mean(), (cap - cost).mean()]
-        core = min(_z(quality - floor), _z(cap - cost))
+    zero_cap = _zero_cap(split, name)
+    candidates = []
+    for setting in map(float, settings):
+        quality, cost = _picked(split, setting)
+        quality_slack, cost_slack = _core_slack(split, name, quality, cost)
+        core = min(_z(quality_slack), _z(cost_slack))
         full = core
+        slack: tuple[float, ...] = (float(quality_slack.mean()), float(cost_slack.mean()))
         if zero_cap is not None:
             full = min(core, _z(zero_cap - cost))
-            slack.append((zero_cap - cost).mean())
-        table.append((core, full, -float(cost.mean()), float(setting), quality, cost, slack))
-    use_zero = zero_cap is not None and max(row[1] for row in table) >= SECONDARY_MIN_Z
-    best = max(table, key=lambda row: (row[1] if use_zero else row[0], row[2]))
+            slack = (*slack, float(zero_cap - cost.mean()))
+        candidates.append(
+            _Candidate(setting, core, full, slack, float(quality.mean()), float(cost.mean()))
+        )
+    use_zero = zero_cap is not None and max(c.full_z for c in candidates) >= SECONDARY_MIN_Z
+    best = max(candidates, key=lambda c: (c.full_z if use_zero else c.core_z, -c.cost))
     rule = "balanced margin"
-    if not all(v >= -1e-12 for v in best[6][:2]):
+    if not all(v >= -1e-12 for v in best.slack[:2]):
         # floor and cap cannot both hold here: keep the quality floor (cheapest setting reaching
         # it; else the best quality) rather than a compromise that misses both
         rule = "quality floor (floor and cost cap not both reachable on validation)"
-        best = max(table, key=lambda row: (min(row[6][0], 0.0), row[2]))
-    slacks = best[6] if use_zero else best[6][:2]
+        best = max(candidates, key=lambda c: (min(c.slack[0], 0.0), -c.cost))
+    slacks = best.slack if use_zero else best.slack[:2]
     facts = {
-        "quality": float(best[4].mean()),
-        "cost_usd": float(best[5].mean()),
-        "reached": bool(all(v >= -1e-12 for v in slacks)),
-        "margin_z": best[1] if use_zero else best[0],
+        "quality": best.quality,
+        "cost_usd": best.cost,
+        "reached": all(v >= -1e-12 for v in slacks),
+        "margin_z": best.full_z if use_zero else best.core_z,
         "zero_bound_used": use_zero,
         "rule": rule,
     }
-    return best[3], facts
+    return best.setting, facts
 
 
 def held_out_margin(split: ScoredSplit, name: str, seed: int = 0, repeats: int = 5) -> float:
@@ -259,30 +302,20 @@ def held_out_margin(split: ScoredSplit, name: str, seed: int = 0, repeats: int =
     the other, averaged over both halves of ``repeats`` random halvings (5x2 cross-validation:
     one halving's luck would decide between close routers). Why: the in-sample margin of the
     chosen setting is optimistic (it is the best of hundreds of settings), and more so for
-    noisier routers; comparing routers by it
-    picks the luckiest, not the best (measured on MMLU-Pro: it picked matrix factorisation,
-    0.944 of the best model's quality on test, over SW ranking's 0.961)."""
+    noisier routers; comparing routers by it picks the luckiest, not the best."""
     n = split.quality.shape[0]
     if n < 20:
         return float("nan")
     rng = np.random.default_rng(seed)
-    goal = TARGETS[name]
     margins = []
-    pairs = []
     for _ in range(repeats):
         order = rng.permutation(n)
         halves = (order[: n // 2], order[n // 2 :])
-        pairs += [halves, halves[::-1]]
-    for fit, check in pairs:
-        setting, _ = balanced_setting(split.rows(fit), name)
-        other = split.rows(check)
-        rows = np.arange(other.quality.shape[0])
-        pick = other.choose(setting)
-        quality, cost = other.quality[rows, pick], other.cost[rows, pick]
-        strong = other.refs.strong_index
-        floor = goal["quality_fraction"] * other.quality[:, strong]
-        cap = goal["max_cost_ratio"] * other.cost[:, strong]
-        margins.append(min(_z(quality - floor), _z(cap - cost)))
+        for fit, check in (halves, halves[::-1]):
+            setting, _ = balanced_setting(split.rows(fit), name)
+            other = split.rows(check)
+            slacks = _core_slack(other, name, *_picked(other, setting))
+            margins.append(min(_z(slack) for slack in slacks))
     return float(np.mean(margins))
 
 
