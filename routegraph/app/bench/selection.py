@@ -16,8 +16,8 @@ quality at <= 60% of its cost. "Best single model" is the strong reference of ea
 
 How a setting is chosen for a target (:func:`balanced_setting`): a target is a quality floor AND
 a cost cap, and a validation split of a few hundred prompts measures both with noise of a few
-points. The cheapest setting that just reaches the floor on validation lands below it on test
-about half the time (measured: 2 of 4 seeds on the nine-model file). Instead, each candidate
+points. The cheapest setting that just reaches the floor on validation is, by construction,
+about as likely to land below it on test as above. Instead, each candidate
 setting gets a paired z-score per bound - mean slack over its standard error, per prompt against
 the best single model (quality) and against the cap (cost) - and the setting with the largest
 *smaller* z wins: the one whose weaker bound is surest. Where the cap leaves room, that buys
@@ -178,8 +178,8 @@ SECONDARY_MIN_Z = 1.0
 """The zero-router bound is pursued only where validation holds EVERY bound with at least this
 margin (one standard error); otherwise the setting serves the quality floor and the cost-ratio
 cap alone. Without this, a zero-router cap that validation can barely meet drags the setting to
-the cheapest model and the quality floor is lost on test (measured: 0.80 of the best model's
-quality on one seed of the nine-model file)."""
+the cheapest model and the quality floor is lost on test (0.80 of the best model's quality:
+``benchmarks/target_seeds.py --data runs/mmlu_pro_rb.csv`` at commit e40c7e2, seed 1)."""
 
 
 def zero_bound(
