@@ -7,9 +7,10 @@ Why: one seed's verdict is one draw. A validation split of a few hundred prompts
 target's quality floor with a noise of a few points, so "met on seed 0" says little about what a
 user's next split will give. This runs ``routegraph bench`` (its default routers and embedder,
 or the ``--router`` ones) on ``--seeds`` different random splits and counts, per target, how
-often the router selected for that target on validation met it on test, and how often it met
+often the router selected for that target on validation met it on test, how often it met
 everything but the zero-router bound where that bound is infeasible (no router can pay less than
-the cheapest single model). Writes ``benchmarks/results/<out>.json``.
+the cheapest single model). ``no_harm`` is met where the router reached 95% of the best model's
+quality at no more than the zero router's cost for it. Writes ``benchmarks/results/<out>.json``.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(seed_row(result))
         cells = "  ".join(
             f"{t}: {r['router']} {r['quality_fraction'] or 0:.3f} / {r['cost_ratio'] or 0:.2f}"
+            f" (zero x{r['zero_ratio'] or 0:.2f})"
             f" {'met' if r['met'] else ('met*' if r['met_but_infeasible_zero_bound'] else '-')}"
             for t, r in ((t, rows[-1][t]) for t in TARGETS)
         )

@@ -6,12 +6,14 @@
 
 At each step the policy compares whole *strategies*: the answers it already has, plus a set of
 untried models still to call. A strategy's value is the expected quality of the best answer it
-ends with, minus ``cost_weight`` x its calls' expected cost. The quality of an answer is not
-known before the call, so the value is an expectation over what the evaluator will say about
-it; that is what lets a cheap model be tried first when its evaluator verdict is informative
-(the cascade) and lets the router send a prompt straight to a stronger model when the verdict
-would not change the decision (routing). The first (cheapest) model of the best strategy is
-called, and the plan is redone with the evaluator's confidence in its answer.
+ends with, minus its calls' expected cost in quality points (``cost_weight`` x USD per 1k
+queries, or by default relative to the priciest candidate: see ``planning_costs``). The
+quality of an answer is not known before the call, so the value is an expectation over what
+the evaluator will say about it; that is what lets a cheap model be tried first when its
+evaluator verdict is informative (the cascade) and lets the router send a prompt straight to a
+stronger model when the verdict would not change the decision (routing). The first (cheapest)
+model of the best strategy is called, and the plan is redone with the evaluator's confidence in
+its answer.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from langgraph.graph.state import CompiledStateGraph
 from routegraph.core.context import RouteContext
 from routegraph.core.state import Attempt, RouteState
 from routegraph.graphs.builder import build_loop_graph
-from routegraph.nodes.policy import Choice, answered, expected_cost, tried
+from routegraph.nodes.policy import Choice, answered, planning_costs, tried
 from routegraph.nodes.resources import Toolkit
 
 MAX_ENUMERATED = 12
@@ -127,7 +129,7 @@ class CascadeRoutingPolicy:
         done = tried(state)
         router = kit.router_for(ctx, list(ctx.models))
         prior = router.scores(query, list(ctx.models))
-        costs = {m: ctx.cost_weight * 1000 * expected_cost(kit, ctx, m, query) for m in ctx.models}
+        costs, _ = planning_costs(kit, ctx, list(ctx.models), query)
         scores = {**prior, **{f"cost:{m}": c for m, c in costs.items()}}
         if all(m in done for m in ctx.models):
             return Choice(None, "stop", "every model was tried", scores, router=router.name)
@@ -164,6 +166,7 @@ class CascadeRoutingPolicy:
             scores,
             ctx.min_gain,
             router.name,
+            ood=router.novelty(query),
         )
 
     def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]:

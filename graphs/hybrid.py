@@ -47,6 +47,7 @@ class HybridPolicy:
                 threshold,
                 router.name,
                 columns,
+                router.novelty(query),
             )
         if cloud not in done:
             return Choice(cloud, "escalate", "local answer not confident enough")

@@ -43,6 +43,7 @@ class SimplePolicy:
                 threshold,
                 router.name,
                 columns,
+                router.novelty(query),
             )
         left = [m for m in (ctx.strong_model, ctx.weak_model) if m not in done]
         if answered(state) or not left:

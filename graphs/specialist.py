@@ -17,7 +17,7 @@ from langgraph.graph.state import CompiledStateGraph
 from routegraph.core.context import RouteContext
 from routegraph.core.state import Attempt, RouteState
 from routegraph.graphs.builder import build_loop_graph
-from routegraph.nodes.policy import Choice, answered, expected_cost, tried
+from routegraph.nodes.policy import Choice, answered, expected_cost, planning_costs, tried
 from routegraph.nodes.resources import Toolkit
 
 
@@ -37,6 +37,7 @@ class SpecialistPolicy:
         if not candidates:
             return Choice(None, "stop", "every candidate was unavailable", scores)
         costs = {m: expected_cost(kit, ctx, m, query) for m in candidates}
+        weighed, how = planning_costs(kit, ctx, list(ctx.models), query)
         if ctx.quality_floor is not None:
             good = [m for m in candidates if scores[m] >= ctx.quality_floor]
             if good:
@@ -46,9 +47,9 @@ class SpecialistPolicy:
                 pick = max(candidates, key=lambda m: scores[m])
                 reason = f"none reaches {ctx.quality_floor}; best predicted quality"
         else:
-            value = {m: scores[m] - ctx.cost_weight * 1000 * costs[m] for m in candidates}
+            value = {m: scores[m] - weighed[m] for m in candidates}
             pick = max(candidates, key=lambda m: value[m])
-            reason = f"best predicted quality - {ctx.cost_weight} x cost per 1k queries"
+            reason = f"best predicted quality - {how}"
         action = "route" if not tried(state) else "re-route"
         return Choice(
             pick,
@@ -58,6 +59,7 @@ class SpecialistPolicy:
             None,
             router.name,
             columns,
+            router.novelty(query),
         )
 
     def accept(self, state: RouteState, ctx: RouteContext, attempt: Attempt) -> tuple[bool, str]:

@@ -26,6 +26,9 @@ class Choice:
     router: str = ""
     columns: dict[str, str] = field(default_factory=dict)
     """Candidate -> the router model column that scored it (see ``RouterHandle.columns``)."""
+    ood: dict[str, Any] | None = None
+    """How unlike the router's training data the query is, and what the router fell back to
+    (``RouterHandle.novelty``); None for routers that cannot tell."""
 
 
 class Policy(Protocol):
@@ -55,6 +58,33 @@ def approx_tokens(text: str) -> int:
 def expected_cost(kit: Toolkit, ctx: RouteContext, name: str, query: str) -> float:
     spec = kit.catalog_for(ctx).get(name)
     return spec.cost(approx_tokens(query), ctx.max_tokens // 2)
+
+
+AUTO_PRICE_SHARE = 0.25
+"""With ``cost_weight`` unset, the quality points the priciest candidate's expected call costs
+in planning (the rest in proportion to their expected price; free models cost nothing)."""
+
+
+def planning_costs(
+    kit: Toolkit, ctx: RouteContext, models: list[str], query: str
+) -> tuple[dict[str, float], str]:
+    """Each model's expected cost of answering ``query`` in quality points, and how it was
+    weighed: ``ctx.cost_weight`` x USD per 1k queries, or (``cost_weight`` None) relative to
+    the priciest candidate (:data:`AUTO_PRICE_SHARE`). Why relative by default: prices differ
+    by orders of magnitude between pools, while "a paid model must earn its price over a free
+    one" holds for every pool; with no weight at all a free model's confident answer was
+    followed by a paid call that gained a few points."""
+    usd = {m: expected_cost(kit, ctx, m, query) for m in models}
+    if ctx.cost_weight is not None:
+        return {m: ctx.cost_weight * 1000 * c for m, c in usd.items()}, (
+            f"{ctx.cost_weight} x cost per 1k queries"
+        )
+    top = max(usd.values(), default=0.0)
+    if top <= 0:
+        return dict.fromkeys(usd, 0.0), "all candidates free"
+    return {m: AUTO_PRICE_SHARE * c / top for m, c in usd.items()}, (
+        f"cost relative to the priciest candidate ({AUTO_PRICE_SHARE} points at its price)"
+    )
 
 
 def router_threshold(state: RouteState, ctx: RouteContext, router: Any = None) -> tuple[float, str]:

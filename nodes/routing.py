@@ -13,6 +13,7 @@ import hashlib
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,6 +88,13 @@ class RouterHandle:
             pair = (columns[strong], columns[weak])
             return float(self.router.strong_probability([prompt], *pair)[0])
         return float(self.router.strong_probability([prompt])[0])
+
+    def novelty(self, prompt: str) -> dict[str, Any] | None:
+        """How unlike its training data the router finds ``prompt`` (``ood`` in [0, 1]) and
+        what it fell back to; None when the router cannot tell (no novelty guard)."""
+        if self.router is None or not hasattr(self.router, "novelty"):
+            return None
+        return dict(self.router.novelty([prompt])[0])
 
     def target_threshold(self, target: str, confidence: float | None = None) -> tuple[float, str]:
         """``(threshold, where it came from)`` for a target such as ``quality_fraction=0.95``,

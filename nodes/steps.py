@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage
@@ -51,6 +52,8 @@ def decision_record(step: int, choice: Choice) -> dict[str, Any]:
     }
     if choice.columns:
         record["router_columns"] = dict(choice.columns)
+    if choice.ood is not None:
+        record["ood"] = dict(choice.ood)
     return record
 
 
@@ -292,10 +295,8 @@ def within_budget(choice: Choice, state: RouteState, ctx: RouteContext, kit: Too
         if fits:
             cost, name = fits[0]
             reason = f"budget: {over} left; {name} fits (up to ${cost:.6f})"
-            return Choice(name, "downgrade", reason, choice.scores, choice.threshold, choice.router)
-    return Choice(
-        None, "stop", f"budget: {over} left", choice.scores, choice.threshold, choice.router
-    )
+            return replace(choice, model=name, action="downgrade", reason=reason)
+    return replace(choice, model=None, action="stop", reason=f"budget: {over} left")
 
 
 def _plain(value: Any) -> Any:

@@ -37,6 +37,7 @@ _TABLE: dict[str, str] = {
     "boosted": "routegraph.routers.boosted:BoostedRouter",
     "ensemble": "routegraph.routers.ensemble:EnsembleRouter",
     "heuristic": "routegraph.routers.heuristic:HeuristicRouter",
+    "guarded": "routegraph.routers.guard:GuardedRouter",
     # neural routers (torch / transformers; written separately) - register them here:
     "encoder_classifier": "routegraph.routers.encoder_classifier:EncoderClassifierRouter",
     "causal_llm": "routegraph.routers.causal_llm:CausalLLMRouter",

@@ -1,9 +1,13 @@
 """Reproduce the routers shipped in ``routegraph/artifacts/routers/``.
 
 * ``default``  - two models (gpt-4-1106-preview strong, Mixtral-8x7B weak), P(strong needed),
-  trained on the training splits of RouteLLM's GSM8K and MMLU recordings together;
-  thresholds calibrated on their validation splits; test APGR per dataset stored in the artifact.
-* ``specialist`` - the nine MMLU-Pro models: predicted quality per model, for N-model routing.
+  trained on the training splits of every shared recording of that pair: RouteLLM's GSM8K, MMLU
+  and MT-Bench, and Arena-Bench-V1's real chat prompts (its two columns); thresholds calibrated
+  on their validation splits; test APGR per dataset stored in the artifact. A novelty guard
+  (``routers/guard.py``) leans on the heuristic difficulty rule where a prompt is unlike all of
+  them (in topic or in form: a greeting is shorter than any benchmark question).
+* ``specialist`` - the nine MMLU-Pro models: predicted quality per model, for N-model routing,
+  guarded the same way with the models' mean quality as the fallback.
 
 Splits are :func:`routegraph.core.data.splits.train_val_test_split` with seed 0 (10 % validation,
 20 % test), so the benchmark harness can score the shipped routers on the same held-out prompts.
@@ -19,6 +23,7 @@ with the transformer (tens of minutes on 2 CPU cores; cached).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import time
@@ -27,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from routegraph.core.data import load_dataset
+from routegraph.core.data import load_dataset, load_routerbench_csv
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.data.splits import train_val_test_split
+from routegraph.core.paths import data_dir
 from routegraph.routers.calibration import calibrate
 from routegraph.routers.embedded import EMBEDDER_ENV
 from routegraph.routers.evaluation import evaluate
@@ -43,8 +49,33 @@ from routegraph.routers.static_embedder import (
 OUT: dict[str, str] = {}
 """--out: folder to write the artifacts to instead of the shipped location."""
 
-TWO_MODEL: tuple[str, dict[str, Any]] = ("ensemble", {})
-SPECIALIST: tuple[str, dict[str, Any]] = ("boosted", {})
+TWO_MODEL: tuple[str, dict[str, Any]] = (
+    "guarded",
+    {"inner": {"name": "ensemble", "params": {}}, "fallback": "heuristic"},
+)
+SPECIALIST: tuple[str, dict[str, Any]] = (
+    "guarded",
+    {"inner": {"name": "boosted", "params": {}}, "fallback": "prior"},
+)
+PAIR = ("mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview")
+"""The default router's (weak, strong) columns, in every source's column order."""
+
+
+def arena_pair() -> RoutingDataset:
+    """Arena-Bench-V1 (real Chatbot Arena prompts, GPT-4 judge scores) as a two-model dataset."""
+    path = data_dir() / "arena-bench-v1" / "arenabench_v1.csv"
+    ds = load_routerbench_csv(path).with_models(list(PAIR))
+    ds.name, ds.weak_model, ds.strong_model = "arena_bench", PAIR[0], PAIR[1]
+    return ds
+
+
+def two_model_sources() -> dict[str, RoutingDataset]:
+    sources = {name: load_dataset(name).with_models(list(PAIR)) for name in TWO_MODEL_SETS}
+    sources["arena_bench"] = arena_pair()
+    return sources
+
+
+TWO_MODEL_SETS = ("gsm8k", "mmlu", "mt_bench")
 CALIBRATIONS = (
     ("strong_share", 0.5),
     ("quality_fraction", 0.95),
@@ -79,17 +110,60 @@ def split(ds: RoutingDataset) -> tuple[RoutingDataset, RoutingDataset, RoutingDa
 
 def train_default() -> None:
     started = time.perf_counter()
-    parts = {name: split(load_dataset(name)) for name in ("gsm8k", "mmlu")}
-    train = concat([parts[n][0] for n in parts], "gsm8k+mmlu")
-    val = concat([parts[n][1] for n in parts], "gsm8k+mmlu")
+    parts = {name: split(ds) for name, ds in two_model_sources().items()}
+    label = "+".join(parts)
+    train = concat([parts[n][0] for n in parts], label)
+    val = concat([parts[n][1] for n in parts], label)
     name, params = TWO_MODEL
     router = make_router(name, **params).fit(train)
+    fit_free_text_floor(router, val)
     router.meta_["validation"] = evaluate(router, val)
     router.meta_["test"] = {n: evaluate(router, parts[n][2]) for n in parts}
     for kind, value in CALIBRATIONS:
         calibrate(router, val, kind, value)
     router.meta_["split"] = {"seed": 0, "val_frac": 0.1, "test_frac": 0.2, "datasets": list(parts)}
     _save(router, "default", started)
+
+
+EVERYDAY = Path(__file__).resolve().parents[1] / "tests" / "data" / "everyday_prompts.jsonl"
+"""Hand-written easy / hard everyday requests; only the ``dev`` half is used here."""
+FLOOR_GRID = (0.0, 0.25, 0.5, 0.6, 0.75, 0.9, 1.0)
+
+
+def fit_free_text_floor(router, val: RoutingDataset) -> None:
+    """Choose how little the trained router is trusted on free text (its ``floors["free"]``).
+
+    Why: on free text the benchmarks give the learned router little to learn from (GSM8K word
+    problems, 350 chat prompts), and what it learned there ("would Mixtral fail where GPT-4
+    succeeds") says little about everyday requests, where a greeting and a proof are both
+    free text. Each floor on the grid is scored on validation data only: the ROC AUC of
+    P(strong) on the dev half of the everyday set (hard = positive) plus the APGR on the
+    benchmarks' free-text validation prompts; the best sum wins (ties: the smaller floor).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from routegraph.routers.evaluation import apgr_from_scores
+    from routegraph.routers.guard import multiple_choice
+
+    rows = [json.loads(line) for line in EVERYDAY.read_text().splitlines() if line.strip()]
+    dev = [r for r in rows if r["split"] == "dev"]
+    labels = [r["label"] == "hard" for r in dev]
+    free = np.flatnonzero(~multiple_choice(val.prompts))
+    prompts = [val.prompts[i] for i in free]
+    weak, strong = (val.models.index(m) for m in PAIR)
+    q = np.asarray(val.quality, float)[free]
+    results = []
+    for floor in FLOOR_GRID:
+        router.floors = {"free": floor}
+        auc = float(roc_auc_score(labels, router.strong_probability([r["prompt"] for r in dev])))
+        apgr = float(apgr_from_scores(router.strong_probability(prompts), q[:, strong], q[:, weak]))
+        results.append({"floor": floor, "everyday_dev_auc": auc, "free_text_val_apgr": apgr})
+    best = max(
+        results, key=lambda r: (r["everyday_dev_auc"] + r["free_text_val_apgr"], -r["floor"])
+    )
+    router.floors = {"free": best["floor"]}
+    router.meta_["free_text_floor_fit"] = {"chosen": best["floor"], "grid": results}
+    print(f"  free-text floor {best['floor']}: {best}")
 
 
 def train_specialist() -> None:

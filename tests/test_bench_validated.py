@@ -141,11 +141,11 @@ def test_bench_by_task_reports_validated_points_and_the_zero_router(task_csv):
     assert set(split["test_tasks"]).isdisjoint(split["val_tasks"])
     zero = result["zero_router"]
     assert zero["aiq"] == pytest.approx(result["zero_router_aiq"])
-    assert set(zero["validated"]) == {"q95", "q100"}
+    assert set(zero["validated"]) == {"q95", "q100", "no_harm"}
     for name in ("random", "heuristic"):
         rec = result["routers"][name]
         assert rec["curve"]  # the curve stays for plots
-        for target in ("q95", "q100"):
+        for target in ("q95", "q100", "no_harm"):
             chosen = rec["validated"][target]
             assert chosen["setting_kind"] == "lambda"
             assert isinstance(chosen["met"], bool)
@@ -299,3 +299,31 @@ def test_verdict_cell_says_which_bound_failed():
     assert _verdict_cell("q100", {"test_quality_fraction": 1.0, "test_cost_ratio": 0.7}) == (
         "not met"
     )
+
+
+def test_no_harm_is_the_floor_at_no_more_than_the_zero_routers_cost():
+    # 20 prompts, two models: "cheap" (cost 1) fails prompts 0 and 1, "best" (cost 10) never.
+    # Zero router for 95% of best's quality 1.0: mix cheap (0.9) and best (1.0) half and half,
+    # 0.5 * 1 + 0.5 * 10 = 5.5 per prompt. A router that knows which prompts cheap fails pays
+    # (2 * 10 + 18 * 1) / 20 = 1.9 for quality 1.0: no harm, at 1.9 / 5.5 of the zero router.
+    # Always calling best pays 10 for the same quality: 10 / 5.5 > 1, harm.
+    quality = np.ones((20, 2))
+    quality[:2, 0] = 0.0
+    cost = np.tile([1.0, 10.0], (20, 1))
+    ds = RoutingDataset("toy", [f"p{i}" for i in range(20)], ["cheap", "best"], quality, cost)
+    refs = references(ds)
+    knows = ScoredSplit(quality.copy(), quality, cost, refs, np.array([1.0, 10.0]))
+    verdict = validated_targets(knows, knows)["no_harm"]
+    assert verdict["test_quality_fraction"] == pytest.approx(1.0)
+    assert verdict["zero_cost_usd"] == pytest.approx(5.5)
+    assert verdict["zero_ratio"] == pytest.approx(1.9 / 5.5)
+    assert verdict["met"] is True
+    blind = np.tile([0.0, 1.0], (20, 1))  # best always predicted better, by a wide margin
+    always_best = ScoredSplit(blind, quality, cost, refs, np.array([1.0, 10.0]))
+    rec = validated_targets(always_best, always_best)["no_harm"]
+    if rec["test_cost_ratio"] == pytest.approx(1.0):  # the setting that calls best everywhere
+        assert rec["zero_ratio"] == pytest.approx(10 / 5.5)
+        assert rec["met"] is False
+    else:  # or cheap everywhere: 0.9 of best's quality, below the floor
+        assert rec["test_quality_fraction"] == pytest.approx(0.9)
+        assert rec["met"] is False

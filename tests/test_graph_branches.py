@@ -117,7 +117,13 @@ def test_specialist_picks_best_quality_then_cost_weight_shifts_it() -> None:
         evaluator=TableEvaluator({}, 0.9),
         catalog=CATALOG,
     )
-    assert meta(ask(build_specialist_graph(**kwargs), **BASE))["chosen_model"] == "large"
+    best = ask(build_specialist_graph(**kwargs), **BASE, cost_weight=0.0)
+    assert meta(best)["chosen_model"] == "large"
+    # Default (cost_weight unset): prices weighed relative to the priciest candidate, which
+    # costs 0.25 points; large's 0.02 lead over medium does not pay for its price.
+    default = ask(build_specialist_graph(**kwargs), **BASE)
+    assert meta(default)["chosen_model"] == "medium"
+    assert "relative to the priciest candidate" in default["decisions"][0]["reason"]
     cheap = ask(build_specialist_graph(**kwargs), **BASE, cost_weight=0.05)
     assert meta(cheap)["chosen_model"] == "medium"
     floor = ask(build_specialist_graph(**kwargs), **BASE, quality_floor=0.55)
@@ -135,7 +141,7 @@ def test_specialist_reroutes_to_next_best_when_pick_is_down() -> None:
         evaluator=TableEvaluator({}, 0.9),
         catalog=CATALOG,
     )
-    out = ask(graph, **BASE)
+    out = ask(graph, **BASE, cost_weight=0.0)  # best quality first, whatever it costs
     assert actions(out) == ["route", "re-route", "accept"]
     assert meta(out)["chosen_model"] == "medium"
 
@@ -288,6 +294,22 @@ def test_cascade_routing_answers_once_with_the_cheapest_when_calls_cost_too_much
     out = ask(graph, **BASE, cost_weight=1000.0, min_gain=0.05)
     assert [a["model"] for a in out["attempts"]] == ["small"]
     assert actions(out) == ["route", "accept"]
+
+
+def test_cascade_routing_default_does_not_pay_for_what_the_free_model_answered() -> None:
+    # The case: a confident free answer (0.866) and a paid model the router rates 0.95.
+    # With no cost at all the paid call "gains" ~0.13 and was made; by default prices are
+    # weighed (the priciest candidate costs 0.25 points), so the free answer stands ...
+    graph = cascade_routing({"small": 0.6, "large": 0.95}, {"small": 0.866, "large": 0.9})
+    duo = {**BASE, "models": ["small", "large"]}
+    out = ask(graph, **duo)
+    assert [a["model"] for a in out["attempts"]] == ["small"]
+    assert meta(out)["chosen_model"] == "small"
+    free = ask(graph, **duo, cost_weight=0.0)
+    assert [a["model"] for a in free["attempts"]] == ["small", "large"]
+    # ... while an unconfident free answer still escalates by default.
+    weak = cascade_routing({"small": 0.6, "large": 0.95}, {"small": 0.15, "large": 0.9})
+    assert [a["model"] for a in ask(weak, **duo)["attempts"]] == ["small", "large"]
 
 
 def test_cascade_routing_rejects_a_resolution_outside_the_unit_interval() -> None:

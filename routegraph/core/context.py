@@ -86,10 +86,13 @@ class RouteContext:
     tier_thresholds: list[float] = _describe(
         [], "Cascade: per-tier confidence thresholds (empty: confidence_threshold for all)."
     )
-    cost_weight: float = _describe(
-        0.0,
+    cost_weight: float | None = _describe(
+        None,
         "Specialist / cascade routing: quality points traded per USD-per-1k-queries of "
-        "expected cost (0 = pick the best predicted quality).",
+        "expected cost (0 = pick the best predicted quality). None (default): weigh the "
+        "catalog's prices relative to each other - the priciest candidate's expected call costs "
+        "0.25 quality points, the others in proportion, a free model nothing - so a paid model "
+        "is called only where it is expected to gain more than that.",
     )
     quality_floor: float | None = _describe(
         None,
@@ -228,7 +231,8 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
         )
     if ctx.quality_floor is not None:
         check_unit_interval("quality_floor", ctx.quality_floor)
-    check_non_negative("cost_weight", ctx.cost_weight)
+    if ctx.cost_weight is not None:
+        check_non_negative("cost_weight", ctx.cost_weight)
     check_non_negative("budget_usd", ctx.budget_usd)
     check_non_negative("min_gain", ctx.min_gain)
     if not isinstance(ctx.evaluator_resolution, dict) or not all(

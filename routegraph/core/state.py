@@ -71,6 +71,10 @@ class RoutingDecision(TypedDict, total=False):
     router_columns: dict[str, str]
     """Which of the router's trained model columns scored each candidate (catalog name ->
     router model), when a router trained on other models stands in for the run's candidates."""
+    ood: dict[str, Any]
+    """How unlike the router's training prompts this query is (``ood`` in [0, 1], ``distance``)
+    and what the router leaned on instead (``fallback``, ``fallback_weight``): routers with a
+    novelty guard only (the shipped ones)."""
 
 
 class SubtaskResult(TypedDict, total=False):

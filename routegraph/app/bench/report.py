@@ -144,6 +144,14 @@ VALIDATED_COLUMNS = (
 )
 
 
+TARGET_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "q95": VALIDATED_COLUMNS,
+    "q100": VALIDATED_COLUMNS[:2],
+    "no_harm": (VALIDATED_COLUMNS[0], VALIDATED_COLUMNS[2]),
+}
+"""The columns each target's cells show, in table order."""
+
+
 def _validated_rows(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """One row per router (plus the zero router): both targets, chosen on validation."""
     rows: list[tuple[str, list[str]]] = []
@@ -155,12 +163,11 @@ def _validated_rows(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
     by_target = chosen.get("by_target") or {"q95": chosen.get("router")}
     for name, validated in entries:
         cells: list[str] = []
-        for target in ("q95", "q100"):
+        for target, cols in TARGET_COLUMNS.items():
             rec = validated.get(target, {})
-            cols = VALIDATED_COLUMNS if target == "q95" else VALIDATED_COLUMNS[:2]
             cells += [_fmt(rec.get(key), pat) for _, key, pat in cols]
             cells.append(_verdict_cell(target, rec))
-        picked = [t for t in ("q95", "q100") if by_target.get(t) == name]
+        picked = [t for t in TARGET_COLUMNS if by_target.get(t) == name]
         label = f"{name} (selected for {', '.join(picked)})" if picked else name
         rows.append((label, cells))
     return rows
@@ -179,9 +186,11 @@ def _verdict_cell(target: str, rec: dict[str, Any]) -> str:
 
 
 def _validated_headers() -> list[str]:
-    q95 = [f"q95 {h}" for h, _, _ in VALIDATED_COLUMNS] + ["q95 target"]
-    q100 = [f"q100 {h}" for h, _, _ in VALIDATED_COLUMNS[:2]] + ["q100 target"]
-    return q95 + q100
+    return [
+        header
+        for target, cols in TARGET_COLUMNS.items()
+        for header in [*(f"{target} {h}" for h, _, _ in cols), f"{target} target"]
+    ]
 
 
 def validated_table(result: dict[str, Any]) -> Table:
@@ -190,7 +199,7 @@ def validated_table(result: dict[str, Any]) -> Table:
     table = Table(
         title=f"chosen on validation, measured on test ({split} split) - q95: 95% of the best "
         "model's quality at <= 30% of its cost and <= half the zero router's; q100: its "
-        "quality at <= 60% of its cost"
+        "quality at <= 60% of its cost; no_harm: 95% of its quality at <= the zero router's cost"
     )
     table.add_column("router")
     for header in _validated_headers():

@@ -38,8 +38,16 @@ from routegraph.core.errors import InvalidInputError
 TARGETS: dict[str, dict[str, float]] = {
     "q95": {"quality_fraction": 0.95, "max_cost_ratio": 0.30, "max_zero_ratio": 0.5},
     "q100": {"quality_fraction": 1.0, "max_cost_ratio": 0.60},
+    "no_harm": {"quality_fraction": 0.95, "zero_ratio_cap": 1.0},
 }
-"""The quality fraction each target asks for and the cost bounds that make it met."""
+"""The quality fraction each target asks for and the cost bounds that make it met.
+
+``max_cost_ratio`` caps cost against the best single model; ``max_zero_ratio`` against the zero
+router's cost for the floor, pursued only where validation holds it with margin; and
+``zero_ratio_cap`` against the same, as a bound every setting is chosen for. ``no_harm``
+(issue 16) is q95's quality floor at no more than a fixed mix of models pays for it: a router
+that costs more than the zero router for the same quality does harm.
+"""
 
 
 @dataclass(frozen=True)
@@ -157,12 +165,13 @@ def _verdict(
         "test_cost_ratio": ratio,
     }
     met = bounds_met(name, fraction, ratio)
-    if "max_zero_ratio" in goal:
+    zero_limit = goal.get("max_zero_ratio", goal.get("zero_ratio_cap"))
+    if zero_limit is not None:
         zero, feasible = zero_bound(test_q, test_c, refs.strong_quality, name)
         out["zero_cost_usd"] = zero
         out["zero_ratio"] = cost / zero if zero > 0 else float("nan")
         out["zero_bound_feasible"] = feasible
-        met = met and bool(out["zero_ratio"] <= goal["max_zero_ratio"])
+        met = met and bool(out["zero_ratio"] <= zero_limit + 1e-9)
     out["met"] = bool(met)
     return out
 
@@ -190,7 +199,8 @@ def zero_bound(
     goal = TARGETS[name]
     zero = zero_cost_to_reach(quality, cost, goal["quality_fraction"] * strong_quality)
     floor = float(np.asarray(cost, float).mean(axis=0).min())
-    return zero, bool(np.isfinite(zero) and floor <= goal.get("max_zero_ratio", 1.0) * zero)
+    limit = goal.get("max_zero_ratio", goal.get("zero_ratio_cap", 1.0))
+    return zero, bool(np.isfinite(zero) and floor <= limit * zero)
 
 
 def _zero_cap(split: ScoredSplit, name: str) -> float | None:
@@ -211,7 +221,7 @@ def bounds_met(name: str, quality_fraction: float | None, cost_ratio: float | No
         quality_fraction is not None
         and cost_ratio is not None
         and quality_fraction >= goal["quality_fraction"] - 1e-9
-        and cost_ratio <= goal["max_cost_ratio"]
+        and cost_ratio <= goal.get("max_cost_ratio", np.inf)
     )
 
 
@@ -224,13 +234,24 @@ def _picked(split: ScoredSplit, setting: float) -> tuple[np.ndarray, np.ndarray]
 
 def _core_slack(
     split: ScoredSplit, name: str, quality: np.ndarray, cost: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-prompt (quality - floor, cap - cost) of target ``name`` for the picked ``quality``
-    and ``cost``, against the best single model of ``split``."""
+) -> tuple[np.ndarray, ...]:
+    """Per-prompt slack of target ``name``'s core bounds for the picked ``quality`` and
+    ``cost``: quality - floor, then cap - cost for its cost-ratio cap and its zero-router cap
+    where it has them (against the best single model and the zero router of ``split``)."""
     goal = TARGETS[name]
     strong = split.refs.strong_index
     floor = goal["quality_fraction"] * split.quality[:, strong]
-    return quality - floor, goal["max_cost_ratio"] * split.cost[:, strong] - cost
+    slacks: tuple[np.ndarray, ...] = (quality - floor,)
+    if "max_cost_ratio" in goal:
+        slacks += (goal["max_cost_ratio"] * split.cost[:, strong] - cost,)
+    if "zero_ratio_cap" in goal:
+        zero = zero_cost_to_reach(
+            split.quality, split.cost, goal["quality_fraction"] * split.refs.strong_quality
+        )
+        # unreachable by any mix: the cap is the best single model's cost
+        cap = zero if np.isfinite(zero) else float(split.cost[:, strong].mean())
+        slacks += (goal["zero_ratio_cap"] * cap - cost,)
+    return slacks
 
 
 class _Candidate(NamedTuple):
@@ -250,8 +271,9 @@ def balanced_setting(
 ) -> tuple[float, dict[str, Any]]:
     """The setting of target ``name`` whose weakest bound is surest on ``split`` (see module doc).
 
-    Bounds: the quality floor and the cost-ratio cap, plus the zero-router cap where it is
-    feasible and validation holds all three by :data:`SECONDARY_MIN_Z`. Returns ``(setting,
+    Bounds: the quality floor and the target's caps (cost-ratio, and for ``no_harm`` the zero
+    router's cost for the floor), plus q95's half-the-zero-router cap where it is feasible and
+    validation holds all bounds by :data:`SECONDARY_MIN_Z`. Returns ``(setting,
     facts)``: ``facts`` holds the split's quality, cost, whether the bounds used hold there
     (``reached``), the winning smaller z (``margin_z``) and whether the zero-router bound was
     used. Ties go to the cheaper setting.
@@ -264,12 +286,14 @@ def balanced_setting(
         settings = settings[np.linspace(0, settings.size - 1, max_candidates).round().astype(int)]
     zero_cap = _zero_cap(split, name)
     candidates = []
+    n_core = 0
     for setting in map(float, settings):
         quality, cost = _picked(split, setting)
-        quality_slack, cost_slack = _core_slack(split, name, quality, cost)
-        core = min(_z(quality_slack), _z(cost_slack))
+        core_slacks = _core_slack(split, name, quality, cost)
+        n_core = len(core_slacks)
+        core = min(_z(x) for x in core_slacks)
         full = core
-        slack: tuple[float, ...] = (float(quality_slack.mean()), float(cost_slack.mean()))
+        slack: tuple[float, ...] = tuple(float(x.mean()) for x in core_slacks)
         if zero_cap is not None:
             full = min(core, _z(zero_cap - cost))
             slack = (*slack, float(zero_cap - cost.mean()))
@@ -279,12 +303,12 @@ def balanced_setting(
     use_zero = zero_cap is not None and max(c.full_z for c in candidates) >= SECONDARY_MIN_Z
     best = max(candidates, key=lambda c: (c.full_z if use_zero else c.core_z, -c.cost))
     rule = "balanced margin"
-    if not all(v >= -1e-12 for v in best.slack[:2]):
-        # floor and cap cannot both hold here: keep the quality floor (cheapest setting reaching
+    if not all(v >= -1e-12 for v in best.slack[:n_core]):
+        # floor and caps cannot all hold here: keep the quality floor (cheapest setting reaching
         # it; else the best quality) rather than a compromise that misses both
-        rule = "quality floor (floor and cost cap not both reachable on validation)"
+        rule = "quality floor (floor and cost caps not all reachable on validation)"
         best = max(candidates, key=lambda c: (min(c.slack[0], 0.0), -c.cost))
-    slacks = best.slack if use_zero else best.slack[:2]
+    slacks = best.slack if use_zero else best.slack[:n_core]
     facts = {
         "quality": best.quality,
         "cost_usd": best.cost,

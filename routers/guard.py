@@ -1,0 +1,354 @@
+"""A router that knows when a prompt is unlike its training data, and then leans on what is known.
+
+Why: a learned router extrapolates silently. Trained on exam questions, it scores "Hi, how are
+you?" or a subject it never saw with the same confidence as the prompts it was fitted on, and
+independent studies of routers under shift find most of them fall to the level of a fixed mix of
+models. :class:`GuardedRouter` wraps any trained router (the *inner* one) with a novelty score:
+
+* **novelty** (:class:`NoveltyScorer`): how far a prompt lies from the training prompts of its
+  own format (exam question with options, or free text), in topic (cosine distance to its
+  ``k`` nearest, on the scale of the training prompts' own leave-one-out distances: 0 up to
+  their ``start_quantile``, 1 at ``full_distance`` times that) or in form (a format never
+  trained on, a length outside the training range);
+* **fallback**: what the router knows without the prompt's neighbours. For predicted quality,
+  the per-model prior (training mean quality: the zero router's knowledge); for P(strong needed),
+  either the inner router's mean score (``prior``) or the built-in ``heuristic`` difficulty
+  rule, whose easy / hard boundary sits at 0.5 like the graphs' default threshold;
+* the answer is ``(1 - w) * inner + w * fallback`` with ``w = strength * novelty``, or at
+  least the ``floors`` weight of the prompt's format: how little the inner router is trusted
+  on a format where validation showed it knows little (the shipped default fits its floor for
+  free text on validation, see ``scripts/train_default_routers.py``).
+
+Every decision can say how novel its prompt was and what it fell back to (:meth:`novelty`); the
+graphs put that in their decision records as ``ood``.
+
+Artifact: ``router.json`` (kind ``guarded``; inner router's name and parameters; the novelty
+scales, length range and priors in ``meta``), ``arrays.npz`` (the reference embeddings, float16,
+and their formats) and the inner router's complete artifact in ``inner/``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import (
+    ArtifactError,
+    InvalidInputError,
+    check_min_int,
+    check_non_negative,
+)
+from routegraph.routers.base import Router
+from routegraph.routers.embedded import EmbeddingRouter, check_training_data
+from routegraph.routers.heuristic import difficulty
+from routegraph.routers.knn import top_k_similar
+
+FALLBACKS = ("prior", "heuristic")
+FORMATS = ("choices", "free")
+"""Prompt formats: exam questions with lettered options, and free text."""
+
+
+CHOICE_LINE = re.compile(r"^[A-J][.)]\s", re.MULTILINE)
+
+
+def multiple_choice(prompts: list[str]) -> np.ndarray:
+    """Whether each prompt lists lettered options ("A. ...", "B) ...") like an exam question."""
+    return np.array([bool(CHOICE_LINE.search(p)) for p in prompts], dtype=bool)
+
+
+def log_words(prompts: list[str]) -> np.ndarray:
+    """log(1 + word count) per prompt: the form of a prompt that mean-pooled vectors lose."""
+    return np.log1p(np.array([len(p.split()) for p in prompts], dtype=np.float64))
+
+
+class NoveltyScorer:
+    """How far a prompt lies from a reference set, on the reference's own scale.
+
+    Prompts come in two formats - exam questions with lettered options, and free text - and
+    each is compared with training prompts of its own format only. Two ways a prompt can be
+    unlike them, and the larger counts:
+
+    * *topic*: mean cosine distance of its vector to the ``k`` nearest references of its
+      format, 0 up to ``start`` (a quantile of those references' own leave-one-out distances),
+      1 at ``full``;
+    * *form*: no (or fewer than ``2 k``) training prompts of its format, or a length (log
+      words) outside the references' 1st-99th percentile range (``length_range``), reaching 1
+      at ``LENGTH_WIDTH`` (a factor of e) beyond it.
+
+    Mean-pooled vectors are blind to form: "What is 7 + 5?" sits beside grade-school word
+    problems, and a free-form proof request beside multiple-choice exam questions on the same
+    subject, while being nothing like either.
+    """
+
+    LENGTH_WIDTH = 1.0
+
+    def __init__(
+        self,
+        reference: np.ndarray,
+        reference_choices: np.ndarray,
+        k: int,
+        scales: dict[str, list[float]],
+        length_range: tuple[float, float],
+    ) -> None:
+        self.reference = np.asarray(reference, np.float32)
+        self.reference_choices = np.asarray(reference_choices, bool)
+        self.k = int(k)
+        self.scales = {str(f): [float(v) for v in scale] for f, scale in scales.items()}
+        self.length_range = (float(length_range[0]), float(length_range[1]))
+
+    @classmethod
+    def fit(
+        cls,
+        vectors: np.ndarray,
+        prompts: list[str],
+        k: int = 10,
+        start_quantile: float = 0.95,
+        full_distance: float = 1.5,
+        max_reference: int = 3000,
+        seed: int = 0,
+    ) -> NoveltyScorer:
+        """References = up to ``max_reference`` training vectors per format; each format's
+        scale from its references' leave-one-out distances (each against the others); length
+        range from all ``prompts``."""
+        vectors = np.asarray(vectors, np.float32)
+        choices = multiple_choice(prompts)
+        rng = np.random.default_rng(seed)
+        keep, own = {}, []
+        for name, rows in _formats(choices).items():
+            if rows.size > max_reference:
+                rows = np.sort(rng.choice(rows, max_reference, replace=False))
+            if rows.size < 2 * k:
+                continue  # too few to tell near from far: that format counts as unseen
+            # stored as float16: round now so a reloaded scorer gives the same numbers
+            refs = vectors[rows].astype(np.float16).astype(np.float32)
+            _, sim = top_k_similar(refs, refs, k, exclude_self=True)
+            own.append(1.0 - sim.mean(axis=1))
+            keep[name] = rows
+        # one scale for all formats, from every training prompt's distance to its own
+        # neighbours: a format with few, scattered examples (free chat beside thousands of
+        # exam questions) is a thin region, and a prompt there is far from what was learned
+        start = float(np.quantile(np.concatenate(own), start_quantile)) if own else 0.0
+        scale = [start, max(start * full_distance, start + 1e-6)]
+        scales = dict.fromkeys(keep, scale)
+        rows = np.concatenate(list(keep.values())) if keep else np.zeros(0, np.int64)
+        lengths = log_words(prompts)
+        low, high = (float(v) for v in np.quantile(lengths, [0.01, 0.99]))
+        refs = vectors[rows].astype(np.float16).astype(np.float32)
+        return cls(refs, choices[rows], k, scales, (low, high))
+
+    def score(self, vectors: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
+        """Per prompt: ``novelty`` in [0, 1] (the larger of ``topic`` and ``form``), and the
+        raw ``distance`` to its format's references (NaN where the format is unseen)."""
+        vectors = np.asarray(vectors, np.float32)
+        n = len(prompts)
+        topic, distance, form = np.zeros(n), np.full(n, np.nan), np.zeros(n)
+        ref_formats = _formats(self.reference_choices)
+        for name, rows in _formats(multiple_choice(prompts)).items():
+            if name not in self.scales or name not in ref_formats:
+                form[rows] = 1.0
+                continue
+            refs = self.reference[ref_formats[name]]
+            _, sim = top_k_similar(vectors[rows], refs, self.k)
+            start, full = self.scales[name]
+            distance[rows] = 1.0 - sim.mean(axis=1)
+            topic[rows] = np.clip((distance[rows] - start) / (full - start), 0.0, 1.0)
+        lengths = log_words(prompts)
+        low, high = self.length_range
+        outside = np.maximum(low - lengths, lengths - high) / self.LENGTH_WIDTH
+        form = np.clip(np.maximum(form, outside), 0.0, 1.0)
+        return {
+            "novelty": np.maximum(topic, form),
+            "topic": topic,
+            "form": form,
+            "distance": distance,
+        }
+
+
+def _rounded(value: float) -> float | None:
+    """JSON-safe: 4 decimals, or None for NaN (a format with no training prompts)."""
+    return round(float(value), 4) if np.isfinite(value) else None
+
+
+def _formats(choices: np.ndarray) -> dict[str, np.ndarray]:
+    """Row indices per format name (``choices`` / ``free``), formats present only."""
+    out = {"choices": np.flatnonzero(choices), "free": np.flatnonzero(~choices)}
+    return {name: rows for name, rows in out.items() if rows.size}
+
+
+class GuardedRouter(EmbeddingRouter):
+    """An inner router whose answers shrink towards a fallback as prompts get novel."""
+
+    kind = "guarded"
+
+    def __init__(
+        self,
+        inner: dict[str, Any] | None = None,
+        fallback: str = "prior",
+        strength: float = 1.0,
+        k: int = 10,
+        start_quantile: float = 0.95,
+        full_distance: float = 1.5,
+        floors: dict[str, float] | None = None,
+        embedder=None,
+    ) -> None:
+        super().__init__(embedder)
+        self.inner = dict(inner or {"name": "sw_ranking", "params": {}})
+        if "name" not in self.inner:
+            raise InvalidInputError("inner", "has no 'name'", "{'name': ROUTER, 'params': {...}}")
+        self.inner.setdefault("params", {})
+        if fallback not in FALLBACKS:
+            raise InvalidInputError("fallback", repr(fallback), FALLBACKS)
+        self.fallback = fallback
+        self.strength = check_non_negative("strength", strength)
+        if self.strength > 1:
+            raise InvalidInputError("strength", f"{strength} is above 1", "a number in [0, 1]")
+        self.k = check_min_int("k", k, 1)
+        if not 0.0 < start_quantile < 1.0:
+            raise InvalidInputError("start_quantile", str(start_quantile), "a number in (0, 1)")
+        self.start_quantile = float(start_quantile)
+        if full_distance <= 1.0:
+            raise InvalidInputError("full_distance", str(full_distance), "a number above 1")
+        self.full_distance = float(full_distance)
+        self.floors = {str(f): float(v) for f, v in (floors or {}).items()}
+        for name, value in self.floors.items():
+            if name not in FORMATS or not 0.0 <= value <= 1.0:
+                raise InvalidInputError(
+                    f"floors[{name!r}]", str(value), f"a number in [0, 1] for one of {FORMATS}"
+                )
+        self.router_: Router | None = None
+        self.scorer_: NoveltyScorer | None = None
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "inner": self.inner,
+            "fallback": self.fallback,
+            "strength": self.strength,
+            "k": self.k,
+            "start_quantile": self.start_quantile,
+            "full_distance": self.full_distance,
+            "floors": self.floors,
+        }
+
+    # -- training ----------------------------------------------------------------------------
+    def fit(self, data: RoutingDataset) -> GuardedRouter:
+        from routegraph.routers.registry import make_router
+
+        check_training_data(data)
+        inner = make_router(self.inner["name"], **self.inner["params"])
+        inner_embedder = getattr(inner, "_embedder", None)
+        if isinstance(inner, EmbeddingRouter) and inner_embedder is None:
+            inner.embedder = self.embedder  # one embedder, one cache for both
+        self.router_ = inner.fit(data)
+        vectors = self.embed(data.prompts)
+        self.scorer_ = NoveltyScorer.fit(
+            vectors, data.prompts, self.k, self.start_quantile, self.full_distance
+        )
+        self.models_ = list(inner.models_)
+        self.meta_ = dict(inner.meta_)
+        self.meta_.update(self._embedding_meta())
+        self.meta_["inner_kind"] = inner.kind
+        self.meta_["novelty_scale"] = self.scorer_.scales
+        self.meta_["length_range"] = list(self.scorer_.length_range)
+        rows = np.isfinite(np.asarray(data.quality, float)).any(axis=1)
+        prompts = [p for p, ok in zip(data.prompts, rows, strict=True) if ok][:2000]
+        prior = np.nanmean(np.asarray(data.quality, float), axis=0)
+        self.meta_["prior_quality"] = [float(v) if np.isfinite(v) else 0.5 for v in prior]
+        p = np.asarray(self.router_.strong_probability(prompts), float)
+        self.meta_["inner_p_mean"] = float(p.mean())
+        return self
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _ready(self) -> tuple[Router, NoveltyScorer]:
+        if self.router_ is None or self.scorer_ is None:
+            raise ArtifactError("GuardedRouter is not trained: call fit() or load()")
+        return self.router_, self.scorer_
+
+    def _novelty(self, prompts: list[str]) -> dict[str, np.ndarray]:
+        """The scorer's facts per prompt plus ``weight``: how much the fallback decides."""
+        _, scorer = self._ready()
+        facts = scorer.score(self.embed(prompts), prompts)
+        floor = np.zeros(len(prompts))
+        for name, rows in _formats(multiple_choice(prompts)).items():
+            floor[rows] = self.floors.get(name, 0.0)
+        facts["weight"] = np.maximum(self.strength * facts["novelty"], floor)
+        return facts
+
+    def predict_quality(self, prompts: list[str]) -> np.ndarray:
+        inner, _ = self._ready()
+        if len(prompts) == 0:
+            return np.zeros((0, len(self.models_)))
+        q = np.asarray(inner.predict_quality(prompts), float)
+        w = self._novelty(prompts)["weight"][:, None]
+        prior = np.asarray(self.meta_["prior_quality"], float)[None, :]
+        return (1.0 - w) * q + w * prior
+
+    def _fallback_p(self, prompts: list[str]) -> np.ndarray:
+        """P(strong) of the fallback: the heuristic's difficulty (0.5 is its easy / hard
+        boundary, as for the router's default threshold), or the inner router's mean score on
+        its training prompts (``prior``)."""
+        if self.fallback == "heuristic":
+            return np.array([difficulty(p) for p in prompts])
+        return np.full(len(prompts), float(self.meta_.get("inner_p_mean", 0.5)))
+
+    def strong_probability(
+        self, prompts: list[str], strong: str | None = None, weak: str | None = None
+    ) -> np.ndarray:
+        inner, _ = self._ready()
+        p = np.asarray(inner.strong_probability(prompts, strong, weak), float)
+        w = self._novelty(prompts)["weight"]
+        return (1.0 - w) * p + w * self._fallback_p(prompts)
+
+    def novelty(self, prompts: list[str]) -> list[dict[str, Any]]:
+        """What each decision records: how unlike the training prompts (``ood`` in [0, 1], the
+        larger of ``topic`` and ``form``; the raw vector ``distance``), how much of the answer
+        came from the fallback (``fallback_weight``), and which fallback."""
+        facts = self._novelty(prompts)
+        return [
+            {
+                "ood": round(float(facts["novelty"][i]), 4),
+                "topic": round(float(facts["topic"][i]), 4),
+                "form": round(float(facts["form"][i]), 4),
+                "distance": _rounded(facts["distance"][i]),
+                "fallback": self.fallback,
+                "fallback_weight": round(float(facts["weight"][i]), 4),
+            }
+            for i in range(len(prompts))
+        ]
+
+    # -- persistence -------------------------------------------------------------------------
+    def _arrays(self) -> dict[str, np.ndarray]:
+        _, scorer = self._ready()
+        return {
+            "reference": scorer.reference.astype(np.float16),
+            "reference_choices": scorer.reference_choices.astype(np.uint8),
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        inner, _ = self._ready()
+        out = super().save(directory)
+        inner.save(out / "inner")
+        return out
+
+    def _restore(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
+        from routegraph.routers.registry import load_router
+
+        scales = self.meta_.get("novelty_scale")
+        lengths = self.meta_.get("length_range")
+        if not isinstance(scales, dict) or not lengths or "prior_quality" not in self.meta_:
+            raise ArtifactError(f"{directory}: guarded router record has no novelty scale/prior")
+        self.scorer_ = NoveltyScorer(
+            arrays["reference"],
+            arrays["reference_choices"].astype(bool),
+            self.k,
+            scales,
+            (lengths[0], lengths[1]),
+        )
+        self.router_ = load_router(directory / "inner")
+        if self.router_.kind != self.inner["name"]:
+            raise ArtifactError(
+                f"{directory}/inner: is a {self.router_.kind!r} router, not {self.inner['name']!r}"
+            )
