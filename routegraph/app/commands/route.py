@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         "decision": chosen,
         "latency_ms": round(elapsed_ms, 2),
     }
+    if hasattr(router, "novelty"):  # guarded routers: how unlike the training prompts
+        result["ood"] = router.novelty([args.prompt])[0]
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -98,4 +100,10 @@ def run(args: argparse.Namespace) -> int:
         f"[bold]{chosen}[/bold]; highest predicted quality: {result['best_model']} "
         f"({elapsed_ms:.1f} ms)"
     )
+    if "ood" in result:
+        ood = result["ood"]
+        console.print(
+            f"novelty {ood['ood']:.2f} (topic {ood['topic']:.2f}, form {ood['form']:.2f}): "
+            f"{ood['fallback_weight']:.0%} of the answer from the {ood['fallback']} fallback"
+        )
     return 0
