@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("random", "by-task"), default="random")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (default 5)")
     parser.add_argument("--router", action="append", help="routers to run (default: bench's)")
+    parser.add_argument(
+        "--select",
+        choices=("validation", "tasks"),
+        help="how operating points are chosen (default: bench's for the split)",
+    )
     parser.add_argument("--out", default=None, help="results/<out>.json (default: derived)")
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -74,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             split=args.split,
             progress=False,
             random_seeds=2,
+            select=args.select,
         )
         rows.append(seed_row(result))
         cells = "  ".join(

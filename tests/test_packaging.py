@@ -109,7 +109,7 @@ def test_the_wheel_has_one_import_root_with_everything_inside(wheel: Path) -> No
         "routegraph/routers/base.py",
         "routegraph/core/catalog.toml",
         "routegraph/artifacts/routers/default/router.json",
-        "routegraph/artifacts/routers/default/member0/arrays.npz",
+        "routegraph/artifacts/routers/default/inner/member0/arrays.npz",
         "routegraph/artifacts/routers/specialist/router.json",
         "routegraph/artifacts/verifier/default/verifier.json",
         "routegraph/artifacts/verifier/default/arrays.npz",

@@ -24,7 +24,9 @@ CONTEXT: dict[str, Any] = {
     "models": [WEAK, STRONG],
     "evaluator": "reference",
     "router": "heuristic",
-    "threshold": 0.5,
+    # GSM8K word problems are all past the heuristic's everyday easy / hard boundary (0.5);
+    # a cut among them (difficulties 0.62-0.91 on this sample) sends some to each model
+    "threshold": 0.73,
     "confidence_threshold": 0.5,
 }
 
@@ -40,6 +42,10 @@ class Item:
     responses: dict[str, str]
     tokens: dict[str, tuple[int, int]]
     """Catalog name -> recorded (input, output) token counts."""
+
+
+MISGRADED = {(195, STRONG)}
+"""(row, model) pairs of the sample whose recorded correctness is 0 for a right answer."""
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +115,10 @@ def test_simple_graph_routes_between_recorded_models(gsm8k_sample: list[Item], c
         assert decision["chosen_model"] == attempt["model"] == attempt["served_by"] == model
         assert attempt["source"] == "recorded"
         assert attempt["answer"] == item.responses[model]
-        # The gold-answer scorer agrees with the benchmark's own grading on this sample.
-        assert attempt["confidence"] == item.recorded[model], item.row
+        # The gold-answer scorer agrees with the benchmark's own grading on this sample, except
+        # where that grading is wrong (row 195: GPT-4 answered "$12.00", gold 12, recorded 0).
+        expected = 1.0 if (item.row, model) in MISGRADED else item.recorded[model]
+        assert attempt["confidence"] == expected, item.row
         check_costs(out, catalog)
         meta = out["messages"][-1].response_metadata["routegraph"]
         assert meta["chosen_model"] == model and meta["source"] == "recorded"

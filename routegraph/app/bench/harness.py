@@ -53,6 +53,9 @@ MIN_VAL_ROWS = 10
 PointsLike = metrics.OperatingPoints | Iterable[Mapping[str, float] | Sequence[float]]
 GraphRunner = Callable[[RoutingDataset, References], PointsLike]
 
+SELECT_MODES = ("validation", "tasks")
+"""How ``bench`` chooses each target's operating point (see :func:`run_bench`)."""
+
 DEFAULT_ROUTERS = ("random", "heuristic", "knn", "sw_ranking", "matrix_factorization")
 """Routers run when none is named: the ones that fit in seconds on cached embeddings. Slower
 ones (``category``, ``category_knn``, ``stacked``, the neural routers) are opt-in with
@@ -280,6 +283,60 @@ def score_router(
     return ScoredSplit(scores, test.quality, test.cost_usd, refs, decision_cost).points()
 
 
+def task_chooser(
+    name: str,
+    seed: int,
+    train: RoutingDataset,
+    val: RoutingDataset,
+    val_split: ScoredSplit,
+    refs: References,
+    cost_model: str,
+):
+    """A chooser of operating points across held-out tasks for router ``name`` (None when the
+    training data has fewer than two tasks): validation plus every training prompt scored by a
+    router fitted without its task (:func:`~routegraph.app.bench.task_folds.out_of_task_scores`).
+    """
+    from routegraph.app.bench.task_folds import out_of_task_scores, task_resampled_setting
+    from routegraph.routers.registry import make_router
+
+    params = {"seed": seed} if name == "random" else {}
+    complete = np.isfinite(train.quality).all(axis=1) & np.isfinite(train.cost_usd).all(axis=1)
+    pool_train = train.subset(np.flatnonzero(complete))
+    scores = out_of_task_scores(
+        lambda: make_router(name, **params),
+        pool_train,
+        lambda router, ds: raw_scores(router, ds, refs),
+        seed=seed,
+    )
+    if scores is None or val.categories is None or pool_train.categories is None:
+        return None
+    cost = np.vstack(
+        [
+            _rows_cost(decision_costs(cost_model, train, pool_train), len(pool_train)),
+            _rows_cost(val_split.decision_cost, len(val)),
+        ]
+    )
+    pool = ScoredSplit(
+        np.concatenate([scores, val_split.scores]),
+        np.vstack([pool_train.quality, val.quality]),
+        np.vstack([pool_train.cost_usd, val.cost_usd]),
+        val_split.refs,
+        cost,
+    )
+    tasks = np.array([*map(str, pool_train.categories), *map(str, val.categories)])
+    rows = 2 * len(val)  # the test split is about twice the validation split
+
+    def choose(target: str) -> tuple[float, dict[str, Any]]:
+        return task_resampled_setting(pool, tasks, target, rows, seed=seed)
+
+    return choose
+
+
+def _rows_cost(cost: np.ndarray, n: int) -> np.ndarray:
+    """Decision costs as one row per prompt."""
+    return cost if cost.ndim == 2 else np.tile(cost, (n, 1))
+
+
 # -- the run -----------------------------------------------------------------------------------
 def _progress(enabled: bool):
     if not enabled:
@@ -308,13 +365,23 @@ def run_bench(
     graph_runners: Mapping[str, GraphRunner] | None = None,
     split: str = "random",
     cost_model: str = "mean",
+    select: str | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``routers`` on ``dataset`` and return the record ``routegraph bench --json``
     prints (see the module docstring and BENCHMARKS.md for every key).
 
     A router that crashes while fitting or scoring is reported as ``{"error": "..."}`` under its
     name and the run goes on; input errors (unknown router, broken artifact) still raise.
+
+    ``select`` is how operating points are chosen: ``"validation"`` (balanced margin on the
+    validation split) or ``"tasks"`` (across held-out tasks: out-of-task scores of the training
+    prompts plus validation, :mod:`.task_folds`); default ``"tasks"`` for ``split="by-task"``,
+    else ``"validation"``. Routers loaded from ``router_dir`` cannot be refitted per fold and
+    use validation.
     """
+    select = select or ("tasks" if split == "by-task" else "validation")
+    if select not in SELECT_MODES:
+        raise InvalidInputError("select", f"unknown selection {select!r}", SELECT_MODES)
     started = time.perf_counter()
     ds = dataset if isinstance(dataset, RoutingDataset) else load_bench_dataset(dataset, data)
     train, val, test, split_info = bench_splits(ds, seed=seed, mode=split)
@@ -385,7 +452,10 @@ def run_bench(
                 own95 / zero95 if own95 is not None and zero95 else None
             )
             if val_split is not None:
-                record["validated"] = validated_targets(val_split, test_split)
+                chooser = None
+                if select == "tasks" and source == "trained on the train split":
+                    chooser = task_chooser(name, seed, train, val, val_split, refs, cost_model)
+                record["validated"] = validated_targets(val_split, test_split, chooser)
             results[name] = record
             if bar is not None:
                 bar.advance(task)

@@ -89,3 +89,42 @@ def plot_bench(result: dict[str, Any], path: str | Path) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_online(record: dict[str, Any], path: str | Path) -> Path:
+    """Learning curves of ``bench --online``: quality and cost per window of each policy, and
+    the zero router's cost for the bandit policy's quality."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, (ax_q, ax_c) = plt.subplots(1, 2, figsize=(13, 4.8))
+    ends = [w["end"] for w in record["windows"]]
+    for policy in ("offline", "bandit", "full"):
+        ax_q.plot(ends, [w[policy]["quality"] for w in record["windows"]], marker="o", label=policy)
+        ax_c.plot(
+            ends, [w[policy]["cost_usd"] for w in record["windows"]], marker="o", label=policy
+        )
+    zero = [w["bandit"]["zero_cost_usd"] for w in record["windows"]]
+    ax_c.plot(
+        ends,
+        [z if z is not None else float("nan") for z in zero],
+        "k--",
+        label="zero router at the bandit's quality",
+    )
+    ax_q.set(xlabel="prompts streamed", ylabel="mean quality per window", title="quality")
+    ax_c.set(xlabel="prompts streamed", ylabel="mean USD per query", title="cost")
+    for ax in (ax_q, ax_c):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"bench --online: {record.get('dataset')} ({record.get('split', {}).get('mode')}), "
+        f"router {record.get('router')}, update every {record['settings']['update_every']}"
+    )
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -26,6 +26,7 @@ quality margin; where it does not, it stays near the cheapest setting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -343,12 +344,24 @@ def held_out_margin(split: ScoredSplit, name: str, seed: int = 0, repeats: int =
     return float(np.mean(margins))
 
 
-def validated_targets(val: ScoredSplit, test: ScoredSplit) -> dict[str, dict[str, Any]]:
-    """For each target: the setting chosen on ``val`` (:func:`balanced_setting`) and what it
-    gives on ``test``."""
+Chooser = Callable[[str], tuple[float, dict[str, Any]]]
+"""Target name -> (setting, facts): how a setting is chosen (default: balanced margin on
+validation; with ``--split by-task``, across held-out tasks: :mod:`.task_folds`)."""
+
+
+def validated_targets(
+    val: ScoredSplit, test: ScoredSplit, chooser: Chooser | None = None
+) -> dict[str, dict[str, Any]]:
+    """For each target: the setting chosen on ``val`` (:func:`balanced_setting`, or
+    ``chooser``) and what it gives on ``test``."""
     out: dict[str, dict[str, Any]] = {}
     for name in TARGETS:
-        setting, facts = balanced_setting(val, name)
+        if chooser is None:
+            setting, facts = balanced_setting(val, name)
+            held_out = held_out_margin(val, name)
+        else:
+            setting, facts = chooser(name)
+            held_out = facts.get("met_rate")
         result = test.outcome(setting)
         record: dict[str, Any] = {
             "setting": setting,
@@ -358,10 +371,12 @@ def validated_targets(val: ScoredSplit, test: ScoredSplit) -> dict[str, dict[str
             "val_cost_usd": facts["cost_usd"],
             "val_reached": facts["reached"],
             "val_margin_z": facts["margin_z"],
-            "val_held_out_z": held_out_margin(val, name),
+            "val_held_out_z": held_out,
             "val_zero_bound_used": facts["zero_bound_used"],
             "test_strong_share": result["strong_share"],
         }
+        if "met_rate" in facts:
+            record["val_met_rate"] = facts["met_rate"]
         record.update(_verdict(name, result["quality"], result["cost_usd"], *_qc(test)))
         out[name] = _clean(record)
     return out

@@ -91,6 +91,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="N models: the cost a router weighs per call - each model's mean training cost "
         "(default), or its mean cost on the 20 most similar training prompts",
     )
+    parser.add_argument(
+        "--select",
+        choices=("validation", "tasks"),
+        help="how each target's operating point is chosen: on the validation split (default "
+        "for --split random), or across held-out tasks - validation plus training prompts "
+        "scored by routers fitted without their task (default for --split by-task)",
+    )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="instead: stream the test prompts of the split through the router (the first "
+        "--router, else knn) with partial feedback - only the called model's outcome is "
+        "revealed - updating as it goes; per window: quality, cost, the zero router, and the "
+        "same learner with full labels",
+    )
+    parser.add_argument(
+        "--window", type=int, default=100, help="--online: prompts per reported window"
+    )
+    parser.add_argument(
+        "--update-every", type=int, default=50, help="--online: prompts between refits"
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=0.05,
+        help="--online: share of prompts answered by a random model (exploration)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="split and random-baseline seed")
     parser.add_argument(
         "--random-seeds", type=int, default=10, help="seeds averaged for the random baseline"
@@ -131,6 +158,53 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
+def _run_online(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from routegraph.app.bench.online import run_online
+    from routegraph.app.bench.plot import plot_online
+    from routegraph.app.commands.render import print_table
+
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        record = run_online(
+            dataset=args.dataset,
+            data=args.data,
+            router=(args.router or ["knn"])[0],
+            split=args.split,
+            seed=args.seed,
+            window=args.window,
+            update_every=args.update_every,
+            epsilon=args.epsilon,
+        )
+    if args.plot:
+        record["plot"] = str(plot_online(record, args.plot))
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    table = Table(
+        title=f"online: {record['dataset']} ({record['split']['mode']} split), router "
+        f"{record['router']}, lambda {record['lambda']:.3g}; cost in USD per 1k queries"
+    )
+    for header in ("prompts", "offline q / $", "bandit q / $", "bandit / zero", "full q / $"):
+        table.add_column(header, justify="right")
+    for w in record["windows"]:
+        cells = [f"{w['start']}-{w['end']}"]
+        for policy in ("offline", "bandit", "full"):
+            cells.append(f"{w[policy]['quality']:.3f} / {w[policy]['cost_usd'] * 1000:.3f}")
+            if policy == "bandit":
+                ratio = w[policy]["zero_ratio"]
+                cells.append("beyond every mix" if ratio is None else f"{ratio:.2f}")
+        table.add_row(*cells)
+    console = Console()
+    print_table(console, table)
+    console.print(
+        f"windows after the first 200 costlier than the zero router: "
+        f"{record['windows_worse_than_zero_after_200']}; cumulative regret against full labels "
+        f"(quality - lambda x cost): {record['cumulative_regret'][-1]:.2f}"
+    )
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from routegraph.app.bench.harness import run_bench
     from routegraph.app.bench.plot import plot_bench
@@ -140,6 +214,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.random_seeds < 1:
         raise InvalidInputError("--random-seeds", f"{args.random_seeds}", "an integer >= 1")
+    if args.online:
+        if args.graph:
+            raise InvalidInputError("--graph", "cannot be combined with --online", "one of them")
+        return _run_online(args)
     # With --json, stdout carries exactly one JSON object: anything printed while running
     # (embedding progress bars, library notices) goes to stderr instead.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
@@ -153,6 +231,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
             split=args.split,
             cost_model=args.decision_cost,
+            select=args.select,
         )
         if args.graph:
             run_graph_level(result, args)

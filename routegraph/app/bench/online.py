@@ -1,0 +1,254 @@
+"""Learning from deployment, simulated: the test prompts as a stream with partial feedback.
+
+Why: in production only the models a request called have outcomes; nobody labels every model
+on every prompt. This replays the test prompts of a split (``bench --online``) in a seeded
+random order and compares three policies that all start from the same router fitted on the
+training split and route by ``argmax(q_hat - lambda x cost)`` with ``lambda`` chosen on
+validation for the ``q95`` target:
+
+* ``offline``: the trained router alone, never updated (what a deployment gets today);
+* ``bandit``: every ``update_every`` prompts it refits on what the stream revealed so far -
+  the outcome of the ONE model it called per prompt (with probability ``epsilon`` a uniformly
+  random model, the exploration that keeps every model's estimate alive; each record keeps its
+  propensity);
+* ``full``: the same learner shown every model's outcome on every streamed prompt (the
+  full-information reference a labelled benchmark would give).
+
+The learner is the router's prediction as a prior, moved by the outcomes of the ``k`` most
+similar streamed prompts (each weighted by its similarity over the propensity of the call that
+revealed it, so the explored calls are not under-counted), with ``prior_weight`` pseudo
+neighbours at the prior: what a deployment would refit from its outcome log. Reported per
+window of ``window`` prompts: mean quality and cost of each policy, the zero router's cost for
+that quality on the window (a fixed mix of single models), and the cumulative regret of the
+bandit policy against the full-information one in ``quality - lambda x cost``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from routegraph.app.bench.baselines import references
+from routegraph.app.bench.costs import decision_costs
+from routegraph.app.bench.selection import ScoredSplit, balanced_setting, zero_cost_to_reach
+from routegraph.core.data.dataset import RoutingDataset
+from routegraph.core.errors import InvalidInputError
+
+POLICIES = ("offline", "bandit", "full")
+
+
+class OnlineLearner:
+    """Per model, a ridge regression of how far the router's prior is off on this traffic.
+
+    Features are ``[1, prior, x_1 .. x_d]``: an intercept (a model that is better or worse here
+    than the router thought), the router's own prior (a negative weight shrinks per-prompt
+    differences the router cannot back up on this traffic) and the first ``dims`` components of
+    the prompt vector (the static embedder's vectors are PCA-ordered). Each model's fit uses
+    only the prompts where it was called, weighted by one over the call's propensity (so rare
+    exploratory calls are not under-counted), and ``ridge`` pseudo-observations at zero
+    correction, so a model with little evidence keeps the router's prior. ``bonus`` adds the
+    LinUCB optimism term ``sqrt(phi' A^-1 phi)`` for models the log knows little about.
+    """
+
+    def __init__(self, dims: int = 0, ridge: float = 5.0, bonus: float = 0.0) -> None:
+        self.dims = dims
+        self.ridge = ridge
+        self.bonus = bonus
+        self.theta: np.ndarray | None = None
+        self.inverse: np.ndarray | None = None
+
+    def features(self, vectors: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """(n, m, k): per model ``[1, its prior, x_1 .. x_dims]``."""
+        n, m = prior.shape
+        x = np.asarray(vectors, float).reshape(n, -1)[:, : self.dims] if n else np.zeros((0, 0))
+        x = x if x.shape[1] else np.zeros((n, self.dims))
+        ones = np.ones((n, m, 1))
+        return np.concatenate([ones, prior[:, :, None], np.repeat(x[:, None, :], m, 1)], axis=2)
+
+    def refit(
+        self, vectors: np.ndarray, outcomes: np.ndarray, propensity: np.ndarray, prior: np.ndarray
+    ) -> None:
+        """Learn from the log: vectors (t, d), outcomes (t, m) with NaN where a model was not
+        called, the propensities (t, m) of those calls, the router's prior (t, m)."""
+        m = outcomes.shape[1]
+        phi = self.features(vectors, prior)
+        k = phi.shape[2]
+        self.theta = np.zeros((m, k))
+        self.inverse = np.zeros((m, k, k))
+        for j in range(m):
+            seen = np.isfinite(outcomes[:, j])
+            w = 1.0 / np.maximum(propensity[seen, j], 1e-3)
+            w = w * seen.sum() / max(w.sum(), 1e-12)  # weights average 1: counts of evidence
+            f = phi[seen, j]
+            a = self.ridge * np.eye(k) + (f * w[:, None]).T @ f
+            b = (f * w[:, None]).T @ (outcomes[seen, j] - prior[seen, j])
+            self.inverse[j] = np.linalg.inv(a)
+            self.theta[j] = self.inverse[j] @ b
+
+    def predict(self, vectors: np.ndarray, prior: np.ndarray, optimistic: bool = False):
+        """Corrected quality (n, m) for new prompt ``vectors`` with router ``prior`` (n, m)."""
+        if self.theta is None or self.inverse is None:
+            return prior
+        phi = self.features(vectors, prior)
+        q = prior + np.einsum("nmk,mk->nm", phi, self.theta)
+        if optimistic and self.bonus > 0:
+            spread = np.einsum("nmk,mkl,nml->nm", phi, self.inverse, phi)
+            q = q + self.bonus * np.sqrt(np.maximum(spread, 0.0))
+        return q
+
+
+def simulate_online(
+    router,
+    train: RoutingDataset,
+    val: RoutingDataset,
+    test: RoutingDataset,
+    embed,
+    window: int = 100,
+    update_every: int = 50,
+    epsilon: float = 0.05,
+    bonus: float = 0.0,
+    seed: int = 0,
+    max_prompts: int | None = None,
+    lam: float | None = None,
+) -> dict[str, Any]:
+    """Stream ``test`` through the three policies (module doc); ``router`` is fitted on
+    ``train``; ``embed(prompts)`` gives prompt vectors for the learner's features; ``lam``
+    (default: chosen on ``val`` for the ``q95`` target) weighs cost against quality."""
+    if window < 1 or update_every < 1 or not 0.0 <= epsilon <= 1.0:
+        raise InvalidInputError(
+            "online",
+            f"window={window}, update_every={update_every}, epsilon={epsilon}",
+            "window >= 1, update_every >= 1, epsilon in [0, 1]",
+        )
+    models = list(test.models)
+    m = len(models)
+    columns = [router.models_.index(x) for x in models]
+    if lam is None:
+        val_split = ScoredSplit(
+            np.asarray(router.predict_quality(val.prompts), float)[:, columns],
+            val.quality,
+            val.cost_usd,
+            references(val),
+            decision_costs("mean", train, val),
+        )
+        lam, _ = balanced_setting(val_split, "q95")
+    cost_known = decision_costs("mean", train, test)
+    order = np.random.default_rng(seed).permutation(len(test))
+    if max_prompts is not None:
+        order = order[:max_prompts]
+    prompts = [test.prompts[i] for i in order]
+    quality, cost = test.quality[order], test.cost_usd[order]
+    prior = np.asarray(router.predict_quality(prompts), float)[:, columns]
+    vectors = np.asarray(embed(prompts), np.float32)
+    rng = np.random.default_rng(seed + 1)
+    n = len(prompts)
+    picks = {p: np.zeros(n, int) for p in POLICIES}
+    learners = {"bandit": OnlineLearner(bonus=bonus), "full": OnlineLearner()}
+    seen = {"bandit": np.full((n, m), np.nan), "full": np.full((n, m), np.nan)}
+    propensity = {"bandit": np.ones((n, m)), "full": np.ones((n, m))}
+    for start in range(0, n, update_every):
+        block = np.arange(start, min(n, start + update_every))
+        for policy in ("bandit", "full"):
+            learners[policy].refit(
+                vectors[:start], seen[policy][:start], propensity[policy][:start], prior[:start]
+            )
+        picks["offline"][block] = np.argmax(prior[block] - lam * cost_known, axis=1)
+        for policy, learner in learners.items():
+            q_hat = learner.predict(vectors[block], prior[block], optimistic=policy == "bandit")
+            greedy = np.argmax(q_hat - lam * cost_known, axis=1)
+            chosen = greedy.copy()
+            if policy == "bandit" and epsilon > 0:
+                explore = rng.random(block.size) < epsilon
+                chosen[explore] = rng.integers(0, m, int(explore.sum()))
+                p = np.full((block.size, m), epsilon / m)
+                p[np.arange(block.size), greedy] += 1.0 - epsilon
+                propensity[policy][block] = p
+            picks[policy][block] = chosen
+            if policy == "full":
+                seen[policy][block] = quality[block]
+            else:
+                seen[policy][block, chosen] = quality[block, chosen]
+    return _report(picks, quality, cost, lam, window, models, seed)
+
+
+def _report(
+    picks: dict[str, np.ndarray],
+    quality: np.ndarray,
+    cost: np.ndarray,
+    lam: float,
+    window: int,
+    models: list[str],
+    seed: int,
+) -> dict[str, Any]:
+    n = quality.shape[0]
+    rows = np.arange(n)
+    got = {p: (quality[rows, picks[p]], cost[rows, picks[p]]) for p in POLICIES}
+    windows = []
+    for start in range(0, n, window):
+        part = slice(start, min(n, start + window))
+        record: dict[str, Any] = {"start": start, "end": min(n, start + window)}
+        for policy, (q, c) in got.items():
+            wq, wc = float(q[part].mean()), float(c[part].mean())
+            zero = zero_cost_to_reach(quality[part], cost[part], wq)
+            record[policy] = {
+                "quality": wq,
+                "cost_usd": wc,
+                "zero_cost_usd": zero if np.isfinite(zero) else None,
+                "zero_ratio": wc / zero if np.isfinite(zero) and zero > 0 else None,
+            }
+        windows.append(record)
+    value = {p: got[p][0] - lam * got[p][1] for p in POLICIES}
+    regret = np.cumsum(value["full"] - value["bandit"])
+    last = windows[-1]
+    return {
+        "n_stream": n,
+        "models": models,
+        "lambda": lam,
+        "seed": seed,
+        "windows": windows,
+        "cumulative_regret": [float(regret[w["end"] - 1]) for w in windows],
+        "last_window": {
+            "bandit_vs_full_cost": last["bandit"]["cost_usd"] / last["full"]["cost_usd"]
+            if last["full"]["cost_usd"] > 0
+            else None,
+            "bandit_minus_full_quality": last["bandit"]["quality"] - last["full"]["quality"],
+        },
+        "windows_worse_than_zero_after_200": sum(
+            1
+            for w in windows
+            # no zero ratio: above every single model, so no mix of them does better
+            if w["start"] >= 200
+            and w["bandit"]["zero_ratio"] is not None
+            and w["bandit"]["zero_ratio"] > 1.0
+        ),
+    }
+
+
+def run_online(
+    dataset: str | None = None,
+    data: str | None = None,
+    router: str = "knn",
+    split: str = "by-task",
+    seed: int = 0,
+    window: int = 100,
+    update_every: int = 50,
+    epsilon: float = 0.05,
+) -> dict[str, Any]:
+    """``routegraph bench --online``: split, fit ``router`` on the training part, stream the
+    test part (:func:`simulate_online`); the record says which split and router."""
+    from routegraph.app.bench.harness import bench_splits, load_bench_dataset
+    from routegraph.routers.embedded import named_embedder
+    from routegraph.routers.registry import make_router
+    from routegraph.routers.static_embedder import STATIC_EMBEDDER_NAME
+
+    ds = load_bench_dataset(dataset, data)
+    train, val, test, info = bench_splits(ds, seed=seed, mode=split)
+    fitted = make_router(router).fit(train)
+    embed = named_embedder(STATIC_EMBEDDER_NAME).embed
+    record = simulate_online(
+        fitted, train, val, test, embed, window, update_every, epsilon, seed=seed
+    )
+    record.update({"dataset": ds.name, "router": router, "split": info})
+    record["settings"] = {"window": window, "update_every": update_every, "epsilon": epsilon}
+    return record
