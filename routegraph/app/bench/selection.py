@@ -356,6 +356,7 @@ def validated_targets(
     ``chooser``) and what it gives on ``test``."""
     out: dict[str, dict[str, Any]] = {}
     for name in TARGETS:
+        held_out: float | None
         if chooser is None:
             setting, facts = balanced_setting(val, name)
             held_out = held_out_margin(val, name)
