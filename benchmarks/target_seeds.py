@@ -45,6 +45,7 @@ def seed_row(result: dict[str, Any]) -> dict[str, Any]:
             "cost_ratio": rec.get("test_cost_ratio"),
             "zero_ratio": rec.get("zero_ratio"),
             "zero_bound_feasible": rec.get("zero_bound_feasible"),
+            "val_met_rate": rec.get("val_met_rate"),
             "met": bool(rec.get("met")),
             "met_but_infeasible_zero_bound": bounds_but_zero
             and rec.get("zero_bound_feasible") is False,

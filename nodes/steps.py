@@ -77,6 +77,14 @@ def make_route_node(policy: Policy, kit: Toolkit) -> Node:
             )
         else:
             choice = policy.choose(state, ctx, kit, query)
+        if choice.ood and choice.ood.get("fallback_weight", 0.0) > 0:
+            ood = choice.ood
+            choice = replace(
+                choice,
+                reason=f"{choice.reason}; query unlike the router's training prompts "
+                f"(novelty {ood['ood']:.2f}): {ood['fallback_weight']:.0%} from its "
+                f"{ood['fallback']} fallback",
+            )
         if choice.model:
             choice = within_budget(choice, state, ctx, kit)
         record = decision_record(step, choice)
