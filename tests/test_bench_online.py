@@ -109,3 +109,12 @@ def test_bench_online_cli_prints_one_json_record(tmp_path, capsys, monkeypatch) 
     assert record["n_stream"] == sum(w["end"] - w["start"] for w in record["windows"])
     assert set(record["windows"][0]) >= {"offline", "bandit", "full"}
     assert plot.is_file() and plot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--window", "0"), ("--update-every", "0"), ("--epsilon", "1.5")]
+)
+def test_bench_online_refuses_bad_settings_naming_the_flag(flag, value, capsys) -> None:
+    code = main(["bench", "--dataset", "mmlu", "--online", flag, value])
+    assert code != 0
+    assert flag in capsys.readouterr().err

@@ -98,6 +98,17 @@ class OnlineLearner:
         return q
 
 
+def check_settings(window: int, update_every: int, epsilon: float) -> None:
+    """Refuse out-of-range stream settings before any work, naming the flag."""
+    for field, value, ok, allowed in (
+        ("--window", window, window >= 1, "an integer >= 1"),
+        ("--update-every", update_every, update_every >= 1, "an integer >= 1"),
+        ("--epsilon", epsilon, 0.0 <= epsilon <= 1.0, "a share in [0, 1]"),
+    ):
+        if not ok:
+            raise InvalidInputError(field, f"{value} is out of range", allowed)
+
+
 def simulate_online(
     router,
     train: RoutingDataset,
@@ -115,12 +126,7 @@ def simulate_online(
     """Stream ``test`` through the three policies (module doc); ``router`` is fitted on
     ``train``; ``embed(prompts)`` gives prompt vectors for the learner's features; ``lam``
     (default: chosen on ``val`` for the ``q95`` target) weighs cost against quality."""
-    if window < 1 or update_every < 1 or not 0.0 <= epsilon <= 1.0:
-        raise InvalidInputError(
-            "online",
-            f"window={window}, update_every={update_every}, epsilon={epsilon}",
-            "window >= 1, update_every >= 1, epsilon in [0, 1]",
-        )
+    check_settings(window, update_every, epsilon)
     models = list(test.models)
     m = len(models)
     columns = [router.models_.index(x) for x in models]
@@ -242,6 +248,7 @@ def run_online(
     from routegraph.routers.registry import make_router
     from routegraph.routers.static_embedder import STATIC_EMBEDDER_NAME
 
+    check_settings(window, update_every, epsilon)
     ds = load_bench_dataset(dataset, data)
     train, val, test, info = bench_splits(ds, seed=seed, mode=split)
     fitted = make_router(router).fit(train)
