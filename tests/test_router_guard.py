@@ -149,7 +149,7 @@ def test_the_everyday_prompt_set_is_what_its_note_says() -> None:
 def test_shipped_default_tells_easy_from_hard_everyday_requests() -> None:
     """On the test half (never used to fit anything): ROC AUC of P(strong needed) with hard as
     positive; the quarter of prompts it scores lowest all go to the weak model at the default
-    threshold 0.5. BENCHMARKS.md reports the measured values (AUC 0.834 on the test half)."""
+    threshold 0.5. BENCHMARKS.md reports the measured values (AUC 0.847 on the test half)."""
     router = load_router("default")
     rows = [r for r in everyday() if r["split"] == "test"]
     p = router.strong_probability([r["prompt"] for r in rows])
