@@ -136,9 +136,9 @@ def fit_free_text_floor(router, val: RoutingDataset) -> None:
     Why: on free text the benchmarks give the learned router little to learn from (GSM8K word
     problems, about 300 chat prompts in training), and what it learned there ("would Mixtral
     fail where GPT-4 succeeds") says little about everyday requests, where a greeting and a
-    proof are both free text. Each floor on the grid is scored on validation data only: the ROC AUC of
-    P(strong) on the dev half of the everyday set (hard = positive) plus the APGR on the
-    benchmarks' free-text validation prompts; the best sum wins (ties: the smaller floor).
+    proof are both free text. Each floor on the grid is scored on validation data only: the
+    ROC AUC of P(strong) on the dev half of the everyday set (hard = positive) plus the APGR on
+    the benchmarks' free-text validation prompts; the best sum wins (ties: the smaller floor).
     """
     from sklearn.metrics import roc_auc_score
 
