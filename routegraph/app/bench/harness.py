@@ -259,8 +259,12 @@ def obtain_router(name: str, train: RoutingDataset, router_dir: Path | None, see
     known = available_routers()
     if name not in known:
         raise InvalidInputError("router", f"unknown router {name!r}", known)
-    params = {"seed": seed} if name == "random" else {}
-    return make_router(name, **params).fit(train), "trained on the train split"
+    return make_router(name, **router_params(name, seed)).fit(train), "trained on the train split"
+
+
+def router_params(name: str, seed: int) -> dict[str, Any]:
+    """Constructor parameters of a router ``bench`` trains: the random baseline takes the seed."""
+    return {"seed": seed} if name == "random" else {}
 
 
 def raw_scores(router, ds: RoutingDataset, refs: References) -> np.ndarray:
@@ -299,7 +303,7 @@ def task_chooser(
     from routegraph.app.bench.task_folds import out_of_task_scores, task_resampled_setting
     from routegraph.routers.registry import make_router
 
-    params = {"seed": seed} if name == "random" else {}
+    params = router_params(name, seed)
     complete = np.isfinite(train.quality).all(axis=1) & np.isfinite(train.cost_usd).all(axis=1)
     pool_train = train.subset(np.flatnonzero(complete))
     scores = out_of_task_scores(

@@ -12,7 +12,8 @@ summary on test and, like a router, as a mix chosen on validation and measured o
 
 Targets (issue 11): ``q95`` = 95% of the best single model's quality at <= 30% of its cost and
 at <= half of what the zero router pays for that quality; ``q100`` = the best single model's
-quality at <= 60% of its cost. "Best single model" is the strong reference of each split.
+quality at <= 60% of its cost; (issue 16) ``no_harm`` = 95% of its quality at no more than the
+zero router pays for it. "Best single model" is the strong reference of each split.
 
 How a setting is chosen for a target (:func:`balanced_setting`): a target is a quality floor AND
 a cost cap, and a validation split of a few hundred prompts measures both with noise of a few
