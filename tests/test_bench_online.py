@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from routegraph.app.bench.online import OnlineLearner, simulate_online
+from routegraph.app.bench.online import OnlineLearner, hull_models, simulate_online
 from routegraph.app.cli import main
 from routegraph.core.data.dataset import RoutingDataset
 
@@ -118,3 +118,11 @@ def test_bench_online_refuses_bad_settings_naming_the_flag(flag, value, capsys) 
     code = main(["bench", "--dataset", "mmlu", "--online", flag, value])
     assert code != 0
     assert flag in capsys.readouterr().err
+
+
+def test_exploration_skips_models_no_mix_would_use() -> None:
+    # "mid" costs more than "cheap" and answers worse: dominated, never on the hull
+    quality = np.tile([0.6, 0.5, 0.9], (10, 1))
+    cost = np.tile([1.0, 2.0, 10.0], (10, 1))
+    data = RoutingDataset("t", [f"p{i}" for i in range(10)], ["cheap", "mid", "big"], quality, cost)
+    assert hull_models(data).tolist() == [0, 2]

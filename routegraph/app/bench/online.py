@@ -8,16 +8,16 @@ validation for the ``q95`` target:
 
 * ``offline``: the trained router alone, never updated (what a deployment gets today);
 * ``bandit``: every ``update_every`` prompts it refits on what the stream revealed so far -
-  the outcome of the ONE model it called per prompt (with probability ``epsilon`` a uniformly
-  random model, the exploration that keeps every model's estimate alive; each record keeps its
-  propensity);
+  the outcome of the ONE model it called per prompt (with probability ``epsilon`` a random
+  model of the training split's cost-quality hull - a model no mix would ever use is not worth
+  exploring - and each record keeps its propensity);
 * ``full``: the same learner shown every model's outcome on every streamed prompt (the
   full-information reference a labelled benchmark would give).
 
-The learner is the router's prediction as a prior, moved by the outcomes of the ``k`` most
-similar streamed prompts (each weighted by its similarity over the propensity of the call that
-revealed it, so the explored calls are not under-counted), with ``prior_weight`` pseudo
-neighbours at the prior: what a deployment would refit from its outcome log. Reported per
+The learner (:class:`OnlineLearner`) keeps the router's prediction as a prior and fits, per
+model, a ridge correction of it from the outcomes revealed so far, each weighted by one over
+the propensity of the call that revealed it: what a deployment would refit from its outcome
+log. Reported per
 window of ``window`` prompts: mean quality and cost of each policy, the zero router's cost for
 that quality on the window (a fixed mix of single models), and the cumulative regret of the
 bandit policy against the full-information one in ``quality - lambda x cost``.
@@ -32,6 +32,7 @@ import numpy as np
 from routegraph.app.bench.baselines import references
 from routegraph.app.bench.costs import decision_costs
 from routegraph.app.bench.selection import ScoredSplit, balanced_setting, zero_cost_to_reach
+from routegraph.core import metrics
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
 
@@ -98,6 +99,22 @@ class OnlineLearner:
         return q
 
 
+def hull_models(train: RoutingDataset) -> np.ndarray:
+    """Columns of the models on the training split's non-decreasing cost-quality hull (the
+    only single models a zero router ever mixes)."""
+    cost = np.nanmean(train.cost_usd, axis=0)
+    quality = np.nanmean(train.quality, axis=0)
+    hc, hq = metrics.nondecreasing_hull(cost, quality)
+    return np.array(
+        sorted(
+            {
+                int(np.flatnonzero((cost == c) & (quality == q))[0])
+                for c, q in zip(hc, hq, strict=True)
+            }
+        )
+    )
+
+
 def check_settings(window: int, update_every: int, epsilon: float) -> None:
     """Refuse out-of-range stream settings before any work, naming the flag."""
     for field, value, ok, allowed in (
@@ -148,6 +165,7 @@ def simulate_online(
     prior = np.asarray(router.predict_quality(prompts), float)[:, columns]
     vectors = np.asarray(embed(prompts), np.float32)
     rng = np.random.default_rng(seed + 1)
+    hull = hull_models(train.with_models(models))
     n = len(prompts)
     picks = {p: np.zeros(n, int) for p in POLICIES}
     learners = {"bandit": OnlineLearner(bonus=bonus), "full": OnlineLearner()}
@@ -166,8 +184,9 @@ def simulate_online(
             chosen = greedy.copy()
             if policy == "bandit" and epsilon > 0:
                 explore = rng.random(block.size) < epsilon
-                chosen[explore] = rng.integers(0, m, int(explore.sum()))
-                p = np.full((block.size, m), epsilon / m)
+                chosen[explore] = rng.choice(hull, int(explore.sum()))
+                p = np.zeros((block.size, m))
+                p[:, hull] = epsilon / hull.size
                 p[np.arange(block.size), greedy] += 1.0 - epsilon
                 propensity[policy][block] = p
             picks[policy][block] = chosen
