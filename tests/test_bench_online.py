@@ -32,15 +32,11 @@ def stream(n: int, seed: int = 0) -> RoutingDataset:
     return RoutingDataset("stream", [f"p{i}" for i in range(n)], MODELS, quality, cost)
 
 
-def embed(prompts: list[str]) -> np.ndarray:
-    return np.zeros((len(prompts), 4))  # no prompt features: the learner must find the bias
-
-
 def test_partial_feedback_learns_that_the_cheap_model_is_good_here() -> None:
     # lambda 100: value = quality - 100 x cost. The prior says pricey (0.95 - 0.1 = 0.85 vs
     # 0.3 - 0.001); the truth says cheap (0.9 - 0.001 = 0.899 vs 0.85).
     data = stream(1500)
-    record = simulate_online(WrongPrior(), data, data, data, embed, epsilon=0.2, lam=100.0)
+    record = simulate_online(WrongPrior(), data, data, data, epsilon=0.2, lam=100.0)
     first, last = record["windows"][0], record["windows"][-1]
     # offline never learns: every call goes to pricey
     assert last["offline"]["cost_usd"] == pytest.approx(PRICE[1])
@@ -58,11 +54,11 @@ def test_partial_feedback_learns_that_the_cheap_model_is_good_here() -> None:
 def test_learner_keeps_the_prior_without_evidence_and_weights_rare_calls() -> None:
     learner = OnlineLearner(ridge=5.0)
     prior = np.tile([0.3, 0.95], (4, 1))
-    assert np.allclose(learner.predict(np.zeros((4, 2)), prior), prior)  # nothing learned yet
+    assert np.allclose(learner.predict(prior), prior)  # nothing learned yet
     outcomes = np.array([[1.0, np.nan], [np.nan, 1.0], [1.0, np.nan], [np.nan, 1.0]])
     propensity = np.array([[0.1, 0.9], [0.1, 0.9], [0.1, 0.9], [0.1, 0.9]])
-    learner.refit(np.zeros((4, 2)), outcomes, propensity, prior)
-    q = learner.predict(np.zeros((1, 2)), prior[:1])
+    learner.refit(outcomes, propensity, prior)
+    q = learner.predict(prior[:1])
     # two observations of cheap at 1.0 against a prior of 0.3, ridge 5 on [1, prior] features:
     # the correction is (phi' phi + 5 I)^-1 phi' r with phi = [1, 0.3], r = 0.7 (twice)
     phi = np.array([1.0, 0.3])

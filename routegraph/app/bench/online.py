@@ -31,8 +31,12 @@ import numpy as np
 
 from routegraph.app.bench.baselines import references
 from routegraph.app.bench.costs import decision_costs
-from routegraph.app.bench.selection import ScoredSplit, balanced_setting, zero_cost_to_reach
-from routegraph.core import metrics
+from routegraph.app.bench.selection import (
+    ScoredSplit,
+    balanced_setting,
+    hull_vertices,
+    zero_cost_to_reach,
+)
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
 
@@ -42,41 +46,30 @@ POLICIES = ("offline", "bandit", "full")
 class OnlineLearner:
     """Per model, a ridge regression of how far the router's prior is off on this traffic.
 
-    Features are ``[1, prior, x_1 .. x_d]``: an intercept (a model that is better or worse here
-    than the router thought), the router's own prior (a negative weight shrinks per-prompt
-    differences the router cannot back up on this traffic) and the first ``dims`` components of
-    the prompt vector (the static embedder's vectors are PCA-ordered). Each model's fit uses
-    only the prompts where it was called, weighted by one over the call's propensity (so rare
-    exploratory calls are not under-counted), and ``ridge`` pseudo-observations at zero
-    correction, so a model with little evidence keeps the router's prior. ``bonus`` adds the
-    LinUCB optimism term ``sqrt(phi' A^-1 phi)`` for models the log knows little about.
+    Features are ``[1, prior]``: an intercept (a model that is better or worse here than the
+    router thought) and the router's own prior (a negative weight shrinks per-prompt differences
+    the router cannot back up on this traffic). Each model's fit uses only the prompts where it
+    was called, weighted by one over the call's propensity (so rare exploratory calls are not
+    under-counted), and ``ridge`` pseudo-observations at zero correction, so a model with
+    little evidence keeps the router's prior.
     """
 
-    def __init__(self, dims: int = 0, ridge: float = 5.0, bonus: float = 0.0) -> None:
-        self.dims = dims
+    def __init__(self, ridge: float = 5.0) -> None:
         self.ridge = ridge
-        self.bonus = bonus
         self.theta: np.ndarray | None = None
-        self.inverse: np.ndarray | None = None
 
-    def features(self, vectors: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        """(n, m, k): per model ``[1, its prior, x_1 .. x_dims]``."""
-        n, m = prior.shape
-        x = np.asarray(vectors, float).reshape(n, -1)[:, : self.dims] if n else np.zeros((0, 0))
-        x = x if x.shape[1] else np.zeros((n, self.dims))
-        ones = np.ones((n, m, 1))
-        return np.concatenate([ones, prior[:, :, None], np.repeat(x[:, None, :], m, 1)], axis=2)
+    @staticmethod
+    def features(prior: np.ndarray) -> np.ndarray:
+        """(n, m, 2): per model ``[1, its prior]``."""
+        return np.stack([np.ones_like(prior), prior], axis=2)
 
-    def refit(
-        self, vectors: np.ndarray, outcomes: np.ndarray, propensity: np.ndarray, prior: np.ndarray
-    ) -> None:
-        """Learn from the log: vectors (t, d), outcomes (t, m) with NaN where a model was not
-        called, the propensities (t, m) of those calls, the router's prior (t, m)."""
+    def refit(self, outcomes: np.ndarray, propensity: np.ndarray, prior: np.ndarray) -> None:
+        """Learn from the log: outcomes (t, m) with NaN where a model was not called, the
+        propensities (t, m) of those calls, the router's prior (t, m)."""
         m = outcomes.shape[1]
-        phi = self.features(vectors, prior)
+        phi = self.features(prior)
         k = phi.shape[2]
         self.theta = np.zeros((m, k))
-        self.inverse = np.zeros((m, k, k))
         for j in range(m):
             seen = np.isfinite(outcomes[:, j])
             w = 1.0 / np.maximum(propensity[seen, j], 1e-3)
@@ -84,19 +77,13 @@ class OnlineLearner:
             f = phi[seen, j]
             a = self.ridge * np.eye(k) + (f * w[:, None]).T @ f
             b = (f * w[:, None]).T @ (outcomes[seen, j] - prior[seen, j])
-            self.inverse[j] = np.linalg.inv(a)
-            self.theta[j] = self.inverse[j] @ b
+            self.theta[j] = np.linalg.solve(a, b)
 
-    def predict(self, vectors: np.ndarray, prior: np.ndarray, optimistic: bool = False):
-        """Corrected quality (n, m) for new prompt ``vectors`` with router ``prior`` (n, m)."""
-        if self.theta is None or self.inverse is None:
+    def predict(self, prior: np.ndarray) -> np.ndarray:
+        """Corrected quality (n, m) of new prompts whose router prior is ``prior`` (n, m)."""
+        if self.theta is None:
             return prior
-        phi = self.features(vectors, prior)
-        q = prior + np.einsum("nmk,mk->nm", phi, self.theta)
-        if optimistic and self.bonus > 0:
-            spread = np.einsum("nmk,mkl,nml->nm", phi, self.inverse, phi)
-            q = q + self.bonus * np.sqrt(np.maximum(spread, 0.0))
-        return q
+        return prior + np.einsum("nmk,mk->nm", self.features(prior), self.theta)
 
 
 def hull_models(train: RoutingDataset) -> np.ndarray:
@@ -104,15 +91,7 @@ def hull_models(train: RoutingDataset) -> np.ndarray:
     only single models a zero router ever mixes)."""
     cost = np.nanmean(train.cost_usd, axis=0)
     quality = np.nanmean(train.quality, axis=0)
-    hc, hq = metrics.nondecreasing_hull(cost, quality)
-    return np.array(
-        sorted(
-            {
-                int(np.flatnonzero((cost == c) & (quality == q))[0])
-                for c, q in zip(hc, hq, strict=True)
-            }
-        )
-    )
+    return np.array(sorted(hull_vertices(cost, quality)))
 
 
 def check_settings(window: int, update_every: int, epsilon: float) -> None:
@@ -131,17 +110,15 @@ def simulate_online(
     train: RoutingDataset,
     val: RoutingDataset,
     test: RoutingDataset,
-    embed,
     window: int = 100,
     update_every: int = 50,
     epsilon: float = 0.05,
-    bonus: float = 0.0,
     seed: int = 0,
     max_prompts: int | None = None,
     lam: float | None = None,
 ) -> dict[str, Any]:
     """Stream ``test`` through the three policies (module doc); ``router`` is fitted on
-    ``train``; ``embed(prompts)`` gives prompt vectors for the learner's features; ``lam``
+    ``train``; ``lam``
     (default: chosen on ``val`` for the ``q95`` target) weighs cost against quality."""
     check_settings(window, update_every, epsilon)
     models = list(test.models)
@@ -163,23 +140,20 @@ def simulate_online(
     prompts = [test.prompts[i] for i in order]
     quality, cost = test.quality[order], test.cost_usd[order]
     prior = np.asarray(router.predict_quality(prompts), float)[:, columns]
-    vectors = np.asarray(embed(prompts), np.float32)
     rng = np.random.default_rng(seed + 1)
     hull = hull_models(train.with_models(models))
     n = len(prompts)
     picks = {p: np.zeros(n, int) for p in POLICIES}
-    learners = {"bandit": OnlineLearner(bonus=bonus), "full": OnlineLearner()}
+    learners = {"bandit": OnlineLearner(), "full": OnlineLearner()}
     seen = {"bandit": np.full((n, m), np.nan), "full": np.full((n, m), np.nan)}
     propensity = {"bandit": np.ones((n, m)), "full": np.ones((n, m))}
     for start in range(0, n, update_every):
         block = np.arange(start, min(n, start + update_every))
         for policy in ("bandit", "full"):
-            learners[policy].refit(
-                vectors[:start], seen[policy][:start], propensity[policy][:start], prior[:start]
-            )
+            learners[policy].refit(seen[policy][:start], propensity[policy][:start], prior[:start])
         picks["offline"][block] = np.argmax(prior[block] - lam * cost_known, axis=1)
         for policy, learner in learners.items():
-            q_hat = learner.predict(vectors[block], prior[block], optimistic=policy == "bandit")
+            q_hat = learner.predict(prior[block])
             greedy = np.argmax(q_hat - lam * cost_known, axis=1)
             chosen = greedy.copy()
             if policy == "bandit" and epsilon > 0:
@@ -263,18 +237,13 @@ def run_online(
     """``routegraph bench --online``: split, fit ``router`` on the training part, stream the
     test part (:func:`simulate_online`); the record says which split and router."""
     from routegraph.app.bench.harness import bench_splits, load_bench_dataset
-    from routegraph.routers.embedded import named_embedder
     from routegraph.routers.registry import make_router
-    from routegraph.routers.static_embedder import STATIC_EMBEDDER_NAME
 
     check_settings(window, update_every, epsilon)
     ds = load_bench_dataset(dataset, data)
     train, val, test, info = bench_splits(ds, seed=seed, mode=split)
     fitted = make_router(router).fit(train)
-    embed = named_embedder(STATIC_EMBEDDER_NAME).embed
-    record = simulate_online(
-        fitted, train, val, test, embed, window, update_every, epsilon, seed=seed
-    )
+    record = simulate_online(fitted, train, val, test, window, update_every, epsilon, seed=seed)
     record.update({"dataset": ds.name, "router": router, "split": info})
     record["settings"] = {"window": window, "update_every": update_every, "epsilon": epsilon}
     return record

@@ -127,12 +127,20 @@ def zero_cost_to_reach(quality: np.ndarray, cost: np.ndarray, goal: float) -> fl
     return metrics.cost_to_reach(c, q, goal)
 
 
+def hull_vertices(cost: np.ndarray, quality: np.ndarray) -> list[int]:
+    """Indices of the single models (mean ``cost``, mean ``quality`` each) on their
+    non-decreasing cost-quality hull, cheapest first: the only models a zero router mixes."""
+    c, q = np.asarray(cost, float), np.asarray(quality, float)
+    hc, hq = metrics.nondecreasing_hull(c, q)
+    return [int(np.flatnonzero((c == hc[i]) & (q == hq[i]))[0]) for i in range(len(hc))]
+
+
 def zero_mix(quality: np.ndarray, cost: np.ndarray, goal: float) -> dict[int, float]:
     """The cheapest random mix of single models reaching ``goal``: ``{model column: weight}``
     (two neighbouring hull vertices; the best model alone when the goal is out of reach)."""
     c, q = single_points(quality, cost)
     hc, hq = metrics.nondecreasing_hull(c, q)
-    vertex = [int(np.flatnonzero((c == hc[i]) & (q == hq[i]))[0]) for i in range(len(hc))]
+    vertex = hull_vertices(c, q)
     hits = np.flatnonzero(hq >= goal - 1e-12)
     if hits.size == 0:
         return {vertex[-1]: 1.0}
