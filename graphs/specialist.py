@@ -36,8 +36,9 @@ class SpecialistPolicy:
         candidates = [m for m in ctx.models if m not in tried(state)]
         if not candidates:
             return Choice(None, "stop", "every candidate was unavailable", scores)
-        costs = {m: expected_cost(kit, ctx, m, query) for m in candidates}
-        weighed, how = planning_costs(kit, ctx, list(ctx.models), query)
+        usd = {m: expected_cost(kit, ctx, m, query) for m in ctx.models}
+        costs = {m: usd[m] for m in candidates}
+        weighed, how = planning_costs(kit, ctx, list(ctx.models), query, usd)
         if ctx.quality_floor is not None:
             good = [m for m in candidates if scores[m] >= ctx.quality_floor]
             if good:

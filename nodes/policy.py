@@ -66,15 +66,21 @@ in planning (the rest in proportion to their expected price; free models cost no
 
 
 def planning_costs(
-    kit: Toolkit, ctx: RouteContext, models: list[str], query: str
+    kit: Toolkit,
+    ctx: RouteContext,
+    models: list[str],
+    query: str,
+    usd: dict[str, float] | None = None,
 ) -> tuple[dict[str, float], str]:
     """Each model's expected cost of answering ``query`` in quality points, and how it was
     weighed: ``ctx.cost_weight`` x USD per 1k queries, or (``cost_weight`` None) relative to
     the priciest candidate (:data:`AUTO_PRICE_SHARE`). Why relative by default: prices differ
     by orders of magnitude between pools, while "a paid model must earn its price over a free
     one" holds for every pool; with no weight at all a free model's confident answer was
-    followed by a paid call that gained a few points."""
-    usd = {m: expected_cost(kit, ctx, m, query) for m in models}
+    followed by a paid call that gained a few points. ``usd``: the expected USD per model when
+    the caller already has them."""
+    if usd is None:
+        usd = {m: expected_cost(kit, ctx, m, query) for m in models}
     if ctx.cost_weight is not None:
         return {m: ctx.cost_weight * 1000 * c for m, c in usd.items()}, (
             f"{ctx.cost_weight} x cost per 1k queries"

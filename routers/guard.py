@@ -48,6 +48,8 @@ from routegraph.routers.heuristic import difficulty
 from routegraph.routers.knn import top_k_similar
 
 FALLBACKS = ("prior", "heuristic")
+MEMO_PROMPTS = 8
+"""Batches up to this size keep their novelty facts for the next call (one routing step)."""
 FORMATS = ("choices", "free")
 """Prompt formats: exam questions with lettered options, and free text."""
 
@@ -221,6 +223,7 @@ class GuardedRouter(EmbeddingRouter):
                 )
         self.router_: Router | None = None
         self.scorer_: NoveltyScorer | None = None
+        self._memo: tuple[tuple[Any, ...], dict[str, np.ndarray]] | None = None
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -243,6 +246,7 @@ class GuardedRouter(EmbeddingRouter):
         if isinstance(inner, EmbeddingRouter) and inner_embedder is None:
             inner.embedder = self.embedder  # one embedder, one cache for both
         self.router_ = inner.fit(data)
+        self._memo = None
         vectors = self.embed(data.prompts)
         self.scorer_ = NoveltyScorer.fit(
             vectors, data.prompts, self.k, self.start_quantile, self.full_distance
@@ -268,13 +272,22 @@ class GuardedRouter(EmbeddingRouter):
         return self.router_, self.scorer_
 
     def _novelty(self, prompts: list[str]) -> dict[str, np.ndarray]:
-        """The scorer's facts per prompt plus ``weight``: how much the fallback decides."""
+        """The scorer's facts per prompt plus ``weight``: how much the fallback decides.
+
+        A routing step asks twice about the same query (its score, then what the decision
+        records), so the facts of the last small batch are kept and reused (read-only)."""
+        key = (tuple(prompts), self.strength, tuple(sorted(self.floors.items())))
+        memo = self._memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
         _, scorer = self._ready()
         facts = scorer.score(self.embed(prompts), prompts)
         floor = np.zeros(len(prompts))
         for name, rows in _formats(multiple_choice(prompts)).items():
             floor[rows] = self.floors.get(name, 0.0)
         facts["weight"] = np.maximum(self.strength * facts["novelty"], floor)
+        if len(prompts) <= MEMO_PROMPTS:
+            self._memo = (key, facts)
         return facts
 
     def predict_quality(self, prompts: list[str]) -> np.ndarray:
