@@ -59,6 +59,8 @@ SPECIALIST: tuple[str, dict[str, Any]] = (
 )
 PAIR = ("mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview")
 """The default router's (weak, strong) columns, in every source's column order."""
+TWO_MODEL_SETS = ("gsm8k", "mmlu", "mt_bench")
+"""Shared benchmarks recording that pair (Arena-Bench-V1 is read from its RouterBench file)."""
 
 
 def arena_pair() -> RoutingDataset:
@@ -70,12 +72,12 @@ def arena_pair() -> RoutingDataset:
 
 
 def two_model_sources() -> dict[str, RoutingDataset]:
+    """Every shared recording of the pair, by name, in the pair's column order."""
     sources = {name: load_dataset(name).with_models(list(PAIR)) for name in TWO_MODEL_SETS}
     sources["arena_bench"] = arena_pair()
     return sources
 
 
-TWO_MODEL_SETS = ("gsm8k", "mmlu", "mt_bench")
 CALIBRATIONS = (
     ("strong_share", 0.5),
     ("quality_fraction", 0.95),
