@@ -94,7 +94,8 @@ class RouterHandle:
         what it fell back to; None when the router cannot tell (no novelty guard)."""
         if self.router is None or not hasattr(self.router, "novelty"):
             return None
-        return dict(self.router.novelty([prompt])[0])
+        facts = self.router.novelty([prompt])
+        return dict(facts[0]) if facts else None
 
     def target_threshold(self, target: str, confidence: float | None = None) -> tuple[float, str]:
         """``(threshold, where it came from)`` for a target such as ``quality_fraction=0.95``,
@@ -166,10 +167,19 @@ def column_map(
 
 
 @lru_cache(maxsize=16)
-def _load_trained(path: str) -> Router:
+def _load_trained(path: str, version: str | None = None) -> Router:
+    """The router at ``path``, cached per promoted ``version`` (so a promotion is picked up
+    by the next routing step of a running server, without a restart)."""
     from routegraph.routers.registry import load_router
 
     return load_router(path)
+
+
+def _promoted_version(path: str) -> str | None:
+    from routegraph.routers.versions import is_versioned, promoted
+
+    folder = Path(path)
+    return promoted(folder) if is_versioned(folder) else None
 
 
 def resolve_router(
@@ -195,7 +205,7 @@ def resolve_router(
                 note=f"shipped router unavailable ({exc}); used the heuristic router",
             )
     if Path(name).is_dir():
-        return RouterHandle(name, _load_trained(name), catalog, seed)
+        return RouterHandle(name, _load_trained(name, _promoted_version(name)), catalog, seed)
     raise InvalidInputError(
         "router", f"unknown router {name!r}", "default, heuristic, random, or a router directory"
     )

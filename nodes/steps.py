@@ -10,6 +10,7 @@ return ``Command`` with a ``Literal`` destination type so LangGraph Studio draws
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
@@ -17,21 +18,25 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from routegraph.core.context import RouteContext
+from routegraph.core.outcomes import new_outcome_id
 from routegraph.core.redact import redact
 from routegraph.core.state import Attempt, RouteState
 from routegraph.evaluators.base import Confidence, EvaluationInput
 from routegraph.nodes import budget
-from routegraph.nodes.calls import call_model
+from routegraph.nodes.calls import CallResult, call_model
 from routegraph.nodes.health import classify
 from routegraph.nodes.metered import MeteredChatModel
+from routegraph.nodes.outcomes import candidates, exploration_pick, outcome_record, write_outcome
 from routegraph.nodes.policy import Choice, Policy
 from routegraph.nodes.resources import Toolkit, current_context, routing_query, user_query
 from routegraph.nodes.turns import conversation, tool_loop_model, turn_record
 
 Node = Callable[..., Any]
+log = logging.getLogger(__name__)
 
 
 def emit(event: dict[str, Any]) -> None:
@@ -131,29 +136,7 @@ def make_generate_node(kit: Toolkit) -> Node:
             )
             note = f"{name} is not available: {failed['note']}"
             return Command(goto="route", update={"attempts": [failed], "notes": [note]})
-        attempt: Attempt = {
-            "step": step,
-            "model": name,
-            "served_by": call.spec.name,
-            "tier": call.spec.tier,
-            "answer": call.reply.text,
-            "confidence": None,
-            "input_tokens": call.input_tokens,
-            "output_tokens": call.output_tokens,
-            "cost_usd": call.cost_usd,
-            "latency_s": call.latency_s,
-            "source": call.source,  # type: ignore[typeddict-item]
-            "faults": call.faults,
-        }
-        if call.reply.tool_calls:
-            attempt["tool_calls"] = [dict(tc) for tc in call.reply.tool_calls]
-        if call.notes:
-            attempt["note"] = "; ".join(call.notes)
-        if call.spec.name != name:
-            attempt["note"] = (
-                f"{name} unavailable ({call.why_unavailable()}); "
-                f"answered by {call.spec.name} ({call.source})"
-            )
+        attempt = answered_attempt(step, name, call)
         return Command(
             goto="evaluate",
             update={
@@ -166,6 +149,35 @@ def make_generate_node(kit: Toolkit) -> Node:
         )
 
     return generate
+
+
+def answered_attempt(step: int, name: str, call: CallResult) -> Attempt:
+    """The attempt record of a call that returned a reply (``call.ok``)."""
+    assert call.spec is not None and call.reply is not None
+    attempt: Attempt = {
+        "step": step,
+        "model": name,
+        "served_by": call.spec.name,
+        "tier": call.spec.tier,
+        "answer": call.reply.text,
+        "confidence": None,
+        "input_tokens": call.input_tokens,
+        "output_tokens": call.output_tokens,
+        "cost_usd": call.cost_usd,
+        "latency_s": call.latency_s,
+        "source": call.source,  # type: ignore[typeddict-item]
+        "faults": call.faults,
+    }
+    if call.reply.tool_calls:
+        attempt["tool_calls"] = [dict(tc) for tc in call.reply.tool_calls]
+    if call.notes:
+        attempt["note"] = "; ".join(call.notes)
+    if call.spec.name != name:
+        attempt["note"] = (
+            f"{name} unavailable ({call.why_unavailable()}); "
+            f"answered by {call.spec.name} ({call.source})"
+        )
+    return attempt
 
 
 def make_evaluate_node(policy: Policy, kit: Toolkit) -> Node:
@@ -329,6 +341,73 @@ def best_attempt(state: RouteState) -> Attempt | None:
     return max(attempts, key=lambda a: (a.get("confidence") or 0.0, a["step"]))
 
 
+def explore(
+    outcome_id: str, graph_name: str, state: RouteState, ctx: RouteContext, kit: Toolkit
+) -> tuple[Attempt, float, dict[str, Any]] | None:
+    """The ``explore`` setting's extra call: one other candidate, drawn with the logged
+    propensity, answers too and is judged by the evaluator, so the log learns what the router
+    did not ask. Made only if its worst-case cost fits the budget left; its answer is never
+    returned. Returns ``(attempt, propensity, state update)`` or None."""
+    done = [a["model"] for a in state.get("attempts", [])]
+    pick = exploration_pick(outcome_id, ctx.explore, candidates(graph_name, ctx), done)
+    if pick is None:
+        return None
+    name, propensity = pick
+    left = budget.left(ctx.budget_usd, state.get("cost_usd", 0.0))
+    prompt = conversation(state["messages"], ctx.max_input_tokens)
+    chain = kit.resolver(ctx).chain(name)
+    if min(budget.worst_case_cost(s, prompt, ctx.max_tokens, ctx.tools) for s in chain) > left:
+        return None
+    call = call_model(kit, ctx, name, prompt, tools=ctx.tools, budget_left=left)
+    if not call.ok or call.spec is None or call.reply is None:
+        return None
+    attempt = answered_attempt(len(done) + 1, name, call)
+    attempt["explored"] = True
+    confidence, judge = guarded_evaluation(
+        state, ctx, kit, dict(attempt), left - call.cost_usd, message=call.reply
+    )
+    attempt["confidence"] = round(confidence.score, 6)
+    attempt["evaluator"] = confidence.evaluator
+    usage = evaluation_usage(judge, attempt)  # type: ignore[arg-type]
+    cost = call.cost_usd + float(usage.get("cost_usd", 0.0))
+    update = {
+        "cost_usd": cost,
+        "local_tokens": (call.tokens if call.is_local else 0) + usage.get("local_tokens", 0),
+        "remote_tokens": (0 if call.is_local else call.tokens) + usage.get("remote_tokens", 0),
+    }
+    emit({"event": "exploration", "model": name, "propensity": propensity, "cost_usd": cost})
+    return attempt, propensity, update
+
+
+def log_outcome(
+    graph_name: str,
+    state: RouteState,
+    ctx: RouteContext,
+    kit: Toolkit | None,
+    store: BaseStore | None,
+    chosen: Attempt | None,
+) -> tuple[str | None, tuple[Attempt, float, dict[str, Any]] | None]:
+    """Explore (if drawn) and write this turn's outcome record; ``(outcome id, exploration)``.
+
+    Nothing happens without a store or with ``outcome_log="off"``; a failure here is logged
+    and never costs the user the answer."""
+    if store is None or ctx.outcome_log == "off":
+        return None, None
+    kit = kit or Toolkit()
+    outcome_id = new_outcome_id()
+    try:
+        explored = explore(outcome_id, graph_name, state, ctx, kit)
+        query = user_query(state["messages"])
+        pair = (explored[0], explored[1]) if explored else None
+        spent = float(explored[2]["cost_usd"]) if explored else 0.0
+        with_cost: Any = {**state, "cost_usd": state.get("cost_usd", 0.0) + spent}
+        record = outcome_record(outcome_id, graph_name, with_cost, ctx, kit, query, chosen, pair)
+    except Exception as exc:  # the answer is ready: the log must not take it away
+        log.warning("outcome not logged: %s: %s", type(exc).__name__, exc)
+        return None, None
+    return (outcome_id if write_outcome(store, record) else None), explored
+
+
 def make_finalize_node(
     graph_name: str,
     kit: Toolkit | None = None,
@@ -340,6 +419,8 @@ def make_finalize_node(
     def finalize(state: RouteState, runtime: Runtime[RouteContext]) -> dict[str, Any]:
         ctx = current_context(runtime, kit)
         chosen = select(state, ctx) if select is not None else best_attempt(state)
+        outcome_id, explored = log_outcome(graph_name, state, ctx, kit, runtime.store, chosen)
+        extra: dict[str, Any] = explored[2] if explored else {}
         attempts = state.get("attempts", [])
         notes = list(state.get("notes", []))
         cloud_used = any(
@@ -360,7 +441,7 @@ def make_finalize_node(
             "confidence": chosen.get("confidence") if chosen else None,
             "steps": len(attempts),
             "path": [a["model"] for a in attempts],
-            "cost_usd": round(float(state.get("cost_usd", 0.0)), 8),
+            "cost_usd": round(float(state.get("cost_usd", 0.0)) + extra.get("cost_usd", 0.0), 8),
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "escalated": any(
@@ -371,6 +452,15 @@ def make_finalize_node(
             "remote_tokens": state.get("remote_tokens", 0),
             "notes": notes,
         }
+        if outcome_id:
+            metadata["outcome_id"] = outcome_id
+        if explored:
+            metadata["explored"] = {
+                "model": explored[0]["model"],
+                "propensity": round(explored[1], 6),
+                "confidence": explored[0].get("confidence"),
+                "cost_usd": round(extra["cost_usd"], 8),
+            }
         message = AIMessage(
             content=content,
             name=f"routegraph-{graph_name}",
@@ -389,6 +479,6 @@ def make_finalize_node(
         cheap = {ctx.weak_model, ctx.models[0]}
         strong = bool(chosen) and chosen["model"] not in cheap  # type: ignore[index]
         record = turn_record(state, user_query(state["messages"]), chosen, strong, metadata)
-        return {"messages": [message], "history": [record]}
+        return {"messages": [message], "history": [record], **extra}
 
     return finalize

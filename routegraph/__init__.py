@@ -15,6 +15,8 @@ from typing import Any
 _LAZY = {
     "RoutedChatModel": "routegraph.app.chat_model",
     "RouterDecisionModel": "routegraph.app.decision_model",
+    "record_feedback": "routegraph.core.outcomes",
+    "arecord_feedback": "routegraph.core.outcomes",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -38,6 +38,7 @@ _TABLE: dict[str, str] = {
     "ensemble": "routegraph.routers.ensemble:EnsembleRouter",
     "heuristic": "routegraph.routers.heuristic:HeuristicRouter",
     "guarded": "routegraph.routers.guard:GuardedRouter",
+    "corrected": "routegraph.routers.corrected:CorrectedRouter",
     # neural routers (torch / transformers; written separately) - register them here:
     "encoder_classifier": "routegraph.routers.encoder_classifier:EncoderClassifierRouter",
     "causal_llm": "routegraph.routers.causal_llm:CausalLLMRouter",
@@ -166,6 +167,19 @@ def load_router(path_or_name: str | Path, embedder=None) -> Router:
                 f"{str(path_or_name)!r} is neither a folder nor a shipped router name",
                 sorted(SHIPPED),
             )
+    from routegraph.routers.versions import is_versioned, promoted_path
+
+    version = None
+    if not (path / ARTIFACT_META).is_file() and is_versioned(path):
+        path = promoted_path(path)  # a folder of versions: the promoted one
+        version = path.name
+    router = _load_artifact(path, embedder)
+    if version is not None:
+        router.meta_["version"] = version
+    return router
+
+
+def _load_artifact(path: Path, embedder: Any) -> Router:
     meta_path = path / ARTIFACT_META
     if not meta_path.is_file():
         raise ArtifactError(f"{path}: not a router artifact (no {ARTIFACT_META})")

@@ -97,6 +97,9 @@ class RoutedChatModel(BaseChatModel):
     evaluator: Any = None
     catalog: Any = None
     """A ``routegraph.core.catalog.Catalog`` to use instead of the packaged one."""
+    store: Any = None
+    """A LangGraph ``BaseStore`` for the outcome log: each call leaves a record there (see
+    ``routegraph.core.outcomes``) and :meth:`feedback` rates it; None logs nothing."""
 
     _compiled: CompiledStateGraph[Any, Any, Any, Any] = PrivateAttr()
     _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -120,6 +123,20 @@ class RoutedChatModel(BaseChatModel):
         if self.evaluator is not None:
             overrides["evaluator"] = self.evaluator
         self._compiled = build_graph(self.graph, **overrides)
+        if self.store is not None:
+            self._compiled = self._compiled.copy(update={"store": self.store})
+
+    def feedback(
+        self, answer: BaseMessage | str, score: float, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Rate an answer this model gave (the message, or its ``outcome_id``): ``score`` in
+        [0, 1], 1 good, 0 bad. Needs a ``store``; returns the updated outcome record."""
+        from routegraph.core.outcomes import record_feedback
+
+        if self.store is None:
+            raise InvalidInputError("store", "is not set, so no outcome was logged", "a BaseStore")
+        outcome_id = answer if isinstance(answer, str) else outcome_of(answer)
+        return record_feedback(self.store, outcome_id, score=score, comment=comment)
 
     @property
     def _llm_type(self) -> str:
@@ -258,6 +275,16 @@ class RoutedChatModel(BaseChatModel):
             for chunk in relay.feed(mode, payload):
                 yield chunk
         yield relay.last_chunk()
+
+
+def outcome_of(message: BaseMessage) -> str:
+    """The outcome id a routed answer carries, else an error saying why there is none."""
+    outcome_id = (message.response_metadata.get("routegraph") or {}).get("outcome_id")
+    if not outcome_id:
+        raise InvalidInputError(
+            "answer", "carries no outcome_id (it was not logged)", "an answer of a logged run"
+        )
+    return str(outcome_id)
 
 
 def _result(final: BaseMessage) -> ChatResult:

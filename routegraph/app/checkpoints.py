@@ -1,10 +1,11 @@
-"""Where conversations are kept: one checkpointer for a SQLite file or a PostgreSQL server.
+"""Where conversations and outcomes are kept: a SQLite file or a PostgreSQL server.
 
 ``routegraph chat`` and ``routegraph serve --db`` both open their store here. A SQLite file keeps
 a machine's chats across restarts; a PostgreSQL URL lets several processes (on one machine or
 many) share threads, so any of them can continue a conversation another one started. Both are
 LangGraph checkpointers (``langgraph-checkpoint-sqlite`` / ``-postgres``), async so one server
-process serves many clients.
+process serves many clients; the outcome log (one record per routed request, feedback, what
+``routegraph learn`` reads) is the matching LangGraph store on the same database.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
 
 from routegraph.core.errors import InvalidInputError
 
@@ -49,34 +52,49 @@ def describe(db: str) -> str:
     return f"PostgreSQL {info.get('dbname', '')} at {where}"
 
 
+@dataclass
+class Persistence:
+    """The two LangGraph stores on one database: threads (checkpointer) and the outcome log
+    (a key-value store, see :mod:`routegraph.core.outcomes`)."""
+
+    checkpointer: BaseCheckpointSaver[str]
+    store: BaseStore
+
+
 @asynccontextmanager
-async def open_checkpointer(db: str | Path) -> AsyncIterator[BaseCheckpointSaver[str]]:
-    """An async checkpointer on ``db``: a ``postgresql://`` URL or a SQLite file path.
+async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
+    """Threads and outcomes on ``db``: a ``postgresql://`` URL or a SQLite file path.
 
     Tables are created on first use (SQLite file and its folder too).
     """
     db = str(db)
     if is_postgres(db):
-        async with _postgres(db) as saver:
-            yield saver
+        async with _postgres(db) as both:
+            yield both
         return
     path = Path(db.removeprefix("sqlite:///")).expanduser()
     if path.is_dir():
         raise InvalidInputError("--db", f"{path} is a folder", "a SQLite file or postgresql:// URL")
     path.parent.mkdir(parents=True, exist_ok=True)
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as sqlite_saver:
+    async with (
+        AsyncSqliteSaver.from_conn_string(str(path)) as sqlite_saver,
+        AsyncSqliteStore.from_conn_string(str(path)) as sqlite_store,
+    ):
         await sqlite_saver.setup()
-        yield sqlite_saver
+        await sqlite_store.setup()
+        yield Persistence(sqlite_saver, sqlite_store)
 
 
 @asynccontextmanager
-async def _postgres(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]:
-    """A connection pool (so concurrent requests do not queue on one connection) and a saver
-    whose tables are created under an advisory lock."""
+async def _postgres(url: str) -> AsyncIterator[Persistence]:
+    """A connection pool (so concurrent requests do not queue on one connection) shared by the
+    saver and the store, whose tables are created under an advisory lock."""
     import psycopg
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.store.postgres.aio import AsyncPostgresStore
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
@@ -88,12 +106,14 @@ async def _postgres(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]:
         raise InvalidInputError("--db", f"cannot connect to {describe(url)} ({exc})") from None
     try:
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
         async with pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
             try:
                 await saver.setup()
+                await store.setup()
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
-        yield saver
+        yield Persistence(saver, store)
     finally:
         await pool.close()

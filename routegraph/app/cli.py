@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from routegraph.core.errors import RouteGraphError
 
-COMMAND_MODULES = ("demo", "ask", "chat", "models", "train", "route", "bench", "serve")
+COMMAND_MODULES = ("demo", "ask", "chat", "models", "train", "route", "bench", "serve", "learn")
 
 
 def build_parser() -> argparse.ArgumentParser:

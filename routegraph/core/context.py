@@ -24,6 +24,9 @@ FOLLOW_UP = ("fresh", "sticky")
 ROUTERS = ("default", "heuristic", "random")
 """Router names the context takes besides a trained router's directory."""
 TOOL_CHOICES = ("auto", "none", "required", "any")
+LOG_MODES = ("prompt", "embedding", "off")
+"""What an outcome record keeps of the user's prompt: its text, only its embedding (privacy),
+or no record at all."""
 
 
 def _describe(default: Any, description: str, **kwargs: Any) -> Any:
@@ -155,6 +158,19 @@ class RouteContext:
         "Extra tries of a network call after a transient fault (connection, HTTP 429 / 5xx, a "
         "malformed or cut reply), with exponential backoff; then the next option is tried.",
     )
+    outcome_log: str = _describe(
+        "prompt",
+        "What the outcome log (kept where the graph has a store: serve --db, chat, langgraph "
+        "dev) records of each request: 'prompt' (its text), 'embedding' (only its vector, for "
+        "privacy) or 'off' (no record).",
+    )
+    explore: float = _describe(
+        0.0,
+        "Share of requests, in [0, 1], that also ask one other candidate model after the "
+        "answer is chosen (only if its worst-case cost fits the budget left), so the outcome "
+        "log learns about models the router would not have called; each call's propensity is "
+        "logged. The user still gets the chosen answer.",
+    )
     catalog_path: str | None = _describe(
         None, "Catalog TOML to use instead of the packaged one (or $ROUTEGRAPH_CATALOG)."
     )
@@ -255,6 +271,9 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
         raise InvalidInputError(
             "call_retries", f"{ctx.call_retries} is out of range", "an integer in [0, 10]"
         )
+    if ctx.outcome_log not in LOG_MODES:
+        raise InvalidInputError("outcome_log", f"unknown mode {ctx.outcome_log!r}", LOG_MODES)
+    check_unit_interval("explore", ctx.explore)
     if ctx.follow_up not in FOLLOW_UP:
         raise InvalidInputError("follow_up", f"unknown mode {ctx.follow_up!r}", FOLLOW_UP)
     check_tools(ctx.tools, ctx.tool_choice)

@@ -54,6 +54,8 @@ class Attempt(TypedDict, total=False):
     """What the evaluator's own model calls cost (self_eval, self_consistency); in the run's
     ``cost_usd``, not in this attempt's ``cost_usd``."""
     tool_calls: list[dict[str, Any]]
+    explored: bool
+    """An exploratory call (the ``explore`` setting): logged for learning, never the answer."""
     """The tool calls the model asked for (OpenAI / LangChain shape); absent when none."""
 
 

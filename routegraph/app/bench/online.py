@@ -39,12 +39,15 @@ from routegraph.app.bench.selection import (
 )
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
+from routegraph.routers.corrected import apply_corrections, ridge_corrections
 
 POLICIES = ("offline", "bandit", "full")
 
 
 class OnlineLearner:
-    """Per model, a ridge regression of how far the router's prior is off on this traffic.
+    """Per model, a ridge regression of how far the router's prior is off on this traffic
+    (the correction ``routegraph learn`` fits from a real outcome log, see
+    :mod:`routegraph.routers.corrected`).
 
     Features are ``[1, prior]``: an intercept (a model that is better or worse here than the
     router thought) and the router's own prior (a negative weight shrinks per-prompt differences
@@ -58,32 +61,16 @@ class OnlineLearner:
         self.ridge = ridge
         self.theta: np.ndarray | None = None
 
-    @staticmethod
-    def features(prior: np.ndarray) -> np.ndarray:
-        """(n, m, 2): per model ``[1, its prior]``."""
-        return np.stack([np.ones_like(prior), prior], axis=2)
-
     def refit(self, outcomes: np.ndarray, propensity: np.ndarray, prior: np.ndarray) -> None:
         """Learn from the log: outcomes (t, m) with NaN where a model was not called, the
         propensities (t, m) of those calls, the router's prior (t, m)."""
-        m = outcomes.shape[1]
-        phi = self.features(prior)
-        k = phi.shape[2]
-        self.theta = np.zeros((m, k))
-        for j in range(m):
-            seen = np.isfinite(outcomes[:, j])
-            w = 1.0 / np.maximum(propensity[seen, j], 1e-3)
-            w = w * seen.sum() / max(w.sum(), 1e-12)  # weights average 1: counts of evidence
-            f = phi[seen, j]
-            a = self.ridge * np.eye(k) + (f * w[:, None]).T @ f
-            b = (f * w[:, None]).T @ (outcomes[seen, j] - prior[seen, j])
-            self.theta[j] = np.linalg.solve(a, b)
+        self.theta = ridge_corrections(outcomes, propensity, prior, self.ridge)
 
     def predict(self, prior: np.ndarray) -> np.ndarray:
         """Corrected quality (n, m) of new prompts whose router prior is ``prior`` (n, m)."""
         if self.theta is None:
             return prior
-        return prior + np.einsum("nmk,mk->nm", self.features(prior), self.theta)
+        return apply_corrections(prior, self.theta, clip=False)
 
 
 def hull_models(train: RoutingDataset) -> np.ndarray:

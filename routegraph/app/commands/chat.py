@@ -3,7 +3,8 @@
 Every turn runs the graph on a LangGraph thread whose checkpoints live in a SQLite file (or a
 PostgreSQL database), so ``routegraph chat --thread ID`` continues a conversation after the
 program, or the machine, restarted: the models see the earlier turns and the state's ``history``
-keeps what each turn cost and which model answered (``--history`` prints it).
+keeps what each turn cost and which model answered (``--history`` prints it). ``/good`` and
+``/bad`` rate the newest answer in the outcome log kept in the same database.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -26,10 +28,13 @@ from rich.table import Table
 from routegraph.app.commands.ask import add_run_options, context_from_args
 from routegraph.core.context import context_from_dict
 from routegraph.core.errors import InvalidInputError
+from routegraph.core.outcomes import NAMESPACE
 from routegraph.graphs.registry import GRAPH_IDS, build_graph
 
 DEFAULT_GRAPH = "hybrid"
 QUIT = ("/quit", "/exit")
+FEEDBACK = {"/good": 1.0, "/bad": 0.0}
+"""Chat commands that rate the newest answer (an optional comment may follow)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="chat in the terminal through a routing graph; conversations are kept",
         description="Chat through a routing graph. Each conversation is a thread kept in a "
         "SQLite file (or PostgreSQL), so --thread ID resumes it after a restart. Type /history "
-        "for the turns so far, /quit (or Ctrl-D) to leave.",
+        "for the turns so far, /good or /bad [comment] to rate the last answer (kept in the "
+        "outcome log that routegraph learn reads), /quit (or Ctrl-D) to leave.",
     )
     parser.add_argument(
         "--graph",
@@ -84,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def chat(args: argparse.Namespace, db: str, context: dict[str, Any]) -> int:
-    from routegraph.app.checkpoints import describe, open_checkpointer
+    from routegraph.app.checkpoints import describe, open_persistence
 
     console = Console(highlight=False)
-    async with open_checkpointer(db) as saver:
+    async with open_persistence(db) as kept:
+        saver = kept.checkpointer
         thread = args.thread or uuid.uuid4().hex[:12]
         config: RunnableConfig = {"configurable": {"thread_id": thread}}
         values = await thread_values(saver, config)
@@ -97,13 +104,16 @@ async def chat(args: argparse.Namespace, db: str, context: dict[str, Any]) -> in
             print_history(console, values, args.json)
             return 0
         graph_id = args.graph or thread_graph(values) or DEFAULT_GRAPH
-        graph = build_graph(graph_id).copy(update={"checkpointer": saver})
+        graph = build_graph(graph_id).copy(update={"checkpointer": saver, "store": kept.store})
         turns = len((values or {}).get("history", []))
         status = f"resuming ({turns} earlier turns)" if values else "new thread"
         console.print(
             f"[bold]thread {thread}[/bold] · {status} · graph {graph_id} · {escape(describe(db))}"
         )
-        console.print(f"[dim]resume later: routegraph chat --thread {thread}; /quit to leave[/dim]")
+        console.print(
+            f"[dim]resume later: routegraph chat --thread {thread}; /good or /bad rates the "
+            "last answer; /quit to leave[/dim]"
+        )
         while True:
             line = await read_line(console)
             if line is None or line.strip() in QUIT:
@@ -115,12 +125,36 @@ async def chat(args: argparse.Namespace, db: str, context: dict[str, Any]) -> in
             if text == "/history":
                 print_history(console, await thread_values(saver, config) or {}, False)
                 continue
+            verdict = FEEDBACK.get(text.split(maxsplit=1)[0])
+            if verdict is not None:
+                await give_feedback(console, kept.store, thread, text, verdict)
+                continue
             inputs: dict[str, Any] = {"messages": [HumanMessage(text)]}
             if getattr(args, "document_text", None):
                 inputs["document"] = args.document_text
             with Console(stderr=True).status("routing...", spinner="dots"):
                 state = await graph.ainvoke(inputs, config, context=dict(context))
             print_answer(console, state["messages"][-1])
+
+
+async def give_feedback(
+    console: Console, store: BaseStore, thread: str, text: str, score: float
+) -> None:
+    """``/good`` or ``/bad [comment]``: the user's verdict on this thread's newest answer."""
+    from routegraph.core.outcomes import OutcomeNotFoundError, arecord_feedback
+
+    comment = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else None
+    found = await store.asearch(NAMESPACE, filter={"thread_id": thread}, limit=1000)
+    if not found:
+        console.print("[yellow]no answer to rate yet in this thread[/yellow]")
+        return
+    newest = max(found, key=lambda item: (item.value.get("turn", 0), item.created_at))
+    try:
+        await arecord_feedback(store, newest.key, score=score, comment=comment, source="chat")
+    except OutcomeNotFoundError as exc:
+        console.print(f"[yellow]{escape(str(exc))}[/yellow]")
+        return
+    console.print(f"[dim]noted: turn {newest.value.get('turn')} rated {score:g}[/dim]")
 
 
 async def read_line(console: Console) -> str | None:

@@ -81,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
         "decision": chosen,
         "latency_ms": round(elapsed_ms, 2),
     }
-    if hasattr(router, "novelty"):  # guarded routers: how unlike the training prompts
-        result["ood"] = router.novelty([args.prompt])[0]
+    facts = router.novelty([args.prompt]) if hasattr(router, "novelty") else None
+    if facts:  # guarded routers: how unlike the training prompts
+        result["ood"] = facts[0]
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -3,7 +3,9 @@
 It binds 127.0.0.1 unless ``--host`` says otherwise: the API has no authentication, so exposing
 it is a decision the operator makes explicitly. ``--db`` keeps threads (``thread_id`` requests)
 in a SQLite file or a PostgreSQL database; several ``serve`` processes on one PostgreSQL database
-continue each other's threads.
+continue each other's threads, and keeps the outcome log there (``POST /v1/feedback`` rates
+answers; ``routegraph learn`` refits from it); ``--router`` picks the router requests use unless
+they name one.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: $ROUTEGRAPH_DB; unset: no threads, every request carries its conversation)",
     )
     parser.add_argument(
+        "--router",
+        help="router for requests that name none: default, heuristic, random or a router "
+        "folder; a versioned folder (routegraph learn) follows its promoted version without a "
+        "restart",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -59,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise InvalidInputError("--port", f"{args.port} is not a TCP port", "1-65535")
     db = args.db or os.environ.get(DB_VARIABLE) or None
-    app = create_app(db=db or "")
+    app = create_app(db=db or "", defaults={"router": args.router} if args.router else None)
     where = describe(db) if db else "none (stateless: each request carries its conversation)"
     print(
         f"routegraph serve: OpenAI-compatible API at http://{args.host}:{args.port}/v1 "

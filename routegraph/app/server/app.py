@@ -8,9 +8,11 @@ this app through ``langgraph.json``'s ``http.app``):
 - ``POST /v1/chat/completions``: plain or streamed (SSE) answers, tools, a ``routegraph``
   body field for routing settings, ``thread_id`` for server-kept conversations.
 - ``GET /v1/threads/{thread_id}``: a kept thread's messages and per-turn history.
+- ``POST /v1/feedback``: a user's score for an answer (by completion id, or thread and turn),
+  added to the outcome log that ``routegraph learn`` refits routers from.
 
 ``routegraph serve`` runs it with uvicorn; ``ROUTEGRAPH_DB`` (or ``serve --db``) names the
-SQLite file or PostgreSQL URL that keeps threads.
+SQLite file or PostgreSQL URL that keeps threads and the outcome log.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from routegraph.app.checkpoints import DB_VARIABLE, open_checkpointer
+from routegraph.app.checkpoints import DB_VARIABLE, open_persistence
 from routegraph.app.server.chat_request import ChatRequest, parse_chat_request
 from routegraph.app.server.completions import (
     chunk_body,
@@ -44,9 +46,11 @@ from routegraph.app.server.completions import (
     usage_of,
 )
 from routegraph.app.server.errors import ApiError
+from routegraph.app.server.feedback import apply_feedback
 from routegraph.app.server.model_ids import resolve_model_id, served_model_ids
 from routegraph.app.server.runs import GraphFactory, GraphRunner
 from routegraph.core.catalog import Catalog
+from routegraph.core.context import context_from_dict
 from routegraph.core.errors import RouteGraphError
 from routegraph.graphs.registry import build_graph
 
@@ -73,10 +77,14 @@ def create_app(
     factory: GraphFactory = build_graph,
     db: str | None = None,
     catalog: Catalog | None = None,
+    defaults: dict[str, Any] | None = None,
 ) -> Starlette:
-    """The app; ``db`` (default ``$ROUTEGRAPH_DB``) keeps threads; ``factory`` builds graphs
-    (by id) and ``catalog`` is the one their settings are checked against."""
-    runner = GraphRunner(factory, catalog=catalog)
+    """The app; ``db`` (default ``$ROUTEGRAPH_DB``) keeps threads and the outcome log;
+    ``factory`` builds graphs (by id) and ``catalog`` is the one their settings are checked
+    against; ``defaults`` are run settings for requests that do not name them."""
+    if defaults:
+        context_from_dict(dict(defaults), catalog)  # a bad operator setting stops the start
+    runner = GraphRunner(factory, catalog=catalog, defaults=defaults)
     db = db if db is not None else os.environ.get(DB_VARIABLE) or None
 
     @asynccontextmanager
@@ -84,10 +92,12 @@ def create_app(
         if not db:
             yield
             return
-        async with open_checkpointer(db) as saver:
-            runner.checkpointer = saver
+        async with open_persistence(db) as kept:
+            runner.checkpointer = kept.checkpointer
+            runner.store = kept.store
             yield
             runner.checkpointer = None
+            runner.store = None
 
     async def list_models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [model_card(m) for m in served_model_ids()]})
@@ -151,6 +161,26 @@ def create_app(
             }
         )
 
+    async def feedback(request: Request) -> Response:
+        try:
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise ApiError(400, "The request body is not valid JSON.") from None
+            if runner.store is None:
+                raise ApiError(
+                    400,
+                    "This server keeps no outcome log: start it with --db (a SQLite file or a "
+                    "postgresql:// URL) to take feedback.",
+                    None,
+                )
+            record = await apply_feedback(runner.store, body)
+        except ApiError as exc:
+            return error_response(exc)
+        return JSONResponse(
+            {"object": "feedback", "outcome_id": record["id"], "feedback": record["feedback"]}
+        )
+
     async def not_found(request: Request) -> Response:
         where = f"{request.method} {request.url.path}"
         for route in routes[:-1]:
@@ -165,6 +195,7 @@ def create_app(
         Route("/v1/models/{model:path}", get_model, methods=["GET"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/threads/{thread_id}", get_thread, methods=["GET"]),
+        Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/v1/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -17,13 +17,15 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 TRACE_KEYS = ("graph", "turn", "chosen_model", "served_by", "source", "confidence", "steps",
               "cost_usd", "path", "escalated", "cloud_used", "local_tokens", "remote_tokens",
-              "notes")  # fmt: skip
+              "notes", "outcome_id", "explored")  # fmt: skip
 HEADER_KEYS = ("graph", "chosen_model", "confidence", "steps", "cost_usd", "escalated",
                "cloud_used")  # fmt: skip
 
 
-def completion_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+def completion_id(outcome_id: str | None = None) -> str:
+    """``chatcmpl-<outcome id>`` where the turn was logged (so ``POST /v1/feedback`` takes the
+    completion id as it is), else a fresh random id."""
+    return f"chatcmpl-{outcome_id or uuid.uuid4().hex[:24]}"
 
 
 def trace_of(message: BaseMessage, thread_id: str | None = None) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def completion_body(
         reply["tool_calls"] = tool_calls
         reply["content"] = message.text or None
     return {
-        "id": cid or completion_id(),
+        "id": cid or completion_id(trace.get("outcome_id")),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,

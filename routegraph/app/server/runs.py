@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
 
 from routegraph.app.chat_model import LIVE_STREAMING_GRAPHS, STREAM_MODES, StreamRelay
 from routegraph.app.server.chat_request import ChatRequest
@@ -35,12 +36,16 @@ class GraphRunner:
         factory: GraphFactory = build_graph,
         checkpointer: BaseCheckpointSaver[str] | None = None,
         catalog: Catalog | None = None,
+        defaults: dict[str, Any] | None = None,
     ):
         self.factory = factory
+        self.defaults = dict(defaults or {})
+        """Operator settings a request does not name (``serve --router``): under the request."""
         self.catalog = catalog
         """The catalog settings are checked against (the graphs' own; default: packaged)."""
         self._graphs: dict[tuple[str, bool], CompiledStateGraph[Any, Any, Any, Any]] = {}
         self._checkpointer = checkpointer
+        self._store: BaseStore | None = None
 
     @property
     def checkpointer(self) -> BaseCheckpointSaver[str] | None:
@@ -52,13 +57,24 @@ class GraphRunner:
         self._checkpointer = saver
         self._graphs = {key: g for key, g in self._graphs.items() if not key[1]}
 
+    @property
+    def store(self) -> BaseStore | None:
+        """The outcome log's store (set with the checkpointer); None: nothing is logged."""
+        return self._store
+
+    @store.setter
+    def store(self, store: BaseStore | None) -> None:
+        self._store = store
+        self._graphs = {}
+
     def graph(self, graph_id: str, threaded: bool) -> CompiledStateGraph[Any, Any, Any, Any]:
         key = (graph_id, threaded)
         if key not in self._graphs:
             compiled = self.factory(graph_id)
+            update: dict[str, Any] = {"store": self._store} if self._store is not None else {}
             if threaded:
-                compiled = compiled.copy(update={"checkpointer": self.checkpointer})
-            self._graphs[key] = compiled
+                update["checkpointer"] = self.checkpointer
+            self._graphs[key] = compiled.copy(update=update) if update else compiled
         return self._graphs[key]
 
     def _plan(
@@ -82,7 +98,7 @@ class GraphRunner:
     def context(self, request: ChatRequest) -> RouteContext:
         """The run context, checked before any model runs (400 naming the body field)."""
         try:
-            return context_from_dict(request.context, self.catalog)
+            return context_from_dict({**self.defaults, **request.context}, self.catalog)
         except InvalidInputError as exc:
             raise api_error_for(exc, request) from None
 

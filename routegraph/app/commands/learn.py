@@ -1,0 +1,203 @@
+"""``routegraph learn`` and ``routegraph promote``: close the loop from outcome log to router.
+
+``learn`` reads the outcome log kept in ``--db`` (what ``serve --db``, ``chat`` and graphs
+compiled with a store write), refits the router most of it was routed with as a new version of
+a versioned router folder, and prints the off-policy report (see ``routegraph.app.learning``).
+Nothing changes for users until ``promote`` points the folder at that version; graphs and
+``serve`` routing with ``router=FOLDER`` pick the promoted version up on their next request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from routegraph.app.commands.render import print_table
+from routegraph.core.errors import InvalidInputError
+from routegraph.routers.base import Router
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "learn",
+        help="refit a router from the outcome log (feedback and evaluator verdicts)",
+        description="Read the outcome log in --db, fit a per-model correction of the router "
+        "most requests were routed with (inverse-propensity weighted: only the models a "
+        "request called have outcomes), write it as the next version of --out and report, "
+        "off-policy, how the new version compares with the current router on the log. "
+        "Nothing is promoted unless --promote is given.",
+    )
+    parser.add_argument(
+        "--db",
+        help="SQLite file or postgresql:// URL holding the outcome log "
+        "(default: $ROUTEGRAPH_DB, else the chat database)",
+    )
+    parser.add_argument(
+        "--router",
+        help="router whose records to learn from: default, specialist, heuristic or a router "
+        "folder (default: the router most of the log was routed with)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="versioned router folder to write the new version to (default: the --router "
+        "folder when it is versioned; required otherwise)",
+    )
+    parser.add_argument(
+        "--ridge", type=float, default=5.0, help="pseudo-observations of no correction (default 5)"
+    )
+    parser.add_argument(
+        "--min-records",
+        type=int,
+        default=20,
+        help="refuse to learn from fewer usable records (default 20)",
+    )
+    parser.add_argument(
+        "--promote", action="store_true", help="promote the new version after the report"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run)
+
+    promote = sub.add_parser(
+        "promote",
+        help="put a learned router version in use (or list the versions)",
+        description="Point a versioned router folder at VERSION (default: its newest). Graphs "
+        "and servers routing with router=FOLDER use it from their next request. Without "
+        "VERSION and with --list, print the versions and their reports.",
+    )
+    promote.add_argument(
+        "folder", type=Path, help="versioned router folder (routegraph learn --out)"
+    )
+    promote.add_argument("version", nargs="?", help="version to promote, e.g. v0002")
+    promote.add_argument("--list", action="store_true", help="list versions; promote nothing")
+    promote.set_defaults(func=run_promote)
+
+
+def run(args: argparse.Namespace) -> int:
+    from routegraph.app.checkpoints import default_chat_db
+    from routegraph.app.learning import base_router_name, learn, write_version
+    from routegraph.routers.versions import is_versioned, promote
+
+    db = args.db or default_chat_db()
+    if not args.ridge > 0:
+        raise InvalidInputError("--ridge", f"{args.ridge} is not > 0", "a number > 0")
+    records = asyncio.run(read_log(db))
+    name, version = base_router_name(records) if args.router is None else (args.router, None)
+    base = load_base(name, records)
+    if args.router is not None:
+        version = base.meta_.get("version")
+    out = args.out
+    if out is None:
+        if not is_versioned(Path(name)):
+            raise InvalidInputError(
+                "--out", f"is needed: router {name!r} is not a versioned folder", "a folder"
+            )
+        out = Path(name)
+    router, report = learn(records, base, name, version, args.ridge, args.min_records)
+    path = write_version(router, report, out)
+    report["written"] = str(path)
+    if args.promote:
+        promote(out, path.name, note=f"learned from {report['records']} records")
+        report["promoted"] = path.name
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print_report(Console(), report, out, path.name)
+    return 0
+
+
+async def read_log(db: str) -> list[dict[str, Any]]:
+    from routegraph.app.checkpoints import open_persistence
+    from routegraph.core.outcomes import aread_outcomes
+
+    async with open_persistence(db) as kept:
+        return await aread_outcomes(kept.store)
+
+
+def load_base(name: str, records: list[dict[str, Any]]) -> Router:
+    """The router the log's records were routed with (what the new version corrects)."""
+    from routegraph.routers.heuristic import HeuristicRouter
+    from routegraph.routers.registry import load_router
+
+    if name == "heuristic":
+        pools = Counter(tuple(r.get("candidates", [])) for r in records if r.get("router") == name)
+        if not pools:
+            raise InvalidInputError("--router", "no record was routed by 'heuristic'", "a router")
+        return HeuristicRouter(list(pools.most_common(1)[0][0]))
+    if name in ("default", "specialist") or Path(name).is_dir():
+        return load_router(name)
+    raise InvalidInputError(
+        "--router", f"{name!r} cannot be refitted", "default, specialist, heuristic, a folder"
+    )
+
+
+def print_report(console: Console, report: dict[str, Any], out: Path, version: str) -> None:
+    labels = ", ".join(f"{n} {k}" for k, n in report["labels"].items()) or "none"
+    console.print(
+        f"learned from [bold]{report['records']}[/bold] records routed by "
+        f"{report['base_router']}{' ' + report['base_version'] if report['base_version'] else ''}"
+        f" (labels: {labels})"
+    )
+    table = Table(title="predicted quality vs the log (IPS-weighted MSE, new one cross-fitted)")
+    for column in ("model", "observed", "mean label", "MSE current", "MSE new", "correction a, b"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for m in report["models"]:
+        table.add_row(
+            m["column"],
+            str(m["observed"]),
+            _fmt(m["mean_label"]),
+            _fmt(m["mse_current"]),
+            _fmt(m["mse_new"]),
+            ", ".join(f"{v:+.3f}" for v in m["correction"]),
+        )
+    print_table(console, table)
+    policy = report.get("policy")
+    if policy:
+        console.print(
+            f"weak/strong decisions on {policy['records']} records: current quality "
+            f"{policy['current']['quality']:.3f} at ${policy['current']['cost_usd']:.6f}/request; "
+            f"new (doubly robust) {policy['new']['quality']:.3f} at "
+            f"${policy['new']['cost_usd']:.6f}; {policy['switched_share']:.0%} of decisions "
+            f"change, {_fmt(policy['support'], '.0%')} of those observed in the log"
+        )
+    console.print(f"written: {report['written']}")
+    if report.get("promoted"):
+        console.print(f"[green]promoted {version}[/green]: router={out} now uses it")
+    else:
+        console.print(f"to use it: routegraph promote {out} {version}")
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    from routegraph.routers.versions import promote, promoted, versions
+
+    folder: Path = args.folder
+    found = versions(folder)
+    if not found:
+        raise InvalidInputError(
+            "folder", f"{folder} holds no router versions", "routegraph learn --out"
+        )
+    if args.list:
+        current = promoted(folder)
+        for name in found:
+            report_path = folder / name / "learn_report.json"
+            records = "?"
+            if report_path.is_file():
+                records = str(json.loads(report_path.read_text()).get("records", "?"))
+            mark = "*" if name == current else " "
+            print(f"{mark} {name}  learned from {records} records")
+        return 0
+    version = args.version or found[-1]
+    record = promote(folder, version)
+    print(f"promoted {version} in {folder} at {record['promoted_at']}")
+    return 0

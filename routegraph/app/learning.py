@@ -1,0 +1,272 @@
+"""``routegraph learn``: refit a router from its own outcome log, with an off-policy report.
+
+The log (:mod:`routegraph.core.outcomes`) knows, per routed request, the router's predicted
+quality of every candidate (``prior``) and the outcome of the models that were actually called:
+the user's feedback where given (for the answer they saw), else the evaluator's verdict, with
+the probability each call had of being made. :class:`~routegraph.routers.corrected.CorrectedRouter`
+turns that into a per-model correction of the router.
+
+Before anything is promoted the report answers "would the new router be better here?" from the
+log alone (off-policy: the new router's choices were often not made):
+
+* **prediction error**: IPS-weighted mean squared error of each router's predicted quality
+  against the observed labels, the new router's predictions *cross-fitted* (each record scored
+  by a correction fitted without it, 5 blocks in time order), so the figure is out of sample;
+* **policy value** for weak/strong routing (records with ``p_strong`` and a threshold): the
+  quality and cost of the first model each router would call, the new router's by a doubly
+  robust estimate (its cross-fitted prediction, corrected by the observed label weighted by one
+  over the propensity where the log observed that model), with the share of switched decisions
+  the log can back up (``support``: there only exploration tells).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routegraph.core.errors import InvalidInputError
+from routegraph.routers.base import Router
+from routegraph.routers.corrected import CorrectedRouter, apply_corrections, ridge_corrections
+
+FOLDS = 5
+MIN_RECORDS = 20
+
+
+@dataclass
+class LogTable:
+    """The log as arrays over the base router's columns (one row per usable record)."""
+
+    columns: list[str]
+    records: list[dict[str, Any]]
+    prior: np.ndarray
+    outcomes: np.ndarray
+    propensity: np.ndarray
+    cost: np.ndarray
+    """USD of each observed call (NaN where not observed)."""
+    labels: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def label_of(record: dict[str, Any], call: dict[str, Any]) -> tuple[float | None, str]:
+    """The quality label of one call: the user's feedback for the answer they were given,
+    else the evaluator's confidence; None when neither exists."""
+    feedback = record.get("feedback") or {}
+    if call.get("chosen") and feedback.get("score") is not None:
+        return float(feedback["score"]), "feedback"
+    if call.get("confidence") is not None:
+        return float(call["confidence"]), "evaluator"
+    return None, ""
+
+
+def base_router_name(records: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """The (router, version) most of the log was routed with: what a refit corrects."""
+    used = Counter((r.get("router"), r.get("router_version")) for r in records if r.get("prior"))
+    if not used:
+        raise InvalidInputError(
+            "--db", "its outcome log has no routed records", "a log to learn from"
+        )
+    (name, version), _ = used.most_common(1)[0]
+    return str(name), version
+
+
+def log_table(
+    records: list[dict[str, Any]], router: Router, name: str, version: str | None
+) -> LogTable:
+    """Rows for the records routed by ``name`` at ``version``, in time order."""
+    columns = list(router.models_)
+    rows: list[tuple[Any, ...]] = []
+    labels: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    for record in sorted(records, key=lambda r: str(r.get("created_at", ""))):
+        if record.get("router") != name or record.get("router_version") != version:
+            skipped["routed by another router or version"] += 1
+            continue
+        prior, outcome = np.full(len(columns), np.nan), np.full(len(columns), np.nan)
+        propensity, cost = np.ones(len(columns)), np.full(len(columns), np.nan)
+        mapping = record.get("columns") or {}
+        for model, q in (record.get("prior") or {}).items():
+            column = mapping.get(model, model)
+            if column in columns:
+                prior[columns.index(column)] = float(q)
+        for call in record.get("calls", []):
+            column = mapping.get(call["model"], call["model"])
+            y, source = label_of(record, call)
+            if column not in columns or y is None:
+                continue
+            j = columns.index(column)
+            outcome[j], propensity[j] = y, max(float(call.get("propensity", 1.0)), 1e-3)
+            cost[j] = float(call.get("cost_usd", 0.0))
+            labels[source] += 1
+        if not np.isfinite(outcome).any():
+            skipped["no labelled call"] += 1
+            continue
+        rows.append((record, prior, outcome, propensity, cost))
+    if not rows:
+        return LogTable(columns, [], *(np.zeros((0, len(columns))),) * 4, labels, skipped)
+    records_, priors, outcomes, propensities, costs = zip(*rows, strict=True)
+    return LogTable(
+        columns,
+        list(records_),
+        np.array(priors),
+        np.array(outcomes),
+        np.array(propensities),
+        np.array(costs),
+        labels,
+        skipped,
+    )
+
+
+def cross_fitted(table: LogTable, ridge: float) -> np.ndarray:
+    """Each record's corrected prediction from a correction fitted on the other time blocks."""
+    n = len(table.records)
+    out = np.array(table.prior, copy=True)
+    blocks = np.array_split(np.arange(n), min(FOLDS, n)) if n else []
+    for block in blocks:
+        rest = np.setdiff1d(np.arange(n), block)
+        theta = ridge_corrections(
+            table.outcomes[rest], table.propensity[rest], table.prior[rest], ridge
+        )
+        out[block] = apply_corrections(table.prior[block], theta)
+    return out
+
+
+def weighted_mse(pred: np.ndarray, table: LogTable) -> list[float | None]:
+    """Per column, the IPS-weighted mean squared error against observed labels."""
+    out: list[float | None] = []
+    for j in range(len(table.columns)):
+        seen = np.isfinite(table.outcomes[:, j]) & np.isfinite(pred[:, j])
+        if not seen.any():
+            out.append(None)
+            continue
+        w = 1.0 / table.propensity[seen, j]
+        err = (pred[seen, j] - table.outcomes[seen, j]) ** 2
+        out.append(round(float((w * err).sum() / w.sum()), 5))
+    return out
+
+
+def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None:
+    """Current vs new weak/strong policy on the records that logged ``p_strong`` (see the
+    module doc); None when the log has no such records."""
+    rows = [
+        i
+        for i, r in enumerate(table.records)
+        if r.get("p_strong") is not None
+        and r.get("threshold") is not None
+        and len(r.get("candidates", [])) == 2
+    ]
+    if not rows:
+        return None
+    mean_cost = np.array(
+        [float(np.nanmean(c)) if np.isfinite(c).any() else 0.0 for c in table.cost.T]
+    )
+    current_q, current_c, new_q, new_c = [], [], [], []
+    switched = backed = 0
+    for i in rows:
+        record = table.records[i]
+        mapping = record.get("columns") or {}
+        weak, strong = (table.columns.index(mapping.get(m, m)) for m in record["candidates"])
+        first = next(c for c in record["calls"] if not c.get("explored"))
+        logged = table.columns.index(mapping.get(first["model"], first["model"]))
+        shift = corrected[i] - table.prior[i]
+        p_new = float(np.clip(record["p_strong"] + 0.5 * (shift[strong] - shift[weak]), 0, 1))
+        choice = strong if p_new >= record["threshold"] else weak
+        y, p = table.outcomes[i], table.propensity[i]
+        current_q.append(y[logged] if np.isfinite(y[logged]) else corrected[i, logged])
+        current_c.append(table.cost[i, logged] if np.isfinite(table.cost[i, logged]) else 0.0)
+        estimate = corrected[i, choice]
+        if np.isfinite(y[choice]):
+            estimate += (y[choice] - corrected[i, choice]) / p[choice]
+        new_q.append(float(np.clip(estimate, 0.0, 1.0)))
+        cost = table.cost[i, choice]
+        new_c.append(float(cost) if np.isfinite(cost) else float(mean_cost[choice]))
+        if choice != logged:
+            switched += 1
+            backed += int(np.isfinite(y[choice]))
+    return {
+        "records": len(rows),
+        "current": {"quality": _r(np.mean(current_q)), "cost_usd": _r(np.mean(current_c), 8)},
+        "new": {"quality": _r(np.mean(new_q)), "cost_usd": _r(np.mean(new_c), 8)},
+        "switched_share": _r(switched / len(rows)),
+        "support": _r(backed / switched) if switched else None,
+    }
+
+
+def _r(value: Any, digits: int = 4) -> float:
+    return round(float(value), digits)
+
+
+def learn(
+    records: list[dict[str, Any]],
+    base: Router,
+    name: str,
+    version: str | None,
+    ridge: float = 5.0,
+    min_records: int = MIN_RECORDS,
+) -> tuple[CorrectedRouter, dict[str, Any]]:
+    """The corrected router fitted on every usable record, and the off-policy report."""
+    router = CorrectedRouter.around(base, ridge)
+    table = log_table(records, router, name, version)
+    n = len(table.records)
+    if n < min_records:
+        raise InvalidInputError(
+            "--db",
+            f"only {n} usable records for router {name!r}"
+            + (f" version {version}" if version else "")
+            + f" (skipped: {dict(table.skipped) or 'none'})",
+            f"at least {min_records} (--min-records)",
+        )
+    corrected = cross_fitted(table, ridge)
+    router.fit_outcomes(table.outcomes, table.propensity, table.prior)
+    observed = np.isfinite(table.outcomes)
+    report = {
+        "base_router": name,
+        "base_version": version,
+        "records": n,
+        "skipped": dict(table.skipped),
+        "labels": dict(table.labels),
+        "models": [
+            {
+                "column": column,
+                "observed": int(observed[:, j].sum()),
+                "mean_label": _r(np.nanmean(table.outcomes[:, j]))
+                if observed[:, j].any()
+                else None,
+                "mse_current": cur,
+                "mse_new": new,
+                "correction": [_r(v) for v in router.theta_[j]],
+            }
+            for j, (column, cur, new) in enumerate(
+                zip(
+                    table.columns,
+                    weighted_mse(table.prior, table),
+                    weighted_mse(corrected, table),
+                    strict=True,
+                )
+            )
+        ],
+        "policy": pair_policy(table, corrected),
+    }
+    router.meta_["learned"] = {k: report[k] for k in ("base_router", "base_version", "records")}
+    return router, report
+
+
+def write_version(router: CorrectedRouter, report: dict[str, Any], out: Path) -> Path:
+    """Save ``router`` as the next version of ``out`` with its report; nothing is promoted."""
+    import json
+
+    from routegraph.routers.versions import next_version
+
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError("--out", f"{out} is a file", "a folder of router versions")
+    if (out / "router.json").is_file():
+        raise InvalidInputError(
+            "--out", f"{out} holds a single router artifact", "a new or versioned folder"
+        )
+    path = out / next_version(out)
+    router.save(path)
+    (path / "learn_report.json").write_text(json.dumps(report, indent=2))
+    return path
