@@ -47,8 +47,9 @@ def test_chat_resumes_a_thread_after_a_restart(tmp_path: Path, smollm2_gguf: Pat
     assert "routegraph chat --thread trip" in first.stdout  # how to resume
 
     # A new process: no --graph (the thread's graph is reused), only the follow-up question.
-    second = chat(db, "--thread", "trip", *SETTINGS, text="And of Italy?\n/quit\n")
+    second = chat(db, "--thread", "trip", *SETTINGS, text="And of Italy?\n/good right\n/quit\n")
     assert second.returncode == 0, second.stderr
+    assert "noted: turn 2 rated 1" in second.stdout
     assert "resuming (1 earlier turns) · graph hybrid" in second.stdout
     assert "rome" in second.stdout.lower().split("and of italy?")[1]
 
@@ -67,7 +68,14 @@ def test_chat_resumes_a_thread_after_a_restart(tmp_path: Path, smollm2_gguf: Pat
 
     with sqlite3.connect(db) as conn:
         threads = {row[0] for row in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+        outcomes = [json.loads(row[0]) for row in conn.execute("SELECT value FROM store")]
     assert threads == {"trip"}
+    # One outcome record per turn, in the same file; /good rated the second one.
+    assert sorted((o["turn"], (o["feedback"] or {}).get("score")) for o in outcomes) == [
+        (1, None),
+        (2, 1.0),
+    ]
+    assert {o["thread_id"] for o in outcomes} == {"trip"}
 
 
 def test_history_of_an_unknown_thread_is_a_clear_error(tmp_path: Path) -> None:

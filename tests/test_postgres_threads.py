@@ -5,7 +5,9 @@ dependency: no system install, listening on a Unix socket in the test's folder),
 ``routegraph serve --db postgresql://...`` processes against it, on the real embedded SmolLM2:
 
 - a thread started in one process continues in a second process after the first has stopped;
-- two processes on the same database serve one thread alternately and no turn is lost.
+- two processes on the same database serve one thread alternately and no turn is lost;
+- the outcome log lives there too: feedback sent to one process rates the other's answer, and
+  ``routegraph learn`` refits from every process's records.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def test_a_thread_continues_in_a_new_process(start_serve: Any, postgres_url: str
     assert rows is not None and rows[0] > 0
 
 
-def test_two_processes_serve_one_thread_alternately(start_serve: Any) -> None:
+def test_two_processes_serve_one_thread_alternately(start_serve: Any, tmp_path: Path) -> None:
     servers = [start_serve("serve-left"), start_serve("serve-right")]
     for i, question in enumerate(QUESTIONS):
         answer = say(servers[i % 2], "shared", question)
@@ -142,5 +144,31 @@ def test_two_processes_serve_one_thread_alternately(start_serve: Any) -> None:
         assert [m["role"] for m in kept["messages"]] == ["user", "assistant"] * len(QUESTIONS)
         assert [t["turn"] for t in kept["history"]] == [1, 2, 3, 4]
         assert all(t["chosen_model"] == "smollm2-135m" for t in kept["history"])
+
+    # The outcome log is shared too: feedback sent to one process rates a turn the other
+    # answered, and `routegraph learn` reads every process's records from the database.
+    second_turn = say(servers[1], "shared", "What is 3 + 3?")  # turn 5, on the right server
+    rated = httpx.post(
+        f"{servers[0].url}/v1/feedback",
+        json={"id": second_turn["id"], "score": 0.0, "comment": "wrong"},
+        timeout=60,
+    )
+    assert rated.status_code == 200, rated.text
+    by_turn = httpx.post(
+        f"{servers[0].url}/v1/feedback",
+        json={"thread_id": "shared", "turn": 1, "score": 1.0},
+        timeout=60,
+    )
+    assert by_turn.status_code == 200, by_turn.text
     for server in servers:
         server.stop()
+    learned = subprocess.run(
+        [executable("routegraph"), "learn", "--db", postgres_url, "--min-records", "5",
+         "--out", str(tmp_path / "learned"), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert learned.returncode == 0, learned.stderr
+    report = json.loads(learned.stdout)
+    assert report["base_router"] == "heuristic" and report["records"] >= 5
+    assert report["labels"]["feedback"] == 2
+    assert (tmp_path / "learned" / "v0001" / "router.json").is_file()

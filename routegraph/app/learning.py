@@ -49,6 +49,8 @@ class LogTable:
     """USD of each observed call (NaN where not observed)."""
     labels: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    names: dict[str, set[str]] = field(default_factory=dict)
+    """Router column -> the catalog names the log mapped onto it (what users call them)."""
 
 
 def label_of(record: dict[str, Any], call: dict[str, Any]) -> tuple[float | None, str]:
@@ -81,6 +83,7 @@ def log_table(
     rows: list[tuple[Any, ...]] = []
     labels: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
+    names: dict[str, set[str]] = {}
     for record in sorted(records, key=lambda r: str(r.get("created_at", ""))):
         if record.get("router") != name or record.get("router_version") != version:
             skipped["routed by another router or version"] += 1
@@ -92,8 +95,10 @@ def log_table(
             column = mapping.get(model, model)
             if column in columns:
                 prior[columns.index(column)] = float(q)
+                names.setdefault(column, set()).add(model)
         for call in record.get("calls", []):
-            column = mapping.get(call["model"], call["model"])
+            answered_by = call.get("served_by") or call["model"]  # a fallback's answer is its own
+            column = mapping.get(answered_by, answered_by)
             y, source = label_of(record, call)
             if column not in columns or y is None:
                 continue
@@ -106,7 +111,8 @@ def log_table(
             continue
         rows.append((record, prior, outcome, propensity, cost))
     if not rows:
-        return LogTable(columns, [], *(np.zeros((0, len(columns))),) * 4, labels, skipped)
+        empty = np.zeros((0, len(columns)))
+        return LogTable(columns, [], empty, empty, empty, empty, labels, skipped, names)
     records_, priors, outcomes, propensities, costs = zip(*rows, strict=True)
     return LogTable(
         columns,
@@ -117,6 +123,7 @@ def log_table(
         np.array(costs),
         labels,
         skipped,
+        names,
     )
 
 
@@ -231,6 +238,7 @@ def learn(
         "models": [
             {
                 "column": column,
+                "models": sorted(table.names.get(column, ())),
                 "observed": int(observed[:, j].sum()),
                 "mean_label": _r(np.nanmean(table.outcomes[:, j]))
                 if observed[:, j].any()

@@ -145,19 +145,23 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
         f"{report['base_router']}{' ' + report['base_version'] if report['base_version'] else ''}"
         f" (labels: {labels})"
     )
-    table = Table(title="predicted quality vs the log (IPS-weighted MSE, new one cross-fitted)")
-    for column in ("model", "observed", "mean label", "MSE current", "MSE new", "correction a, b"):
+    table = Table(title="predicted quality against the log (IPS-weighted squared error)")
+    for column in ("model", "calls", "mean label", "error now", "error new", "correction"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for m in report["models"]:
         table.add_row(
-            m["column"],
+            ", ".join(m["models"]) or m["column"],
             str(m["observed"]),
-            _fmt(m["mean_label"]),
-            _fmt(m["mse_current"]),
-            _fmt(m["mse_new"]),
-            ", ".join(f"{v:+.3f}" for v in m["correction"]),
+            _fmt(m["mean_label"], ".3f"),
+            _fmt(m["mse_current"], ".3f"),
+            _fmt(m["mse_new"], ".3f"),
+            " ".join(f"{v:+.2f}" for v in m["correction"]),
         )
     print_table(console, table)
+    console.print(
+        "[dim]error new: each record scored by a correction fitted without it; correction: "
+        "a, b in quality + a + b x quality[/dim]"
+    )
     policy = report.get("policy")
     if policy:
         console.print(
@@ -167,6 +171,11 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
             f"${policy['new']['cost_usd']:.6f}; {policy['switched_share']:.0%} of decisions "
             f"change, {_fmt(policy['support'], '.0%')} of those observed in the log"
         )
+        if policy["support"] is not None and policy["support"] < 0.5:
+            console.print(
+                "[yellow]most changed decisions were never observed: the new estimate leans on "
+                "the correction itself there; log more with the explore setting[/yellow]"
+            )
     console.print(f"written: {report['written']}")
     if report.get("promoted"):
         console.print(f"[green]promoted {version}[/green]: router={out} now uses it")
