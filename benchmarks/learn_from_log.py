@@ -1,0 +1,236 @@
+"""Does ``routegraph learn`` help, and can its off-policy report be trusted? Checked on files
+with every model's outcome known, so the truth is at hand.
+
+    python benchmarks/learn_from_log.py --data runs/routellm_rb.csv --seeds 5
+    python benchmarks/learn_from_log.py --dataset mmlu --seeds 5
+
+Per seed: hold whole tasks out (``--split by-task``: train tasks, validation tasks, test tasks),
+take the file's cheapest model as weak and its best on the training split as strong, train the
+``--router`` on the training tasks, and set the threshold so half of the validation prompts go
+to the strong model. Then play a deployment on half of the test prompts (the *log* half): the
+router decides, the chosen model's recorded outcome is revealed, and with probability
+``--explore`` the other model's too (propensity logged) - written as outcome records in the
+format ``finalize`` writes, and given to the same ``learn()`` that ``routegraph learn`` runs. It
+reports:
+
+* **report vs truth** on the log half: the off-policy estimate of the new version's quality and
+  cost, against its true quality and cost there (every outcome is recorded in the file);
+* **future half**: the true quality and cost of the base router and the learned version on the
+  other half of the test prompts (traffic neither saw), at the same threshold, beside the zero
+  router's cost for that quality (a random mix of the two models).
+
+Writes ``benchmarks/results/learn_from_log_<name>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from routegraph.app.learning import learn  # noqa: E402
+from routegraph.core.data.dataset import RoutingDataset  # noqa: E402
+from routegraph.core.data.loaders import load_any  # noqa: E402
+from routegraph.core.data.splits import task_split  # noqa: E402
+from routegraph.routers.registry import make_router  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def pair_of(train: RoutingDataset) -> tuple[str, str]:
+    """(weak, strong): the cheapest model, and the best one on the training split."""
+    cost = np.nanmean(train.cost_usd, axis=0)
+    quality = np.nanmean(train.quality, axis=0)
+    weak = train.models[int(np.nanargmin(cost))]
+    strong = train.models[int(np.nanargmax(quality))]
+    if weak == strong:
+        raise SystemExit(f"{train.name}: the cheapest model is also the best; nothing to route")
+    return weak, strong
+
+
+def log_records(
+    data: RoutingDataset,
+    router: Any,
+    weak: str,
+    strong: str,
+    threshold: float,
+    explore: float,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """The outcome records a deployment of ``router`` on ``data`` would leave (see module doc)."""
+    prior = router.predict_quality(data.prompts)
+    p = router.strong_probability(data.prompts, strong, weak)
+    cols = {m: data.models.index(m) for m in (weak, strong)}
+    out = []
+    for i in range(len(data)):
+        chosen = strong if p[i] >= threshold else weak
+        other = weak if chosen == strong else strong
+        calls = [(chosen, 1.0, True)]
+        if rng.random() < explore:
+            calls.append((other, explore, False))
+        out.append(
+            {
+                "id": f"r{i}",
+                "created_at": (START + timedelta(minutes=i)).isoformat(),
+                "router": "base",
+                "router_version": None,
+                "candidates": [weak, strong],
+                "prior": {m: float(prior[i, router.models_.index(m)]) for m in (weak, strong)},
+                "columns": {weak: weak, strong: strong},
+                "p_strong": float(p[i]),
+                "threshold": threshold,
+                "calls": [
+                    {
+                        "model": m,
+                        "served_by": m,
+                        "chosen": is_chosen,
+                        "explored": not is_chosen,
+                        "propensity": prop,
+                        "confidence": float(data.quality[i, cols[m]]),
+                        "cost_usd": float(data.cost_usd[i, cols[m]]),
+                    }
+                    for m, prop, is_chosen in calls
+                ],
+                "feedback": None,
+            }
+        )
+    return out
+
+
+def policy_truth(
+    data: RoutingDataset, router: Any, weak: str, strong: str, threshold: float
+) -> dict[str, float]:
+    """True mean quality and cost of routing ``data`` with ``router`` at ``threshold``."""
+    p = router.strong_probability(data.prompts, strong, weak)
+    pick = np.where(p >= threshold, data.models.index(strong), data.models.index(weak))
+    rows = np.arange(len(data))
+    return {
+        "quality": round(float(np.mean(data.quality[rows, pick])), 4),
+        "cost_usd": round(float(np.mean(data.cost_usd[rows, pick])), 8),
+        "strong_share": round(float(np.mean(p >= threshold)), 4),
+    }
+
+
+def zero_cost(data: RoutingDataset, weak: str, strong: str, quality: float) -> float | None:
+    """The cost a random weak/strong mix needs for ``quality`` (None if out of its reach)."""
+    w, s = data.models.index(weak), data.models.index(strong)
+    qw, qs = np.nanmean(data.quality[:, w]), np.nanmean(data.quality[:, s])
+    cw, cs = np.nanmean(data.cost_usd[:, w]), np.nanmean(data.cost_usd[:, s])
+    if quality <= qw:
+        return float(cw)
+    if quality > qs or qs <= qw:
+        return None
+    share = (quality - qw) / (qs - qw)
+    return float(cw + share * (cs - cw))
+
+
+def one_seed(ds: RoutingDataset, seed: int, router_name: str, explore: float) -> dict[str, Any]:
+    train_rows, val_rows, test_rows = task_split(ds, seed, val_frac=0.1, test_frac=0.4)
+    weak, strong = pair_of(ds.subset(train_rows))
+    pair = [weak, strong]
+    cols = [ds.models.index(m) for m in pair]
+    known = np.isfinite(ds.quality[:, cols]).all(axis=1) & np.isfinite(ds.cost_usd[:, cols]).all(
+        axis=1
+    )  # prompts where both models have a recorded outcome
+    train_rows, val_rows, test_rows = (r[known[r]] for r in (train_rows, val_rows, test_rows))
+    train = ds.subset(train_rows)
+    base = make_router(router_name).fit(train.with_models(pair))
+    val = ds.subset(val_rows).with_models(pair)
+    threshold = float(np.median(base.strong_probability(val.prompts, strong, weak)))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(test_rows)
+    half = len(order) // 2
+    log_half = ds.subset(np.sort(order[:half])).with_models(pair)
+    future = ds.subset(np.sort(order[half:])).with_models(pair)
+    records = log_records(log_half, base, weak, strong, threshold, explore, rng)
+    learned, report = learn(records, base, "base", None)
+    truth_log = policy_truth(log_half, learned, weak, strong, threshold)
+    base_future = policy_truth(future, base, weak, strong, threshold)
+    new_future = policy_truth(future, learned, weak, strong, threshold)
+    for row in (base_future, new_future):
+        zc = zero_cost(future, weak, strong, row["quality"])
+        row["zero_cost_usd"] = None if zc is None else round(zc, 8)
+        row["zero_ratio"] = None if not zc else round(row["cost_usd"] / zc, 4)
+    return {
+        "seed": seed,
+        "weak": weak,
+        "strong": strong,
+        "threshold": round(threshold, 4),
+        "n_log": len(log_half),
+        "n_future": len(future),
+        "report": {
+            "current": report["policy"]["current"],
+            "new_estimate": report["policy"]["new"],
+            "switched_share": report["policy"]["switched_share"],
+            "support": report["policy"]["support"],
+            "mse": {m["column"]: [m["mse_current"], m["mse_new"]] for m in report["models"]},
+        },
+        "new_truth_on_log": truth_log,
+        "future": {"base": base_future, "learned": new_future},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="a RouterBench-format CSV with an eval_name column")
+    source.add_argument("--dataset", help="a bundled dataset name (mmlu, mmlu_pro ...)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    parser.add_argument("--router", default="knn", help="router to train (default knn)")
+    parser.add_argument("--explore", type=float, default=0.1, help="explore share (default 0.1)")
+    parser.add_argument("--out", help="result name (default: from the data)")
+    args = parser.parse_args(argv)
+    ds = load_any(args.data or args.dataset)
+    name = args.out or Path(args.data or args.dataset).stem
+    rows = []
+    for seed in range(args.seeds):
+        row = one_seed(ds, seed, args.router, args.explore)
+        rows.append(row)
+        est, truth = row["report"]["new_estimate"], row["new_truth_on_log"]
+        base, new = row["future"]["base"], row["future"]["learned"]
+        print(
+            f"seed {seed}: estimate {est['quality']:.3f} / truth {truth['quality']:.3f} "
+            f"(log half); future: base q {base['quality']:.3f} c {base['cost_usd']:.6f} "
+            f"zero x{base['zero_ratio']} | learned q {new['quality']:.3f} "
+            f"c {new['cost_usd']:.6f} zero x{new['zero_ratio']}",
+            flush=True,
+        )
+    summary = {
+        "estimate_error_quality": round(
+            float(np.mean([abs(r["report"]["new_estimate"]["quality"]
+                               - r["new_truth_on_log"]["quality"]) for r in rows])), 4
+        ),
+        "future_quality_change": round(
+            float(np.mean([r["future"]["learned"]["quality"] - r["future"]["base"]["quality"]
+                           for r in rows])), 4
+        ),
+        "future_cost_ratio": round(
+            float(np.mean([r["future"]["learned"]["cost_usd"]
+                           / max(r["future"]["base"]["cost_usd"], 1e-12) for r in rows])), 4
+        ),
+    }  # fmt: skip
+    result = {
+        "command": "python benchmarks/learn_from_log.py " + " ".join(argv or sys.argv[1:]),
+        "router": args.router,
+        "explore": args.explore,
+        "seeds": rows,
+        "summary": summary,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"learn_from_log_{name}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(json.dumps(summary), f"-> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
