@@ -132,7 +132,9 @@ def test_a_thread_continues_in_a_new_process(start_serve: Any, postgres_url: str
     assert rows is not None and rows[0] > 0
 
 
-def test_two_processes_serve_one_thread_alternately(start_serve: Any, tmp_path: Path) -> None:
+def test_two_processes_serve_one_thread_alternately(
+    start_serve: Any, postgres_url: str, tmp_path: Path
+) -> None:
     servers = [start_serve("serve-left"), start_serve("serve-right")]
     for i, question in enumerate(QUESTIONS):
         answer = say(servers[i % 2], "shared", question)

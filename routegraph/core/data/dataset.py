@@ -41,6 +41,9 @@ class RoutingDataset:
     contaminated: np.ndarray | None = None
     """Boolean per prompt: overlaps public router-training data; excluded from test splits."""
     missing_cells: int = 0
+    confidence: np.ndarray | None = None
+    """A model's own confidence in its recorded answer per (prompt, model), in [0, 1] (NaN where
+    not recorded): RouterBench files' optional ``M|confidence`` columns, e.g. from log-probs."""
     strong_model: str | None = None
     """For two-model data (RouteLLM): the strong model's name."""
     weak_model: str | None = None
@@ -86,6 +89,7 @@ class RoutingDataset:
             references=pick(self.references),
             contaminated=None if self.contaminated is None else self.contaminated[idx],
             missing_cells=int(np.isnan(self.quality[idx]).sum()),
+            confidence=None if self.confidence is None else self.confidence[idx],
             strong_model=self.strong_model,
             weak_model=self.weak_model,
         )
@@ -115,6 +119,7 @@ class RoutingDataset:
             references=None if self.references is None else list(self.references),
             contaminated=self.contaminated,
             missing_cells=int(np.isnan(self.quality[:, cols]).sum()),
+            confidence=pick(self.confidence),
             strong_model=self.strong_model if self.strong_model in models else None,
             weak_model=self.weak_model if self.weak_model in models else None,
         )

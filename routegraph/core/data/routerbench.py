@@ -10,7 +10,10 @@ model ``M``: ``M`` (quality in [0, 1]), ``M|model_response`` and ``M|total_cost`
 * empty cells: quality NaN (counted in ``missing_cells``), response ``None``; never a crash;
 * prompts stored as a Python list literal (``"['text']"``, as in RouterBench's own exports) are
   unwrapped to their text, joined by blank lines;
-* quality given as True/False is read as 1/0.
+* quality given as True/False is read as 1/0;
+* an optional ``M|confidence`` column (a model's own confidence in its answer in [0, 1], e.g.
+  from its log-probabilities) is read into ``confidence``: cascades can judge recorded answers by
+  it (``bench --graph cascade --evaluator recorded``).
 
 Costs: a recorded ``M|total_cost`` cell is used as is. A missing cost (no column or empty cell)
 is estimated from token counts of the prompt and response x catalog prices when ``M`` is in the
@@ -34,6 +37,7 @@ from routegraph.core.errors import DataFormatError, InvalidInputError
 
 RESPONSE_SUFFIX = "|model_response"
 COST_SUFFIX = "|total_cost"
+CONFIDENCE_SUFFIX = "|confidence"
 NON_MODEL_COLUMNS = frozenset(
     {"sample_id", "prompt", "eval_name", "oracle_model_to_route_to", "category", "reference"}
 )
@@ -92,7 +96,10 @@ def _is_numeric(series: pd.Series) -> bool:
 def find_models(columns: list[str], frame: pd.DataFrame) -> list[str]:
     """Model names in column order: partnered columns first, then other numeric columns."""
     partnered = {
-        c[: -len(s)] for c in columns for s in (RESPONSE_SUFFIX, COST_SUFFIX) if c.endswith(s)
+        c[: -len(s)]
+        for c in columns
+        for s in (RESPONSE_SUFFIX, COST_SUFFIX, CONFIDENCE_SUFFIX)
+        if c.endswith(s)
     }
     models = []
     for column in columns:
@@ -162,6 +169,14 @@ def load_routerbench_csv(path: str | Path) -> RoutingDataset:
                 for i, value in enumerate(frame[column].tolist()):
                     responses[i][j] = None if pd.isna(value) else str(value)
 
+    confidence = None
+    if any(c + CONFIDENCE_SUFFIX in columns for c in models):
+        confidence = np.full((n, m), np.nan)
+        for j, model in enumerate(models):
+            column = model + CONFIDENCE_SUFFIX
+            if column in columns:
+                confidence[:, j] = _quality_column(frame[column], path, column)
+
     cost = np.full((n, m), np.nan)
     for j, model in enumerate(models):
         if model + COST_SUFFIX in columns:
@@ -195,6 +210,7 @@ def load_routerbench_csv(path: str | Path) -> RoutingDataset:
         cost_source=source,
         prompt_ids=prompt_ids,
         responses=responses,
+        confidence=confidence,
         categories=cast("list[str] | None", categories),  # None entries replaced above
         missing_cells=int((~answered).sum()),
     )
