@@ -114,6 +114,10 @@ def test_graph_runs_on_the_dev_server(client: Any, graph_id: str) -> None:
     if graph_id == "cascade":
         assert values["decisions"][0]["threshold"] == FAST["confidence_threshold"]
     assert time.monotonic() - started < 90
+    # The run left its outcome record in the server's own store (what Studio users feed).
+    record = client.store.get_item(["routegraph", "outcomes"], meta["outcome_id"])["value"]
+    assert record["graph"] == graph_id and record["chosen_model"] == "smollm2-135m"
+    assert record["calls"][0]["propensity"] == 1.0
 
 
 def test_assistant_carries_its_own_context(client: Any) -> None:
