@@ -64,6 +64,12 @@ def fit_file_verifier(train: RoutingDataset, seed: int = 0) -> VerifierEvaluator
                 queries.append(prompt)
                 answers.append(text)
                 labels.append(float(train.quality[i, j] >= 0.5))
+    if not labels:
+        raise InvalidInputError(
+            "evaluator",
+            f"{train.name} records no answer texts (M|model_response)",
+            "a file with them",
+        )
     if len(set(labels)) < 2:
         raise InvalidInputError(
             "evaluator", f"{train.name}'s training answers are all good or all bad", "both"

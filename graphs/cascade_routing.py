@@ -56,15 +56,32 @@ def outcomes(prior: float, resolution: float) -> list[tuple[float, float]]:
 
 
 def expected_best(known: float, pending: list[list[tuple[float, float]]]) -> float:
-    """E[max(known, X_1, ..., X_n)] for independent discrete X_i given as (value, prob)."""
-    values = sorted({known, *(v for dist in pending for v, _ in dist)})
-    total, below = 0.0, 0.0
+    """E[max(known, X_1, ..., X_n)] for independent discrete X_i given as (value, prob).
+
+    One sweep over the support points in ascending order, keeping each X_i's CDF and their
+    product (the CDF of the maximum): the planner calls this for every candidate group of
+    every routing step, so it must not rescan every distribution at every point."""
+    events = sorted((x, i, p) for i, dist in enumerate(pending) for x, p in dist)
+    cdf = [0.0] * len(pending)
+    zeros = len(pending)  # distributions whose CDF is still 0 at the sweep point
+    product = 1.0  # product of the non-zero CDFs
+    total, below, k = 0.0, 0.0, 0
+    values = sorted({known, *(x for x, _, _ in events)})
     for v in values:
-        cdf = 1.0 if known <= v else 0.0
-        for dist in pending:
-            cdf *= sum(p for x, p in dist if x <= v)
-        total += v * (cdf - below)
-        below = cdf
+        while k < len(events) and events[k][0] <= v:
+            _, i, p = events[k]
+            k += 1
+            if p <= 0.0:
+                continue
+            old, cdf[i] = cdf[i], cdf[i] + p
+            if old == 0.0:
+                zeros -= 1
+                product *= cdf[i]
+            else:
+                product *= cdf[i] / old
+        current = product if zeros == 0 and known <= v else 0.0
+        total += v * (current - below)
+        below = current
     return total
 
 
@@ -105,10 +122,17 @@ def plan(
     chosen: tuple[str, ...] = ()
     value = stop
     known = best if best is not None else 0.0
+    dist = {m: outcomes(priors[m], resolution.get(m, 1.0)) for m in candidates}
+    # No group can beat the expected best of calling every candidate, minus its own cost: a
+    # group whose bound cannot beat the best found so far is skipped unevaluated (exact: such
+    # a group could never be chosen), which spares most of the 2**n groups once calls cost.
+    ceiling = expected_best(known, [dist[m] for m in candidates])
     for size in range(1, limit + 1):
         for group in combinations(candidates, size):
-            dists = [outcomes(priors[m], resolution.get(m, 1.0)) for m in group]
-            v = expected_best(known, dists) - sum(costs[m] for m in group)
+            cost = sum(costs[m] for m in group)
+            if ceiling - cost <= value + 1e-12:
+                continue
+            v = expected_best(known, [dist[m] for m in group]) - cost
             if v > value + 1e-12:
                 chosen, value = group, v
     return Plan(chosen, value, stop)

@@ -125,6 +125,8 @@ class RouterHandle:
         row = self.router.predict_quality([prompt])[0]
         named = self.columns(candidates, explicit)
         columns = {c: self.router.models_.index(m) for c, m in named.items()}
+        if all(spec.name in columns for spec in specs):
+            return {spec.name: float(row[columns[spec.name]]) for spec in specs}
         fallback = HeuristicRouter(candidates).predict_quality([prompt])[0]
         return {
             spec.name: float(row[columns[spec.name]]) if spec.name in columns else float(fb)

@@ -37,6 +37,65 @@ SWEEP_POINTS = 17
 prompts at a time, so a summary read between two points (CPT80) is not a guess across a gap."""
 
 
+class RememberingRouter(Router):
+    """A trained router whose predictions are remembered per prompt.
+
+    Why: a sweep runs every prompt once per operating point (17 times), and each run scores it
+    at every routing step; the router's answer for a prompt never changes within a benchmark.
+    """
+
+    def __init__(self, inner: Router):
+        self.inner = inner
+        self.kind = inner.kind  # type: ignore[misc]
+        self.models_ = list(inner.models_)
+        self.meta_ = inner.meta_
+        self._quality: dict[str, np.ndarray] = {}
+        self._p: dict[tuple[str, str | None, str | None], float] = {}
+
+    def fit(self, data: RoutingDataset) -> Router:
+        raise InvalidInputError(
+            "router", "a remembering wrapper is not trained", "its inner router"
+        )
+
+    def predict_quality(self, prompts: list[str]) -> np.ndarray:
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._quality]
+        if missing:
+            for prompt, row in zip(missing, self.inner.predict_quality(missing), strict=True):
+                self._quality[prompt] = np.asarray(row, float)
+        return np.array([self._quality[p] for p in prompts]).reshape(len(prompts), -1)
+
+    def strong_probability(
+        self, prompts: list[str], strong: str | None = None, weak: str | None = None
+    ) -> np.ndarray:
+        missing = [p for p in dict.fromkeys(prompts) if (p, strong, weak) not in self._p]
+        if missing:
+            values = self.inner.strong_probability(missing, strong, weak)
+            self._p.update(
+                {(p, strong, weak): float(v) for p, v in zip(missing, values, strict=True)}
+            )
+        return np.array([self._p[(p, strong, weak)] for p in prompts])
+
+    def __getattr__(self, name: str) -> Any:  # novelty() and the like: the inner router's
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class RememberingEvaluator:
+    """An evaluator whose verdict on a (query, answer, model) is computed once per benchmark."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.name = getattr(inner, "name", str(inner))
+        self._seen: dict[tuple[str, str, str], Any] = {}
+
+    def evaluate(self, item: Any) -> Any:
+        key = (item.query, item.answer, item.model)
+        if key not in self._seen:
+            self._seen[key] = self.inner.evaluate(item)
+        return self._seen[key]
+
+
 def replay_catalog(test: RoutingDataset) -> Catalog:
     """One catalog entry per dataset model, named by its model id.
 
@@ -72,7 +131,11 @@ def run_points(
     """Run ``graph_id`` over every prompt of ``test`` once per context in ``settings``."""
     catalog = replay_catalog(test)
     models = {m: ReplayChatModel.from_dataset(test, m) for m in test.models}
-    handle = RouterHandle(router.kind, router, catalog) if router is not None else None
+    handle = None
+    if router is not None:
+        handle = RouterHandle(router.kind, RememberingRouter(router), catalog)
+    if evaluator is not None:
+        evaluator = RememberingEvaluator(evaluator)
     graph = build_graph(
         graph_id, models=models, router=handle, evaluator=evaluator, catalog=catalog
     )
@@ -240,6 +303,7 @@ def bench_graphs(
     sample: int | None = 200,
     seed: int = 0,
     progress: Progress | None = None,
+    split: str = "random",
 ) -> dict[str, Any]:
     """Run ``graph_ids`` on a fixed-seed sample of the benchmark's test split and store their
     records in ``result["graphs"]``.
@@ -254,7 +318,7 @@ def bench_graphs(
     unknown = set(graph_ids) - set(GRAPH_LEVEL_IDS)
     if unknown:
         raise InvalidInputError("graph", f"unknown graph(s) {sorted(unknown)}", GRAPH_LEVEL_IDS)
-    train, validation, test, _ = bench_splits(data, seed=seed)
+    train, validation, test, _ = bench_splits(data, seed=seed, mode=split)
     subset = sample_rows(test, sample, seed)
     refs = references(subset)
 
@@ -294,6 +358,7 @@ def bench_graphs(
         record = summary(points)
         record.update(
             {
+                "split": split,
                 "n_prompts": len(subset),
                 "router": getattr(router, "kind", None),
                 "evaluator": getattr(evaluator, "name", str(evaluator)),
@@ -308,6 +373,38 @@ def bench_graphs(
             }
         graphs[graph_id] = record
     return graphs
+
+
+def has_answer_texts(data: RoutingDataset) -> bool:
+    return data.responses is not None and any(t for row in data.responses for t in row)
+
+
+def graph_evaluator(
+    name: str | None, data: RoutingDataset, train: RoutingDataset, from_file: bool
+) -> Any:
+    """The evaluator the graphs judge recorded answers with (see ``bench --evaluator``)."""
+    from routegraph.evaluators.recorded import RecordedConfidence, fit_file_verifier
+    from routegraph.evaluators.registry import make_evaluator
+
+    if name is None:
+        if data.confidence is not None and np.isfinite(data.confidence).any():
+            name = "recorded"
+        elif from_file and has_answer_texts(data):
+            name = "fitted"
+        else:
+            name = "verifier"
+    if name == "recorded":
+        return RecordedConfidence(data)
+    if name == "fitted":
+        return fit_file_verifier(train)
+    if from_file and name == "verifier" and not has_answer_texts(data):
+        raise InvalidInputError(
+            "--evaluator",
+            f"{data.name} records neither answer texts nor confidences, so a cascade cannot "
+            "judge its answers",
+            "a file with M|model_response or M|confidence columns",
+        )
+    return make_evaluator(name, model=None)  # type: ignore[arg-type]
 
 
 def sample_rows(test: RoutingDataset, sample: int | None, seed: int) -> RoutingDataset:

@@ -62,8 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--evaluator",
-        default="verifier",
-        help="confidence evaluator of the graphs (default: the learned verifier)",
+        help="confidence evaluator of the graphs: 'recorded' (the file's M|confidence columns), "
+        "'fitted' (the learned verifier fitted on the training split's recorded answers: any "
+        "text), or an evaluator name (verifier, reference, none). Default: recorded where the "
+        "file records confidences, else fitted for --data files with answer texts, else the "
+        "shipped learned verifier",
     )
     parser.add_argument(
         "--graph-sample", type=int, default=200, help="test prompts the graphs run on"
@@ -129,15 +132,14 @@ def run_graph_level(result: dict, args: argparse.Namespace) -> None:
     """Run the requested graphs on replayed test prompts into ``result["graphs"]``."""
     from rich.progress import Progress
 
-    from routegraph.app.bench.graph_level import bench_graphs
-    from routegraph.app.bench.harness import bench_split, load_bench_dataset, obtain_router
-    from routegraph.evaluators.registry import make_evaluator
+    from routegraph.app.bench.graph_level import bench_graphs, graph_evaluator
+    from routegraph.app.bench.harness import bench_splits, load_bench_dataset, obtain_router
 
     data = load_bench_dataset(args.dataset, args.data)
-    train, _, _ = bench_split(data, seed=args.seed)
+    train, _, _, _ = bench_splits(data, seed=args.seed, mode=args.split)
     name = args.graph_router or (args.router[0] if args.router else "knn")
     router, _ = obtain_router(name, train, None, args.seed)
-    evaluator = make_evaluator(args.evaluator, model=None)  # type: ignore[arg-type]
+    evaluator = graph_evaluator(args.evaluator, data, train, from_file=args.data is not None)
     with Progress(console=Console(stderr=True), transient=True) as progress:
         bench_graphs(
             result,
@@ -148,6 +150,7 @@ def run_graph_level(result: dict, args: argparse.Namespace) -> None:
             sample=args.graph_sample,
             seed=args.seed,
             progress=progress,
+            split=args.split,
         )
 
 
