@@ -381,3 +381,60 @@ def test_minions_without_strong_model_chunks_and_aggregates_locally() -> None:
     assert any("unavailable for decomposition" in n for n in notes)
     assert any("local model small aggregated" in n for n in notes)
     assert meta(out)["remote_tokens"] == 0
+
+
+def brute_expected_best(known: float, dists: list[list[tuple[float, float]]]) -> float:
+    import itertools
+
+    total = 0.0
+    for combo in itertools.product(*dists):
+        p = 1.0
+        for _, q in combo:
+            p *= q
+        total += p * max([known, *(x for x, _ in combo)])
+    return total
+
+
+def brute_plan(best: Any, priors: dict, costs: dict, resolution: dict, steps: int) -> Any:
+    """Every group evaluated, no pruning: what the pruned planner must reproduce."""
+    from itertools import combinations
+
+    stop = best if best is not None else float("-inf")
+    known = best if best is not None else 0.0
+    names = sorted(priors, key=lambda m: costs[m])
+    chosen, value = (), stop
+    for size in range(1, min(steps, len(names)) + 1):
+        for group in combinations(names, size):
+            dists = [outcomes(priors[m], resolution.get(m, 1.0)) for m in group]
+            v = brute_expected_best(known, dists) - sum(costs[m] for m in group)
+            if v > value + 1e-12:
+                chosen, value = group, v
+    return chosen, value
+
+
+def test_expected_best_and_the_pruned_planner_equal_brute_force() -> None:
+    import random
+
+    rng = random.Random(3)
+    for _ in range(400):
+        n = rng.randint(0, 4)
+        dists = []
+        for _ in range(n):
+            weights = [
+                rng.random() if rng.random() > 0.2 else 0.0 for _ in range(rng.randint(1, 3))
+            ]
+            total = sum(weights) or 1.0
+            dists.append([(round(rng.random(), 2), w / total) for w in weights])
+        known = rng.choice([0.0, round(rng.random(), 2)])
+        assert expected_best(known, dists) == pytest.approx(brute_expected_best(known, dists))
+    for _ in range(200):
+        names = [f"m{i}" for i in range(rng.randint(1, 5))]
+        priors = {m: rng.random() for m in names}
+        costs = {m: rng.choice([0.0, rng.random() * 0.3]) for m in names}
+        resolution = {m: rng.random() for m in names if rng.random() < 0.5}
+        best = rng.choice([None, rng.random()])
+        steps = rng.randint(1, len(names))
+        got = plan(best, priors, costs, resolution, steps)
+        want_models, want_value = brute_plan(best, priors, costs, resolution, steps)
+        assert got.models == want_models
+        assert got.value == pytest.approx(want_value)
