@@ -16,11 +16,12 @@ the final message carries in ``response_metadata["routegraph"]["outcome_id"]``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, Item
 
 from routegraph.core.errors import InvalidInputError, RouteGraphError, check_unit_interval
 
@@ -55,27 +56,47 @@ def check_feedback(score: object, comment: object = None) -> tuple[float, str | 
     return float(score), comment
 
 
-def _feedback(score: float, comment: str | None, source: str) -> dict[str, Any]:
-    return {"score": score, "comment": comment, "source": source, "at": now_iso()}
+@dataclass(frozen=True)
+class _Rating:
+    """A checked feedback request: which outcome (by key, or by a thread/turn filter) and the
+    feedback to attach."""
+
+    key: str
+    where: dict[str, Any] | None
+    feedback: dict[str, Any]
+    missing: str
 
 
-def _lookup_filter(
-    outcome_id: str | None, thread_id: str | None, turn: int | None
-) -> dict[str, Any] | None:
-    """None: look up by id; else the search filter for (thread_id, turn)."""
-    if outcome_id:
-        return None
+def _rating(
+    outcome_id: str | None,
+    thread_id: str | None,
+    turn: int | None,
+    score: object,
+    comment: object,
+    source: str,
+) -> _Rating:
+    checked_score, checked_comment = check_feedback(score, comment)
+    feedback = {"score": checked_score, "comment": checked_comment, "source": source,
+                "at": now_iso()}  # fmt: skip
+    key = strip_completion_prefix(outcome_id)
+    if key:
+        return _Rating(key, None, feedback, f"no outcome {outcome_id!r} in the log")
     if thread_id and isinstance(turn, int) and not isinstance(turn, bool):
-        return {"thread_id": thread_id, "turn": turn}
+        where = {"thread_id": thread_id, "turn": turn}
+        missing = f"no outcome for turn {turn} of thread {thread_id!r} in the log"
+        return _Rating("", where, feedback, missing)
     raise InvalidInputError(
         "id", "names no outcome", "an outcome or completion id, or thread_id with turn"
     )
 
 
-def _not_found(outcome_id: str | None, thread_id: str | None, turn: int | None) -> str:
-    if outcome_id:
-        return f"no outcome {outcome_id!r} in the log"
-    return f"no outcome for turn {turn} of thread {thread_id!r} in the log"
+def _rated(rating: _Rating, items: Sequence[Item | None]) -> dict[str, Any]:
+    """The found record with its new feedback, else OutcomeNotFoundError."""
+    if not items or items[0] is None:
+        raise OutcomeNotFoundError(rating.missing)
+    record = dict(items[0].value)
+    record["feedback"] = rating.feedback
+    return record
 
 
 def record_feedback(
@@ -89,20 +110,13 @@ def record_feedback(
     source: str = "python",
 ) -> dict[str, Any]:
     """Attach a user's verdict (``score`` in [0, 1]: 1 good, 0 bad) to a logged outcome, named
-    by its id or by ``thread_id`` and ``turn``; returns the updated record. Later feedback on
-    the same outcome replaces earlier feedback."""
-    score, comment = check_feedback(score, comment)
-    key = strip_completion_prefix(outcome_id)
-    where = _lookup_filter(key, thread_id, turn)
-    if where is None:
-        item = store.get(NAMESPACE, key or "")
-        record = dict(item.value) if item else None
+    by its id (or completion id) or by ``thread_id`` and ``turn``; returns the updated record.
+    Later feedback on the same outcome replaces earlier feedback."""
+    rating = _rating(outcome_id, thread_id, turn, score, comment, source)
+    if rating.where is None:
+        record = _rated(rating, [store.get(NAMESPACE, rating.key)])
     else:
-        found = store.search(NAMESPACE, filter=where, limit=1)
-        record = dict(found[0].value) if found else None
-    if record is None:
-        raise OutcomeNotFoundError(_not_found(outcome_id, thread_id, turn))
-    record["feedback"] = _feedback(score, comment, source)
+        record = _rated(rating, store.search(NAMESPACE, filter=rating.where, limit=1))
     save_outcome(store, record)
     return record
 
@@ -118,18 +132,11 @@ async def arecord_feedback(
     source: str = "api",
 ) -> dict[str, Any]:
     """:func:`record_feedback` for async stores and servers."""
-    score, comment = check_feedback(score, comment)
-    key = strip_completion_prefix(outcome_id)
-    where = _lookup_filter(key, thread_id, turn)
-    if where is None:
-        item = await store.aget(NAMESPACE, key or "")
-        record = dict(item.value) if item else None
+    rating = _rating(outcome_id, thread_id, turn, score, comment, source)
+    if rating.where is None:
+        record = _rated(rating, [await store.aget(NAMESPACE, rating.key)])
     else:
-        found = await store.asearch(NAMESPACE, filter=where, limit=1)
-        record = dict(found[0].value) if found else None
-    if record is None:
-        raise OutcomeNotFoundError(_not_found(outcome_id, thread_id, turn))
-    record["feedback"] = _feedback(score, comment, source)
+        record = _rated(rating, await store.asearch(NAMESPACE, filter=rating.where, limit=1))
     await store.aput(NAMESPACE, record["id"], record, index=False)
     return record
 

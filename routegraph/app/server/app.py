@@ -73,6 +73,14 @@ def model_card(model_id: str) -> dict[str, Any]:
     }
 
 
+async def json_body(request: Request) -> Any:
+    """The parsed JSON body, else a 400 in OpenAI's shape."""
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "The request body is not valid JSON.") from None
+
+
 def create_app(
     factory: GraphFactory = build_graph,
     db: str | None = None,
@@ -110,11 +118,7 @@ def create_app(
 
     async def chat_completions(request: Request) -> Response:
         try:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ApiError(400, "The request body is not valid JSON.") from None
-            chat = parse_chat_request(body)
+            chat = parse_chat_request(await json_body(request))
             if chat.stream:
                 return await streamed(chat)
             message = await runner.answer(chat)
@@ -163,10 +167,7 @@ def create_app(
 
     async def feedback(request: Request) -> Response:
         try:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ApiError(400, "The request body is not valid JSON.") from None
+            body = await json_body(request)
             if runner.store is None:
                 raise ApiError(
                     400,
