@@ -211,6 +211,8 @@ def _try_option(
         return False
     started = time.perf_counter()
     runnable, why_no_tools = with_tools(option.chat, tools, tool_choice)
+    if ctx.stop:
+        runnable = runnable.bind(stop=list(ctx.stop))
     reply = invoke_with_retries(runnable, prompt, spec.name, key, ctx.call_retries, result)
     if reply is None:
         return False

@@ -23,9 +23,9 @@ from pydantic import BaseModel, Field
 
 import routegraph
 from routegraph.app.chat_model import RoutedChatModel, normalize_tool_choice
-from routegraph.core.errors import InvalidInputError
+from routegraph.core.errors import InvalidInputError, NoAnswerError
 from routegraph.graphs.registry import GRAPH_IDS
-from tests.fakes import ScriptedChatModel, TableEvaluator, tiny_catalog
+from tests.fakes import FailingChatModel, ScriptedChatModel, TableEvaluator, tiny_catalog
 from tests.test_graph_branches import FixedRouter, handle
 
 CATALOG = tiny_catalog()
@@ -104,7 +104,13 @@ class ToolUsingModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-def routed(graph: str = "cascade", small: Any = None, large: Any = None, **context: Any) -> Any:
+def routed(
+    graph: str = "cascade",
+    small: Any = None,
+    large: Any = None,
+    on_no_answer: str = "raise",
+    **context: Any,
+) -> Any:
     """A RoutedChatModel over the tiny catalog: small (local, free) then large (priced)."""
     models = {
         "small": small or ScriptedChatModel(answers=["a draft answer"]),
@@ -118,6 +124,7 @@ def routed(graph: str = "cascade", small: Any = None, large: Any = None, **conte
         router=router,
         evaluator=TableEvaluator({"small": 0.1, "large": 0.95}),
         catalog=CATALOG,
+        on_no_answer=on_no_answer,
     )
 
 
@@ -349,11 +356,53 @@ def test_bad_call_arguments_name_themselves() -> None:
     with pytest.raises(InvalidInputError, match="unknown argument"):
         model.invoke("hi", colour="blue")
     with pytest.raises(InvalidInputError) as exc:
-        model.invoke("hi", stop=["\n"])
+        model.invoke("hi", stop=["a", "b", "c", "d", "e"])  # OpenAI's limit is 4
     assert exc.value.field == "stop"
     with pytest.raises(InvalidInputError) as exc:
         model.bind(context={"max_steps": 0}).invoke("hi")
     assert exc.value.field == "max_steps"
+
+
+class StopRecordingChatModel(ScriptedChatModel):
+    """Records the stop sequences each call received, and cuts its answer at the first one."""
+
+    seen: list[Any] = []
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        self.seen.append(stop)
+        result = super()._generate(messages, None, run_manager, **kw)
+        text = result.generations[0].message.content
+        for marker in stop or []:
+            text = text.split(marker)[0]
+        result.generations[0].message.content = text
+        return result
+
+
+def test_stop_sequences_reach_the_model_that_answers() -> None:
+    large = StopRecordingChatModel(answers=["first line\nsecond line"], seen=[])
+    model = routed(large=large)  # small's draft is rejected (0.1): large answers
+    reply = model.invoke("hi", stop=["\n"])
+    assert reply.content == "first line"
+    assert large.seen == [["\n"]]
+    params = model._get_ls_params(stop=["\n"])
+    assert params["ls_model_name"] == "routegraph-cascade" and params["ls_stop"] == ["\n"]
+    assert params["ls_provider"] == "routegraph"
+
+
+def test_no_answer_is_an_error_unless_asked_for_text() -> None:
+    failing = {"small": FailingChatModel(), "large": FailingChatModel()}
+    model = routed(small=failing["small"], large=failing["large"])
+    with pytest.raises(NoAnswerError) as caught:
+        model.invoke("hi")
+    assert caught.value.trace["path"] == ["small", "large"]
+    assert caught.value.reasons and all("not available" in r for r in caught.value.reasons)
+    with pytest.raises(NoAnswerError):
+        list(model.stream("hi"))
+    text = routed(small=FailingChatModel(), large=FailingChatModel(), on_no_answer="text")
+    assert text.invoke("hi").content.startswith("No model could answer")
+    with pytest.raises(InvalidInputError) as exc:
+        routed(on_no_answer="maybe")
+    assert exc.value.field == "on_no_answer"
 
 
 # -- the embedded SmolLM2 on llama.cpp ---------------------------------------------------------
@@ -491,3 +540,14 @@ def test_openai_compatible_chat_sends_string_content_with_tool_calls() -> None:
     assert compatible["messages"][1]["content"] == ""
     assert compatible["messages"][1]["tool_calls"] == plain["messages"][1]["tool_calls"]
     assert compatible["messages"][2] == plain["messages"][2]
+
+
+def test_a_call_can_pin_one_model() -> None:
+    model = routed()
+    reply = model.invoke("hi", model="large")  # no routing: large answers alone
+    trace = reply.response_metadata["routegraph"]
+    assert trace["path"] == ["large"] and reply.content == "the final answer"
+    assert model._get_ls_params(model="large")["ls_model_name"] == "large"
+    with pytest.raises(InvalidInputError) as exc:
+        model.invoke("hi", model="no-such-model")
+    assert exc.value.field in ("weak_model", "strong_model", "models")

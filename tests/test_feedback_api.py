@@ -136,3 +136,25 @@ def test_operator_defaults_sit_under_the_request_and_are_checked_at_start() -> N
         bad = {**SETTINGS, "router": "/no/such/folder"}
         create_app(factory(), db="", catalog=CATALOG, defaults=bad)
     assert caught.value.field == "router"
+
+
+def test_stop_sequences_are_forwarded_and_checked(served: Any) -> None:
+    from routegraph.app.server.chat_request import parse_chat_request
+
+    body = {"model": "routegraph-cascade", "messages": QUESTION, "stop": "\n"}
+    assert parse_chat_request(body).context["stop"] == ["\n"]
+    body["stop"] = ["a", "b"]
+    assert parse_chat_request(body).context["stop"] == ["a", "b"]
+    _, http, _ = served
+    for bad in ([1, 2], ["a", "b", "c", "d", "e"], [""]):
+        reply = http.post(
+            "/v1/chat/completions",
+            json={"model": "routegraph-cascade", "messages": QUESTION, "stop": bad},
+        )
+        assert reply.status_code == 400 and reply.json()["error"]["param"] == "stop"
+    ok = http.post(
+        "/v1/chat/completions",
+        json={"model": "routegraph-cascade", "messages": QUESTION, "stop": ["\n"],
+              "routegraph": SETTINGS},
+    )  # fmt: skip
+    assert ok.status_code == 200, ok.text

@@ -40,6 +40,7 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -50,7 +51,7 @@ from langgraph.types import StreamMode
 from pydantic import ConfigDict, PrivateAttr
 
 from routegraph.core.context import RouteContext, context_from_dict
-from routegraph.core.errors import InvalidInputError
+from routegraph.core.errors import InvalidInputError, NoAnswerError
 from routegraph.graphs.registry import GRAPH_IDS, build_graph
 
 LIVE_STREAMING_GRAPHS = frozenset({"simple", "specialist"})
@@ -97,6 +98,10 @@ class RoutedChatModel(BaseChatModel):
     evaluator: Any = None
     catalog: Any = None
     """A ``routegraph.core.catalog.Catalog`` to use instead of the packaged one."""
+    on_no_answer: str = "raise"
+    """When no model could answer: ``"raise"`` a :class:`~routegraph.core.errors.NoAnswerError`
+    (per-model reasons and the routing trace), or ``"text"``: return the best-effort message
+    "No model could answer: ..." as the reply (what every graph's final message says)."""
     store: Any = None
     """A LangGraph ``BaseStore`` for the outcome log: each call leaves a record there (see
     ``routegraph.core.outcomes``) and :meth:`feedback` rates it; None logs nothing."""
@@ -111,6 +116,10 @@ class RoutedChatModel(BaseChatModel):
     def _compile(self) -> None:
         if self.graph not in GRAPH_IDS:
             raise InvalidInputError("graph", f"unknown graph {self.graph!r}", GRAPH_IDS)
+        if self.on_no_answer not in NO_ANSWER_MODES:
+            raise InvalidInputError(
+                "on_no_answer", f"unknown mode {self.on_no_answer!r}", NO_ANSWER_MODES
+            )
         raw = self.context
         settings = asdict(raw) if isinstance(raw, RouteContext) else dict(raw or {})
         context_from_dict(settings, self.catalog)  # bad settings fail now, naming the field
@@ -176,11 +185,15 @@ class RoutedChatModel(BaseChatModel):
         """The validated context of one call: the model's settings, then per-call ones.
 
         Per-call settings come from ``bind``/``invoke`` keyword arguments: ``tools`` and
-        ``tool_choice`` (set by ``bind_tools``), ``context={...}``, or any ``RouteContext`` field
-        by name (e.g. ``model.bind(max_tokens=64)``).
+        ``tool_choice`` (set by ``bind_tools``), ``context={...}``, any ``RouteContext`` field
+        by name (e.g. ``model.bind(max_tokens=64)``, ``stop=[...]``), or ``model=NAME`` to pin
+        the call to one catalog model (no routing).
         """
         values = dict(self._settings)
         values.update(kwargs.pop("context", None) or {})
+        pinned = kwargs.pop("model", None)
+        if pinned is not None:  # invoke(..., model=NAME): this call answered by NAME alone
+            values.update(models=[pinned], weak_model=pinned, strong_model=pinned)
         kwargs.pop("ls_structured_output_format", None)  # LangChain's tracing hint
         unknown = sorted(set(kwargs) - CONTEXT_FIELDS)
         if unknown:
@@ -200,10 +213,26 @@ class RoutedChatModel(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[dict[str, Any], RouteContext]:
         if stop:
-            raise InvalidInputError(
-                "stop", "stop sequences are not supported by routed calls", "None"
-            )
+            kwargs = {**kwargs, "stop": list(stop)}  # passed to whichever model answers
         return {"messages": list(messages)}, self.run_context(**kwargs)
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """What tracing records of a call: provider ``routegraph``, model name
+        ``routegraph-<graph>`` (the model that answered is in the reply's ``model_name``),
+        and the run's temperature, token limit and stop sequences."""
+        params = LangSmithParams(
+            ls_provider="routegraph",
+            ls_model_name=str(kwargs.get("model") or f"routegraph-{self.graph}"),
+            ls_model_type="chat",
+        )
+        settings = {**self._settings, **(kwargs.get("context") or {}), **kwargs}
+        if isinstance(settings.get("temperature"), int | float):
+            params["ls_temperature"] = float(settings["temperature"])
+        if isinstance(settings.get("max_tokens"), int):
+            params["ls_max_tokens"] = settings["max_tokens"]
+        if stop or settings.get("stop"):
+            params["ls_stop"] = list(stop or settings["stop"])
+        return params
 
     @staticmethod
     def _config(run_manager: Any) -> RunnableConfig:
@@ -230,7 +259,7 @@ class RoutedChatModel(BaseChatModel):
     ) -> ChatResult:
         inputs, ctx = self._prepare(messages, stop, kwargs)
         out = self._compiled.invoke(inputs, self._config(run_manager), context=ctx)
-        return _result(out["messages"][-1])
+        return _result(self._answered(out["messages"][-1]))
 
     async def _agenerate(
         self,
@@ -241,7 +270,7 @@ class RoutedChatModel(BaseChatModel):
     ) -> ChatResult:
         inputs, ctx = self._prepare(messages, stop, kwargs)
         out = await self._compiled.ainvoke(inputs, self._config(run_manager), context=ctx)
-        return _result(out["messages"][-1])
+        return _result(self._answered(out["messages"][-1]))
 
     def _stream(
         self,
@@ -257,7 +286,7 @@ class RoutedChatModel(BaseChatModel):
         )
         for mode, payload in events:
             yield from relay.feed(mode, payload)
-        yield relay.last_chunk()
+        yield self._answered_chunk(relay.last_chunk())
 
     async def _astream(
         self,
@@ -274,7 +303,21 @@ class RoutedChatModel(BaseChatModel):
         async for mode, payload in events:
             for chunk in relay.feed(mode, payload):
                 yield chunk
-        yield relay.last_chunk()
+        yield self._answered_chunk(relay.last_chunk())
+
+    def _answered(self, final: BaseMessage) -> BaseMessage:
+        """``final``, unless no model answered and ``on_no_answer`` is ``"raise"``."""
+        trace = final.response_metadata.get("routegraph") or {}
+        if self.on_no_answer == "raise" and trace and trace.get("chosen_model") is None:
+            raise NoAnswerError(list(trace.get("notes") or []), trace)
+        return final
+
+    def _answered_chunk(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+        self._answered(chunk.message)
+        return chunk
+
+
+NO_ANSWER_MODES = ("raise", "text")
 
 
 def outcome_of(message: BaseMessage) -> str:

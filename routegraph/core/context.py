@@ -124,6 +124,9 @@ class RouteContext:
     )
     max_tokens: int = _describe(256, "Most tokens a model may generate per call.")
     temperature: float = _describe(0.0, "Sampling temperature of answer generation.")
+    stop: list[str] = _describe(
+        [], "Stop sequences passed to whichever model answers (at most 4, OpenAI's limit)."
+    )
     samples: int = _describe(3, "Self-consistency: number of extra samples compared.")
     max_rounds: int = _describe(2, "MinionS: most decompose/aggregate rounds (>= 1).")
     max_subtasks: int = _describe(4, "MinionS: most parallel worker jobs per round (>= 1).")
@@ -277,6 +280,7 @@ def validate_context(ctx: RouteContext, catalog: Catalog | None = None) -> Route
     if ctx.follow_up not in FOLLOW_UP:
         raise InvalidInputError("follow_up", f"unknown mode {ctx.follow_up!r}", FOLLOW_UP)
     check_tools(ctx.tools, ctx.tool_choice)
+    check_stop(ctx.stop)
     for name in (
         "max_steps",
         "max_tokens",
@@ -300,6 +304,18 @@ def check_positive_finite(field_name: str, value: object) -> float:
     if not math.isfinite(number) or number <= 0:
         raise InvalidInputError(field_name, f"{value!r} is out of range", allowed)
     return number
+
+
+MAX_STOP = 4
+
+
+def check_stop(stop: object) -> None:
+    """Up to :data:`MAX_STOP` non-empty strings."""
+    allowed = f"a list of at most {MAX_STOP} non-empty strings"
+    if not isinstance(stop, list) or len(stop) > MAX_STOP:
+        raise InvalidInputError("stop", f"{stop!r}", allowed)
+    if not all(isinstance(s, str) and s for s in stop):
+        raise InvalidInputError("stop", f"{stop!r} holds a non-string or empty entry", allowed)
 
 
 def check_tools(tools: object, tool_choice: object) -> None:

@@ -38,6 +38,18 @@ class ModelUnavailableError(RouteGraphError):
         super().__init__(f"model {model!r} is unavailable: {reason}")
 
 
+class NoAnswerError(RouteGraphError):
+    """No model could answer a routed call (every candidate failed, was skipped or over budget).
+
+    ``reasons`` lists why, per model; ``trace`` is the run's routing record (the final message's
+    ``response_metadata["routegraph"]``: path, notes, cost)."""
+
+    def __init__(self, reasons: list[str], trace: dict[str, object]):
+        self.reasons = list(reasons)
+        self.trace = dict(trace)
+        super().__init__("no model could answer: " + ("; ".join(self.reasons) or "none tried"))
+
+
 class ArtifactError(RouteGraphError):
     """A router or verifier artifact is missing, corrupted or does not match its use."""
 

@@ -3,8 +3,8 @@
 Every check names the offending body field (OpenAI's ``param``), so a client sees
 ``messages[1].role`` or ``routegraph.threshold`` rather than a stack trace. The graph's own
 settings (router, thresholds, budget...) travel in the extra body field ``routegraph``;
-``temperature``, ``max_tokens``, ``seed``, ``tools`` and ``tool_choice`` are OpenAI's own fields,
-mapped onto the same run context.
+``temperature``, ``max_tokens``, ``seed``, ``stop``, ``tools`` and ``tool_choice`` are OpenAI's own
+fields, mapped onto the same run context.
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 TOOL_CHOICES = ("none", "auto", "required")
 IGNORED_FIELDS = frozenset(
     {"user", "metadata", "store", "logprobs", "top_logprobs", "parallel_tool_calls",
-     "presence_penalty", "frequency_penalty", "top_p", "stop", "response_format",
+     "presence_penalty", "frequency_penalty", "top_p", "response_format",
      "service_tier", "logit_bias", "reasoning_effort", "modalities"}
 )  # fmt: skip
 """Accepted for compatibility; routing decides the model, so these do not reach it."""
 KNOWN_FIELDS = frozenset(
     {"model", "messages", "stream", "stream_options", "temperature", "max_tokens",
-     "max_completion_tokens", "seed", "n", "tools", "tool_choice", "routegraph", "thread_id"}
+     "max_completion_tokens", "seed", "n", "tools", "tool_choice", "routegraph", "thread_id",
+     "stop"}
 ) | IGNORED_FIELDS  # fmt: skip
 
 
@@ -127,6 +128,14 @@ def openai_settings(body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ApiError(400, "'seed' must be an integer.", "seed")
         settings["seed"] = seed
+    stop = body.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+            raise ApiError(400, "'stop' must be a string or a list of strings.", "stop")
+        if len(stops) > 4:
+            raise ApiError(400, "'stop' takes at most 4 sequences.", "stop")
+        settings["stop"] = stops
     tools = body.get("tools")
     if tools is not None:
         settings["tools"] = parse_tools(tools)
