@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from routegraph.core.errors import InvalidInputError
 
@@ -66,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise InvalidInputError("--port", f"{args.port} is not a TCP port", "1-65535")
+    if args.router and Path(args.router).is_dir():
+        from routegraph.routers.registry import load_router
+
+        load_router(args.router)  # a folder with nothing promoted (or broken) stops the start
     db = args.db or os.environ.get(DB_VARIABLE) or None
     app = create_app(db=db or "", defaults={"router": args.router} if args.router else None)
     where = describe(db) if db else "none (stateless: each request carries its conversation)"
