@@ -176,7 +176,9 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
         record = table.records[i]
         mapping = record.get("columns") or {}
         weak, strong = (table.columns.index(mapping.get(m, m)) for m in record["candidates"])
-        first = next(c for c in record["calls"] if not c.get("explored"))
+        first = next((c for c in record["calls"] if not c.get("explored")), None)
+        if first is None:  # nothing routed answered; only an exploratory call did
+            continue
         logged = table.columns.index(mapping.get(first["model"], first["model"]))
         shift = corrected[i] - table.prior[i]
         p_new = float(np.clip(record["p_strong"] + 0.5 * (shift[strong] - shift[weak]), 0, 1))
@@ -193,11 +195,13 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
         if choice != logged:
             switched += 1
             backed += int(np.isfinite(y[choice]))
+    if not new_q:
+        return None
     return {
-        "records": len(rows),
+        "records": len(new_q),
         "current": {"quality": _r(np.mean(current_q)), "cost_usd": _r(np.mean(current_c), 8)},
         "new": {"quality": _r(np.mean(new_q)), "cost_usd": _r(np.mean(new_c), 8)},
-        "switched_share": _r(switched / len(rows)),
+        "switched_share": _r(switched / len(new_q)),
         "support": _r(backed / switched) if switched else None,
     }
 
