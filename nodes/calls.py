@@ -119,6 +119,11 @@ def with_tools(
         return chat, f"{chat._llm_type} cannot call tools; answered without them"
 
 
+def forces_a_tool(tools: Sequence[dict[str, Any]], tool_choice: Any) -> bool:
+    """Whether ``tool_choice`` requires a tool call (``required``, ``any`` or a named tool)."""
+    return bool(tools) and tool_choice not in (None, "auto", "none")
+
+
 def backoff_s(retry: int, fault: Fault) -> float:
     """Seconds to wait before retry number ``retry`` (1, 2, ...): the server's hint or
     exponential backoff."""
@@ -215,6 +220,11 @@ def _try_option(
         runnable = runnable.bind(stop=list(ctx.stop))
     reply = invoke_with_retries(runnable, prompt, spec.name, key, ctx.call_retries, result)
     if reply is None:
+        return False
+    if forces_a_tool(tools, tool_choice) and not getattr(reply, "tool_calls", None):
+        # A forced tool call answered in plain text is not an answer to what was asked.
+        detail = f"did not call a tool although tool_choice={tool_choice!r} requires one"
+        result.record(spec.name, Fault("tool_choice", f"{detail} ({why_no_tools or 'ignored'})"))
         return False
     usage: dict[str, Any] = dict(getattr(reply, "usage_metadata", None) or {})
     result.reply = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.text)

@@ -551,3 +551,14 @@ def test_a_call_can_pin_one_model() -> None:
     with pytest.raises(InvalidInputError) as exc:
         model.invoke("hi", model="no-such-model")
     assert exc.value.field in ("weak_model", "strong_model", "models")
+
+
+def test_a_forced_tool_call_answered_in_text_is_an_error() -> None:
+    def lookup(query: str) -> str:
+        """Look something up."""
+        return query
+
+    model = routed().bind_tools([lookup], tool_choice="lookup")  # both fakes answer in text
+    with pytest.raises(NoAnswerError) as caught:
+        model.invoke("find the weather")
+    assert any("tool_choice" in reason for reason in caught.value.reasons)

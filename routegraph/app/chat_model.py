@@ -29,13 +29,16 @@ partial answer before the fallback's.)
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
+    BaseCallbackHandler,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
@@ -44,7 +47,9 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
+from langchain_core.tracers.base import BaseTracer
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
@@ -236,12 +241,22 @@ class RoutedChatModel(BaseChatModel):
 
     @staticmethod
     def _config(run_manager: Any) -> RunnableConfig:
-        """Nest the graph's run (and its model calls) under this chat model's run in traces."""
+        """The graph run's callbacks: only the caller's *tracers* (LangSmith and the like), nested
+        under this chat model's run, so a trace shows the routing and every inner model call.
+
+        Why not every handler: to the caller this is ONE chat-model call. Handed all of its
+        handlers, the inner model calls would reach them as further chat-model runs (a second
+        ``on_chat_model_start``, tokens streamed twice into an enclosing agent's stream);
+        LangChain's standard tests pin one run per call.
+        """
         if run_manager is None:
-            return {}
+            return {"callbacks": CallbackManager(handlers=[])}
+        tracers: list[BaseCallbackHandler] = [
+            h for h in run_manager.inheritable_handlers if isinstance(h, BaseTracer)
+        ]
         child = CallbackManager(
-            handlers=run_manager.inheritable_handlers,
-            inheritable_handlers=run_manager.inheritable_handlers,
+            handlers=tracers,
+            inheritable_handlers=tracers,
             parent_run_id=run_manager.run_id,
             tags=run_manager.inheritable_tags,
             inheritable_tags=run_manager.inheritable_tags,
@@ -258,7 +273,8 @@ class RoutedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         inputs, ctx = self._prepare(messages, stop, kwargs)
-        out = self._compiled.invoke(inputs, self._config(run_manager), context=ctx)
+        with own_callbacks_only():
+            out = self._compiled.invoke(inputs, self._config(run_manager), context=ctx)
         return _result(self._answered(out["messages"][-1]))
 
     async def _agenerate(
@@ -269,7 +285,8 @@ class RoutedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         inputs, ctx = self._prepare(messages, stop, kwargs)
-        out = await self._compiled.ainvoke(inputs, self._config(run_manager), context=ctx)
+        with own_callbacks_only():
+            out = await self._compiled.ainvoke(inputs, self._config(run_manager), context=ctx)
         return _result(self._answered(out["messages"][-1]))
 
     def _stream(
@@ -281,10 +298,14 @@ class RoutedChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         inputs, ctx = self._prepare(messages, stop, kwargs)
         relay = StreamRelay(live=self.graph in LIVE_STREAMING_GRAPHS)
-        events = self._compiled.stream(
-            inputs, self._config(run_manager), context=ctx, stream_mode=STREAM_MODES
+        events = iter(
+            self._compiled.stream(
+                inputs, self._config(run_manager), context=ctx, stream_mode=STREAM_MODES
+            )
         )
-        for mode, payload in events:
+        with own_callbacks_only():  # the graph reads its config on its first step
+            first = next(events, None)
+        for mode, payload in itertools.chain([first] if first else [], events):
             yield from relay.feed(mode, payload)
         yield self._answered_chunk(relay.last_chunk())
 
@@ -299,7 +320,12 @@ class RoutedChatModel(BaseChatModel):
         relay = StreamRelay(live=self.graph in LIVE_STREAMING_GRAPHS)
         events = self._compiled.astream(
             inputs, self._config(run_manager), context=ctx, stream_mode=STREAM_MODES
-        )
+        ).__aiter__()
+        with own_callbacks_only():  # the graph reads its config on its first step
+            first = await anext(events, None)
+        if first is not None:
+            for chunk in relay.feed(*first):
+                yield chunk
         async for mode, payload in events:
             for chunk in relay.feed(mode, payload):
                 yield chunk
@@ -318,6 +344,21 @@ class RoutedChatModel(BaseChatModel):
 
 
 NO_ANSWER_MODES = ("raise", "text")
+
+
+@contextmanager
+def own_callbacks_only() -> Iterator[None]:
+    """Run the graph without the ambient runnable config of an enclosing chain.
+
+    LangGraph merges the callbacks of the config it is called with and those of the enclosing
+    runnable (a ``with_structured_output`` sequence, an agent node); the latter would reach
+    every inner model call as further chat-model runs. This chat model's own run already
+    reported to them, and its tracers get the graph run nested under it (``_config``)."""
+    token = var_child_runnable_config.set(None)
+    try:
+        yield
+    finally:
+        var_child_runnable_config.reset(token)
 
 
 def outcome_of(message: BaseMessage) -> str:
