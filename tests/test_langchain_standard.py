@@ -27,7 +27,9 @@ PARAMS = {
 SMALL_MODEL = "SmolLM2-135M (the embedded model) cannot: "
 
 
-class TestRoutedChatModelUnit(ChatModelUnitTests):
+class RoutedModelSetup:
+    """The model both standard classes build: the ``simple`` graph on the embedded model."""
+
     @property
     def chat_model_class(self) -> type[RoutedChatModel]:
         return RoutedChatModel
@@ -35,18 +37,14 @@ class TestRoutedChatModelUnit(ChatModelUnitTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return dict(PARAMS)
+
+
+class TestRoutedChatModelUnit(RoutedModelSetup, ChatModelUnitTests):
+    pass
 
 
 @pytest.mark.slow
-class TestRoutedChatModelIntegration(ChatModelIntegrationTests):
-    @property
-    def chat_model_class(self) -> type[RoutedChatModel]:
-        return RoutedChatModel
-
-    @property
-    def chat_model_params(self) -> dict[str, Any]:
-        return dict(PARAMS)
-
+class TestRoutedChatModelIntegration(RoutedModelSetup, ChatModelIntegrationTests):
     @property
     def model_override_value(self) -> str:
         return "smollm2-135m"  # invoke(..., model=NAME) pins the call to that catalog model
