@@ -355,9 +355,7 @@ def explore(
     name, propensity = pick
     left = budget.left(ctx.budget_usd, state.get("cost_usd", 0.0))
     prompt = conversation(state["messages"], ctx.max_input_tokens)
-    chain = kit.resolver(ctx).chain(name)
-    if min(budget.worst_case_cost(s, prompt, ctx.max_tokens, ctx.tools) for s in chain) > left:
-        return None
+    # call_model skips every option whose worst case could overrun what is left
     call = call_model(kit, ctx, name, prompt, tools=ctx.tools, budget_left=left)
     if not call.ok or call.spec is None or call.reply is None:
         return None
@@ -395,6 +393,7 @@ def log_outcome(
         return None, None
     kit = kit or Toolkit()
     outcome_id = new_outcome_id()
+    explored = None
     try:
         explored = explore(outcome_id, graph_name, state, ctx, kit)
         query = user_query(state["messages"])
@@ -404,7 +403,7 @@ def log_outcome(
         record = outcome_record(outcome_id, graph_name, with_cost, ctx, kit, query, chosen, pair)
     except Exception as exc:  # the answer is ready: the log must not take it away
         log.warning("outcome not logged: %s: %s", type(exc).__name__, exc)
-        return None, None
+        return None, explored  # an exploratory call that was made still counts in the cost
     return (outcome_id if write_outcome(store, record) else None), explored
 
 

@@ -10,9 +10,11 @@ believe for long prompts.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -69,11 +71,14 @@ def deployment(store: Any, n: int = 60, explore: float = 0.5) -> list[dict[str, 
         evaluator=TableEvaluator({"small": 0.9, "large": 0.6}),
         router="heuristic",
     ).copy(update={"store": store})
+    # Outcome ids seed the exploration draws: fixed ids make the deployment the same every run.
+    ids = (f"{seed:024x}" for seed in itertools.count(1))
     for text in prompts(n):
-        state = graph.invoke(
-            {"messages": [HumanMessage(text)]},
-            context={**PAIR, "router": "heuristic", "explore": explore, "threshold": 0.5},
-        )
+        with mock.patch("routegraph.nodes.steps.new_outcome_id", lambda: next(ids)):
+            state = graph.invoke(
+                {"messages": [HumanMessage(text)]},
+                context={**PAIR, "router": "heuristic", "explore": explore, "threshold": 0.5},
+            )
         meta = state["messages"][-1].response_metadata["routegraph"]
         score = 1.0 if meta["chosen_model"] == "small" else 0.6
         record_feedback(store, meta["outcome_id"], score=score)
