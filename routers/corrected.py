@@ -66,6 +66,13 @@ def apply_corrections(prior: np.ndarray, theta: np.ndarray, clip: bool = True) -
     return np.clip(q, 0.0, 1.0) if clip else q
 
 
+def shifted_p_strong(p: np.ndarray, shift: np.ndarray, strong: int, weak: int) -> np.ndarray:
+    """P(strong) after a correction that moved each column's quality by ``shift`` (..., m):
+    half the change of the strong-minus-weak gap, as the base class maps qualities to
+    P(strong)."""
+    return np.clip(p + 0.5 * (shift[..., strong] - shift[..., weak]), 0.0, 1.0)
+
+
 def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
     """The one correction equal to applying ``first`` and then ``then`` (unclipped):
     ``q1 = a1 + (1 + b1) q0``, ``q2 = a2 + (1 + b2) q1``."""
@@ -157,8 +164,7 @@ class CorrectedRouter(Router):
         s, w = self.strong_weak_columns(strong, weak)
         p = np.asarray(self.router_.strong_probability(prompts, strong, weak), float)
         prior = np.asarray(self.router_.predict_quality(prompts), float)
-        shift = apply_corrections(prior, self.theta_) - prior
-        return np.clip(p + 0.5 * (shift[:, s] - shift[:, w]), 0.0, 1.0)
+        return shifted_p_strong(p, apply_corrections(prior, self.theta_) - prior, s, w)
 
     def novelty(self, prompts: list[str]) -> list[dict[str, Any]] | None:
         """The inner router's novelty facts (None when it has no novelty guard)."""

@@ -30,7 +30,12 @@ import numpy as np
 
 from routegraph.core.errors import InvalidInputError
 from routegraph.routers.base import Router
-from routegraph.routers.corrected import CorrectedRouter, apply_corrections, ridge_corrections
+from routegraph.routers.corrected import (
+    CorrectedRouter,
+    apply_corrections,
+    ridge_corrections,
+    shifted_p_strong,
+)
 
 FOLDS = 5
 MIN_RECORDS = 20
@@ -181,7 +186,7 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
             continue
         logged = table.columns.index(mapping.get(first["model"], first["model"]))
         shift = corrected[i] - table.prior[i]
-        p_new = float(np.clip(record["p_strong"] + 0.5 * (shift[strong] - shift[weak]), 0, 1))
+        p_new = float(shifted_p_strong(np.float64(record["p_strong"]), shift, strong, weak))
         choice = strong if p_new >= record["threshold"] else weak
         y, p = table.outcomes[i], table.propensity[i]
         current_q.append(y[logged] if np.isfinite(y[logged]) else corrected[i, logged])
