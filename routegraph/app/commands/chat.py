@@ -28,7 +28,6 @@ from rich.table import Table
 from routegraph.app.commands.ask import add_run_options, context_from_args
 from routegraph.core.context import context_from_dict
 from routegraph.core.errors import InvalidInputError
-from routegraph.core.outcomes import NAMESPACE
 from routegraph.graphs.registry import GRAPH_IDS, build_graph
 
 DEFAULT_GRAPH = "hybrid"
@@ -127,7 +126,8 @@ async def chat(args: argparse.Namespace, db: str, context: dict[str, Any]) -> in
                 continue
             verdict = FEEDBACK.get(text.split(maxsplit=1)[0])
             if verdict is not None:
-                await give_feedback(console, kept.store, thread, text, verdict)
+                values = await thread_values(saver, config)
+                await give_feedback(console, kept.store, thread, values, text, verdict)
                 continue
             inputs: dict[str, Any] = {"messages": [HumanMessage(text)]}
             if getattr(args, "document_text", None):
@@ -138,23 +138,31 @@ async def chat(args: argparse.Namespace, db: str, context: dict[str, Any]) -> in
 
 
 async def give_feedback(
-    console: Console, store: BaseStore, thread: str, text: str, score: float
+    console: Console,
+    store: BaseStore,
+    thread: str,
+    values: dict[str, Any] | None,
+    text: str,
+    score: float,
 ) -> None:
-    """``/good`` or ``/bad [comment]``: the user's verdict on this thread's newest answer."""
+    """``/good`` or ``/bad [comment]``: the user's verdict on this thread's newest answer,
+    found by the thread and the turn its history ends on."""
     from routegraph.core.outcomes import OutcomeNotFoundError, arecord_feedback
 
-    comment = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else None
-    found = await store.asearch(NAMESPACE, filter={"thread_id": thread}, limit=1000)
-    if not found:
+    history = (values or {}).get("history") or []
+    if not history:
         console.print("[yellow]no answer to rate yet in this thread[/yellow]")
         return
-    newest = max(found, key=lambda item: (item.value.get("turn", 0), item.created_at))
+    turn = int(history[-1].get("turn") or len(history))
+    comment = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else None
     try:
-        await arecord_feedback(store, newest.key, score=score, comment=comment, source="chat")
+        await arecord_feedback(
+            store, thread_id=thread, turn=turn, score=score, comment=comment, source="chat"
+        )
     except OutcomeNotFoundError as exc:
         console.print(f"[yellow]{escape(str(exc))}[/yellow]")
         return
-    console.print(f"[dim]noted: turn {newest.value.get('turn')} rated {score:g}[/dim]")
+    console.print(f"[dim]noted: turn {turn} rated {score:g}[/dim]")
 
 
 async def read_line(console: Console) -> str | None:
