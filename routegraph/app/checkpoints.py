@@ -19,6 +19,7 @@ from pathlib import Path
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
+from routegraph.app.ledger import Ledger, open_sqlite_ledger, postgres_ledger
 from routegraph.core.errors import InvalidInputError
 
 DB_VARIABLE = "ROUTEGRAPH_DB"
@@ -59,6 +60,8 @@ class Persistence:
 
     checkpointer: BaseCheckpointSaver[str]
     store: BaseStore
+    ledger: Ledger
+    """Thread leases, per-key spend and rates (:mod:`routegraph.app.ledger`)."""
 
 
 @asynccontextmanager
@@ -82,10 +85,11 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
     async with (
         AsyncSqliteSaver.from_conn_string(str(path)) as sqlite_saver,
         AsyncSqliteStore.from_conn_string(str(path)) as sqlite_store,
+        open_sqlite_ledger(str(path)) as ledger,
     ):
         await sqlite_saver.setup()
         await sqlite_store.setup()
-        yield Persistence(sqlite_saver, sqlite_store)
+        yield Persistence(sqlite_saver, sqlite_store, ledger)
 
 
 @asynccontextmanager
@@ -107,13 +111,15 @@ async def _postgres(url: str) -> AsyncIterator[Persistence]:
     try:
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
+        ledger = postgres_ledger(pool)
         async with pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
             try:
                 await saver.setup()
                 await store.setup()
+                await ledger.setup()
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
-        yield Persistence(saver, store)
+        yield Persistence(saver, store, ledger)
     finally:
         await pool.close()

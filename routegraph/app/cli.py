@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from routegraph.core.errors import RouteGraphError
 
-COMMAND_MODULES = ("demo", "ask", "chat", "models", "train", "route", "bench", "serve", "learn")
+COMMAND_MODULES = (
+    "demo", "ask", "chat", "models", "train", "route", "bench", "serve", "keys", "learn",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@ print one clear line instead of a stack trace."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 
@@ -62,12 +63,20 @@ class DataNotFoundError(DataFormatError):
     """Recorded benchmark data is needed and not where ``ROUTEGRAPH_DATA_DIR`` points."""
 
 
+def _number(field: str, value: object, allowed: str) -> float:
+    """``value`` as a float if it is a real number (not a bool, not a numeric string: a
+    setting sent as ``"0.5"`` is refused by name, not compared as text later); NaN refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(field, f"{value!r} is not a number", allowed)
+    number = float(value)
+    if number != number:  # NaN passes every comparison, so it must be refused by name
+        raise InvalidInputError(field, f"{value!r} is not a number", allowed)
+    return number
+
+
 def check_unit_interval(field: str, value: float) -> float:
     """Return ``value`` if it is a probability-like number in [0, 1], else raise."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(field, f"{value!r} is not a number", "a number in [0, 1]") from None
+    number = _number(field, value, "a number in [0, 1]")
     if not 0.0 <= number <= 1.0:
         raise InvalidInputError(field, f"{number} is outside [0, 1]", "a number in [0, 1]")
     return number
@@ -75,12 +84,7 @@ def check_unit_interval(field: str, value: float) -> float:
 
 def check_non_negative(field: str, value: float) -> float:
     """Return ``value`` if it is a number >= 0, else raise."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(field, f"{value!r} is not a number", "a number >= 0") from None
-    if number != number:  # NaN passes every comparison, so it must be refused by name
-        raise InvalidInputError(field, f"{value!r} is not a number", "a number >= 0")
+    number = _number(field, value, "a number >= 0")
     if number < 0:
         raise InvalidInputError(field, f"{number} is negative", "a number >= 0")
     return number

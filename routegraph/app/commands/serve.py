@@ -1,7 +1,9 @@
 """``routegraph serve``: the OpenAI-compatible API on its own (uvicorn), one process, async.
 
-It binds 127.0.0.1 unless ``--host`` says otherwise: the API has no authentication, so exposing
-it is a decision the operator makes explicitly. ``--db`` keeps threads (``thread_id`` requests)
+It binds 127.0.0.1 unless ``--host`` says otherwise. With keys (``--keys FILE`` from ``routegraph
+keys create``, or ``ROUTEGRAPH_API_KEYS``) every request needs ``Authorization: Bearer <key>``;
+binding any other address without keys is refused unless ``--insecure-no-auth`` says the
+operator means it. ``--db`` keeps threads (``thread_id`` requests)
 in a SQLite file or a PostgreSQL database; several ``serve`` processes on one PostgreSQL database
 continue each other's threads, and keeps the outcome log there (``POST /v1/feedback`` rates
 answers; ``routegraph learn`` refits from it); ``--router`` picks the router requests use unless
@@ -20,6 +22,18 @@ from routegraph.core.errors import InvalidInputError
 DEFAULT_PORT = 8000
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "serve",
@@ -36,8 +50,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 exposes the "
-        "unauthenticated API to the network)",
+        help="address to bind (default: 127.0.0.1, this machine only); another address needs "
+        "keys (--keys or $ROUTEGRAPH_API_KEYS) or --insecure-no-auth",
+    )
+    parser.add_argument(
+        "--keys",
+        help="keys file written by routegraph keys create (default: $ROUTEGRAPH_KEYS_FILE); "
+        "with it or $ROUTEGRAPH_API_KEYS, requests need Authorization: Bearer <key>",
+    )
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="allow binding a non-loopback address with no keys (anyone who can reach the "
+        "port can spend the configured models' money)",
     )
     parser.add_argument(
         "--db",
@@ -71,12 +96,26 @@ def run(args: argparse.Namespace) -> int:
         from routegraph.routers.registry import load_router
 
         load_router(args.router)  # a folder with nothing promoted (or broken) stops the start
+    from routegraph.app.server.keys import KeyRing
+
+    if args.keys and not Path(args.keys).expanduser().is_file():
+        raise InvalidInputError("--keys", f"{args.keys} does not exist", "a file from keys create")
+    keys = KeyRing.from_environment(args.keys)
+    if not keys.enabled and not is_loopback(args.host) and not args.insecure_no_auth:
+        raise InvalidInputError(
+            "--host",
+            f"{args.host} exposes the API beyond this machine and no keys are configured",
+            "127.0.0.1 / localhost / ::1, or keys (--keys, $ROUTEGRAPH_API_KEYS), or "
+            "--insecure-no-auth",
+        )
     db = args.db or os.environ.get(DB_VARIABLE) or None
-    app = create_app(db=db or "", defaults={"router": args.router} if args.router else None)
+    app = create_app(
+        db=db or "", defaults={"router": args.router} if args.router else None, keys=keys
+    )
     where = describe(db) if db else "none (stateless: each request carries its conversation)"
     print(
         f"routegraph serve: OpenAI-compatible API at http://{args.host}:{args.port}/v1 "
-        f"(threads: {where})",
+        f"(threads: {where}; keys: {'required' if keys.enabled else 'none'})",
         file=sys.stderr,
         flush=True,
     )

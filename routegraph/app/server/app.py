@@ -10,6 +10,12 @@ this app through ``langgraph.json``'s ``http.app``):
 - ``GET /v1/threads/{thread_id}``: a kept thread's messages and per-turn history.
 - ``POST /v1/feedback``: a user's score for an answer (by completion id, or thread and turn),
   added to the outcome log that ``routegraph learn`` refits routers from.
+- ``GET /healthz`` (the process answers), ``GET /readyz`` (its stores are open), ``GET /metrics``
+  (Prometheus), outside ``/v1`` and without a key.
+
+With keys configured (``ROUTEGRAPH_API_KEYS``, a keys file: :mod:`.keys`) every ``/v1`` route
+asks for ``Authorization: Bearer <key>`` (401 otherwise), threads belong to the key that made
+them, and :mod:`.policy` decides what each request may set.
 
 ``routegraph serve`` runs it with uvicorn; ``ROUTEGRAPH_DB`` (or ``serve --db``) names the
 SQLite file or PostgreSQL URL that keeps threads and the outcome log.
@@ -21,7 +27,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,7 +38,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from routegraph.app.checkpoints import DB_VARIABLE, open_persistence
-from routegraph.app.server.chat_request import ChatRequest, parse_chat_request
+from routegraph.app.ledger import MemoryLedger
+from routegraph.app.server.admission import Admission, admit
+from routegraph.app.server.chat_request import ChatRequest, owned_thread_id, parse_chat_request
 from routegraph.app.server.completions import (
     chunk_body,
     completion_body,
@@ -47,7 +55,10 @@ from routegraph.app.server.completions import (
 )
 from routegraph.app.server.errors import ApiError
 from routegraph.app.server.feedback import apply_feedback
+from routegraph.app.server.keys import ApiKey, KeyRing
 from routegraph.app.server.model_ids import resolve_model_id, served_model_ids
+from routegraph.app.server.observe import ServerMetrics
+from routegraph.app.server.policy import RequestPolicy
 from routegraph.app.server.runs import GraphFactory, GraphRunner
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import context_from_dict
@@ -59,7 +70,9 @@ CREATED = 1_767_225_600  # 2026-01-01: a fixed 'created' for the listed model id
 
 
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    return JSONResponse(
+        error.body(), status_code=error.status, headers={**error.headers, **(headers or {})}
+    )
 
 
 def model_card(model_id: str) -> dict[str, Any]:
@@ -74,11 +87,43 @@ def model_card(model_id: str) -> dict[str, Any]:
 
 
 async def json_body(request: Request) -> Any:
-    """The parsed JSON body, else a 400 in OpenAI's shape."""
+    """The parsed JSON body, else a 400 in OpenAI's shape (also for nesting too deep to parse,
+    and for NaN / Infinity, which are not JSON)."""
+    raw = await request.body()
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json.loads(raw, parse_constant=_not_json)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         raise ApiError(400, "The request body is not valid JSON.") from None
+    except RecursionError:
+        raise ApiError(400, "The request body is nested too deeply.") from None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def no_answer_error(trace: dict[str, Any]) -> ApiError | None:
+    """A 502 when no model could answer (every candidate failed, was skipped or over budget):
+    an error, with each model's reason, never an assistant message."""
+    if trace.get("chosen_model") is not None or "graph" not in trace:
+        return None
+    reasons = "; ".join(str(n) for n in trace.get("notes") or []) or "none tried"
+    return ApiError(
+        502,
+        f"No model could answer: {reasons}",
+        None,
+        code="no_model_answered",
+        extra={"routegraph": trace},
+    )
+
+
+UNAUTHORIZED = ApiError(
+    401,
+    "Incorrect or missing API key: send 'Authorization: Bearer <key>' with a key from "
+    "routegraph keys create (or ROUTEGRAPH_API_KEYS).",
+    None,
+    code="invalid_api_key",
+)
 
 
 def create_app(
@@ -86,72 +131,134 @@ def create_app(
     db: str | None = None,
     catalog: Catalog | None = None,
     defaults: dict[str, Any] | None = None,
+    keys: KeyRing | None = None,
+    policy: RequestPolicy | None = None,
 ) -> Starlette:
     """The app; ``db`` (default ``$ROUTEGRAPH_DB``) keeps threads and the outcome log;
     ``factory`` builds graphs (by id) and ``catalog`` is the one their settings are checked
-    against; ``defaults`` are run settings for requests that do not name them."""
+    against; ``defaults`` are run settings for requests that do not name them; ``keys``
+    (default: from the environment) who may call; ``policy`` what requests may set."""
     if defaults:
         context_from_dict(dict(defaults), catalog)  # a bad operator setting stops the start
-    runner = GraphRunner(factory, catalog=catalog, defaults=defaults)
+    runner = GraphRunner(factory, catalog=catalog, defaults=defaults, policy=policy)
+    keyring = keys if keys is not None else KeyRing.from_environment()
+    metrics = ServerMetrics()
     db = db if db is not None else os.environ.get(DB_VARIABLE) or None
+    ready = {"stores": not db}
+
+    def authorize(request: Request) -> ApiKey | None:
+        """The caller's key; ApiError 401 where keys are asked for and none valid came."""
+        if not keyring.enabled:
+            return None
+        key = keyring.verify(request.headers.get("authorization"))
+        if key is None:
+            raise UNAUTHORIZED
+        return key
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not db:
+        if not db:  # leases, rates and spend in this process (the runner's MemoryLedger)
             yield
             return
         async with open_persistence(db) as kept:
+            runner.ledger = kept.ledger
             runner.checkpointer = kept.checkpointer
             runner.store = kept.store
+            ready["stores"] = True
             yield
+            ready["stores"] = False
             runner.checkpointer = None
             runner.store = None
+            runner.ledger = MemoryLedger()
 
     async def list_models(request: Request) -> Response:
+        try:
+            authorize(request)
+        except ApiError as exc:
+            return error_response(exc)
         return JSONResponse({"object": "list", "data": [model_card(m) for m in served_model_ids()]})
 
     async def get_model(request: Request) -> Response:
         try:
+            authorize(request)
             return JSONResponse(model_card(request.path_params["model"]))
+        except ApiError as exc:
+            return error_response(exc)
         except LookupError as exc:
             return error_response(ApiError(404, str(exc), "model", code="model_not_found"))
 
     async def chat_completions(request: Request) -> Response:
+        started = time.perf_counter()
+        graph, key_id = "unknown", "none"
         try:
+            key = authorize(request)
+            key_id = key.id if key else "none"
             chat = parse_chat_request(await json_body(request))
+            chat.key = key
+            graph = chat.target.graph_id
+            budget = runner.context(chat).budget_usd  # bad settings: a 400 before admission
+            admission = await admit(runner.ledger, chat, budget)
             if chat.stream:
-                return await streamed(chat)
-            message = await runner.answer(chat)
+                return await streamed(chat, started, admission)
+            trace = None
+            try:
+                message = await runner.answer(chat)
+                trace = trace_of(message, chat.thread_id)
+            finally:
+                await admission.release(trace.get("cost_usd") if trace else None)
+            failed = no_answer_error(trace)
+            if failed is not None:
+                raise failed
         except ApiError as exc:
+            metrics.record(graph, key_id, exc.status, started)
             return error_response(exc)
         except RouteGraphError as exc:
+            metrics.record(graph, key_id, 500, started)
             return error_response(ApiError(500, str(exc)))
         except Exception as exc:  # the client gets OpenAI's shape; the log keeps the trace
             log.exception("run failed")
+            metrics.record(graph, key_id, 500, started)
             return error_response(ApiError(500, f"The run failed: {type(exc).__name__}: {exc}"))
-        trace = trace_of(message, chat.thread_id)
+        metrics.record(graph, key_id, 200, started, trace)
         return JSONResponse(
             completion_body(chat.target.model_id, message, trace), headers=trace_headers(trace)
         )
 
-    async def streamed(chat: ChatRequest) -> Response:
-        runner.context(chat)  # bad settings fail as a 400 before the stream starts
+    async def streamed(chat: ChatRequest, started: float, admission: Admission) -> Response:
         chunks = runner.stream(chat)
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
+            await admission.release(None)
             raise ApiError(500, "The graph returned no answer.") from None
+        except BaseException:
+            await admission.release(None)
+            raise
+        failed = no_answer_error(trace_of(first)) if not first.content else None
+        if failed is not None:  # nothing sent yet: a plain error response, not a stream
+            await chunks.aclose()
+            await admission.release(trace_of(first).get("cost_usd"))
+            raise failed
         headers = {"x-routegraph-graph": chat.target.graph_id, "cache-control": "no-cache"}
         if chat.thread_id:
             headers["x-routegraph-thread-id"] = chat.thread_id
+        key_id = chat.key.id if chat.key else "none"
+
+        async def finished(status: int, trace: dict[str, Any] | None) -> None:
+            await admission.release(trace.get("cost_usd") if trace else None)
+            metrics.record(chat.target.graph_id, key_id, status, started, trace)
+
         return StreamingResponse(
-            sse_events(chat, first, chunks), media_type="text/event-stream", headers=headers
+            sse_events(chat, first, chunks, finished),
+            media_type="text/event-stream",
+            headers=headers,
         )
 
     async def get_thread(request: Request) -> Response:
         thread_id = request.path_params["thread_id"]
         try:
-            found = await runner.thread(thread_id)
+            key = authorize(request)
+            found = await runner.thread(owned_thread_id(thread_id, key) or thread_id)
         except ApiError as exc:
             return error_response(exc)
         if found is None:
@@ -167,7 +274,10 @@ def create_app(
 
     async def feedback(request: Request) -> Response:
         try:
+            key = authorize(request)
             body = await json_body(request)
+            if isinstance(body, dict) and isinstance(body.get("thread_id"), str):
+                body = {**body, "thread_id": owned_thread_id(body["thread_id"], key)}
             if runner.store is None:
                 raise ApiError(
                     400,
@@ -181,6 +291,17 @@ def create_app(
         return JSONResponse(
             {"object": "feedback", "outcome_id": record["id"], "feedback": record["feedback"]}
         )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if not ready["stores"]:
+            return JSONResponse({"status": "starting", "stores": "not open"}, status_code=503)
+        return JSONResponse({"status": "ready", "threads": bool(db), "keys": keyring.enabled})
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     async def not_found(request: Request) -> Response:
         where = f"{request.method} {request.url.path}"
@@ -197,22 +318,57 @@ def create_app(
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/threads/{thread_id}", get_thread, methods=["GET"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
         Route("/v1/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runner = runner
+    app.state.metrics = metrics
     return app
 
 
 async def sse_events(
-    chat: ChatRequest, first: AIMessageChunk, rest: AsyncIterator[AIMessageChunk]
+    chat: ChatRequest,
+    first: AIMessageChunk,
+    rest: AsyncIterator[AIMessageChunk],
+    finished: Callable[[int, dict[str, Any] | None], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """OpenAI's chunk sequence: role, content and tool-call deltas, a finish chunk carrying the
     routing trace, the usage chunk when asked for, then ``[DONE]``. A failure mid-stream is sent
     as an error event (the status line has already gone out)."""
+    done = finished or _nothing
     cid, created, model = completion_id(), int(time.time()), chat.target.model_id
     make: Callable[..., dict[str, Any]] = lambda **kw: chunk_body(cid, model, created, **kw)  # noqa: E731
     yield sse(make(delta={"role": "assistant", "content": ""}))
+    status: tuple[int, dict[str, Any] | None] = (499, None)  # the client left mid-stream
+    events = _events(chat, first, rest, make)
+    try:
+        async for event in events:
+            if isinstance(event, tuple):
+                status = event
+            else:
+                yield event
+    finally:  # also when the client disconnects: the graph's run is closed (cancelled)
+        await events.aclose()
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await done(*status)
+
+
+async def _nothing(status: int, trace: dict[str, Any] | None) -> None:
+    return None
+
+
+async def _events(
+    chat: ChatRequest,
+    first: AIMessageChunk,
+    rest: AsyncIterator[AIMessageChunk],
+    make: Callable[..., dict[str, Any]],
+) -> AsyncGenerator[bytes | tuple[int, dict[str, Any] | None], None]:
+    """The stream's events, and last the (status, trace) the run ended with."""
     final: AIMessageChunk | None = None
     tool_index = 0
     try:
@@ -226,14 +382,22 @@ async def sse_events(
                 tool_index += 1
             chunk = await anext(rest, None)
     except ApiError as exc:
+        yield (exc.status, None)
         yield sse(exc.body())
         return
     except Exception as exc:  # the client must learn the run failed; the log keeps the trace
         log.exception("streamed run failed")
+        yield (500, None)
         yield sse(ApiError(500, f"The run failed: {exc}").body())
         return
     assert final is not None
     trace = trace_of(final, chat.thread_id)
+    failed = no_answer_error(trace)
+    if failed is not None:  # the status line has gone out: an error event, no finish chunk
+        yield (failed.status, trace)
+        yield sse(failed.body())
+        return
+    yield (200, trace)
     yield sse(make(delta={}, finish=finish_reason(final), routegraph=trace))
     if chat.include_usage:
         yield sse(make(delta=None, usage=usage_of(final)))

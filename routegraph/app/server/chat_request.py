@@ -22,6 +22,7 @@ from langchain_core.messages import (
 )
 
 from routegraph.app.server.errors import ApiError
+from routegraph.app.server.keys import ApiKey
 from routegraph.app.server.model_ids import ModelTarget, resolve_model_id
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -52,6 +53,20 @@ class ChatRequest:
     thread_id: str | None = None
     context_params: dict[str, str] = field(default_factory=dict)
     """Context field -> the body field it came from (for error messages)."""
+    key: ApiKey | None = None
+    """The API key the request came with (None where the server asks for none)."""
+
+    @property
+    def kept_thread_id(self) -> str | None:
+        """The thread's id in the store: under its key's id, so a thread belongs to the key
+        that made it and no other key can read or continue it."""
+        return owned_thread_id(self.thread_id, self.key)
+
+
+def owned_thread_id(thread_id: str | None, key: ApiKey | None) -> str | None:
+    if thread_id is None or key is None:
+        return thread_id
+    return f"{key.id}/{thread_id}"
 
 
 def parse_chat_request(body: Any) -> ChatRequest:

@@ -8,7 +8,7 @@ same database continues the conversation, and the thread's ``history`` records e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -18,8 +18,10 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
 from routegraph.app.chat_model import LIVE_STREAMING_GRAPHS, STREAM_MODES, StreamRelay
+from routegraph.app.ledger import Ledger, MemoryLedger
 from routegraph.app.server.chat_request import ChatRequest
 from routegraph.app.server.errors import ApiError
+from routegraph.app.server.policy import RequestPolicy
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import RouteContext, context_from_dict
 from routegraph.core.errors import InvalidInputError
@@ -37,15 +39,21 @@ class GraphRunner:
         checkpointer: BaseCheckpointSaver[str] | None = None,
         catalog: Catalog | None = None,
         defaults: dict[str, Any] | None = None,
+        policy: RequestPolicy | None = None,
     ):
         self.factory = factory
-        self.defaults = dict(defaults or {})
-        """Operator settings a request does not name (``serve --router``): under the request."""
+        self.policy = policy or RequestPolicy()
+        """What requests may set (ceilings, server-only fields, key rights)."""
+        if defaults:
+            self.policy.operator = {**self.policy.operator, **defaults}
         self.catalog = catalog
         """The catalog settings are checked against (the graphs' own; default: packaged)."""
         self._graphs: dict[tuple[str, bool], CompiledStateGraph[Any, Any, Any, Any]] = {}
         self._checkpointer = checkpointer
         self._store: BaseStore | None = None
+        self.ledger: Ledger = MemoryLedger()
+        """Thread leases, key spend and rates: this process's, until the app's lifespan opens
+        the database's."""
 
     @property
     def checkpointer(self) -> BaseCheckpointSaver[str] | None:
@@ -92,13 +100,17 @@ class GraphRunner:
         graph = self.graph(request.target.graph_id, threaded=bool(request.thread_id))
         config: RunnableConfig = {}
         if request.thread_id:
-            config = {"configurable": {"thread_id": request.thread_id}}
+            config = {"configurable": {"thread_id": request.kept_thread_id}}
         return graph, config, context
 
     def context(self, request: ChatRequest) -> RouteContext:
-        """The run context, checked before any model runs (400 naming the body field)."""
+        """The run context, checked before any model runs (400 naming the body field; 403
+        for what the request's key may not use)."""
+        settings = self.policy.apply(
+            request.context, request.context_params, request.target.graph_id, request.key
+        )
         try:
-            return context_from_dict({**self.defaults, **request.context}, self.catalog)
+            return context_from_dict(settings, self.catalog)
         except InvalidInputError as exc:
             raise api_error_for(exc, request) from None
 
@@ -114,7 +126,7 @@ class GraphRunner:
             raise ApiError(500, "The graph returned no answer.")
         return message
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[AIMessageChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[AIMessageChunk, None]:
         """The answer as :class:`RoutedChatModel` streams it: the chosen model's tokens live
         where the graph accepts its router's choice unjudged (simple, specialist), else the
         accepted answer once accepted; the last chunk carries the trace and the usage."""

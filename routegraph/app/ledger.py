@@ -1,0 +1,233 @@
+"""Shared counters a team's gateway needs to be right across processes: thread leases, per-key
+spend and per-key request rates, in the database that keeps the threads.
+
+Why here and not in memory: several ``serve`` processes on one PostgreSQL database (or several
+workers on one SQLite file) must agree that a thread is busy, that a key's budget is used up,
+that a key made its 60th request this minute. Each check is ONE conditional SQL statement
+(``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` / ``UPDATE ... WHERE``), which both SQLite
+(one writer at a time) and PostgreSQL (row locks, the condition re-checked after a wait) apply
+atomically; whether a row changed says whether the claim was granted. Spend is reserved at the
+run's worst case before it starts and settled at its real cost after, so 50 concurrent requests
+cannot all pass a check that only one of them could afford. Spend survives a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS routegraph_thread_leases ("
+    " thread_id TEXT PRIMARY KEY, holder TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS routegraph_key_spend ("
+    " key_id TEXT PRIMARY KEY, spent DOUBLE PRECISION NOT NULL DEFAULT 0,"
+    " reserved DOUBLE PRECISION NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS routegraph_key_rate ("
+    " key_id TEXT NOT NULL, minute BIGINT NOT NULL, count INTEGER NOT NULL,"
+    " PRIMARY KEY (key_id, minute))",
+)
+CLAIM_THREAD = (
+    "INSERT INTO routegraph_thread_leases (thread_id, holder, expires) VALUES (%s, %s, %s) "
+    "ON CONFLICT (thread_id) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "
+    "WHERE routegraph_thread_leases.expires < %s OR routegraph_thread_leases.holder = %s"
+)
+RELEASE_THREAD = "DELETE FROM routegraph_thread_leases WHERE thread_id = %s AND holder = %s"
+NEW_SPEND_ROW = (
+    "INSERT INTO routegraph_key_spend (key_id, spent, reserved) VALUES (%s, 0, 0) "
+    "ON CONFLICT (key_id) DO NOTHING"
+)
+RESERVE = (
+    "UPDATE routegraph_key_spend SET reserved = reserved + %s "
+    "WHERE key_id = %s AND spent + reserved + %s <= %s"
+)
+SETTLE = (
+    "UPDATE routegraph_key_spend SET reserved = reserved - %s, spent = spent + %s WHERE key_id = %s"
+)
+READ_SPEND = "SELECT spent, reserved FROM routegraph_key_spend WHERE key_id = %s"
+COUNT_REQUEST = (
+    "INSERT INTO routegraph_key_rate (key_id, minute, count) VALUES (%s, %s, 1) "
+    "ON CONFLICT (key_id, minute) DO UPDATE SET count = routegraph_key_rate.count + 1 "
+    "WHERE routegraph_key_rate.count < %s"
+)
+FORGET_OLD_MINUTES = "DELETE FROM routegraph_key_rate WHERE minute < %s"
+LEASE_S = 60.0
+"""A thread lease lasts this long unless renewed (a running turn renews it every third of it),
+so a process killed mid-turn blocks its thread for at most this long."""
+
+
+class Ledger:
+    """Leases, spend and rates on one database; ``execute(sql, params) -> rows changed`` and
+    ``fetch(sql, params) -> first row`` are the database's (see :func:`open_ledger`)."""
+
+    def __init__(self, execute: Any, fetch: Any):
+        self._execute = execute
+        self._fetch = fetch
+
+    async def setup(self) -> None:
+        for statement in TABLES:
+            await self._execute(statement, ())
+
+    # -- threads ------------------------------------------------------------------------------
+    async def claim_thread(self, thread_id: str, holder: str, lease_s: float = LEASE_S) -> bool:
+        """Whether ``holder`` now has the thread (it was free, expired, or already its own)."""
+        now = time.time()
+        changed = await self._execute(CLAIM_THREAD, (thread_id, holder, now + lease_s, now, holder))
+        return changed > 0
+
+    async def release_thread(self, thread_id: str, holder: str) -> None:
+        await self._execute(RELEASE_THREAD, (thread_id, holder))
+
+    @asynccontextmanager
+    async def thread_lease(self, thread_id: str, holder: str) -> AsyncIterator[bool]:
+        """Hold the thread while the body runs (renewed in the background); yields whether it
+        was granted (the body must not run a turn when it was not)."""
+        granted = await self.claim_thread(thread_id, holder)
+        if not granted:
+            yield False
+            return
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(LEASE_S / 3)
+                await self.claim_thread(thread_id, holder)
+
+        renewer = asyncio.create_task(renew())
+        try:
+            yield True
+        finally:
+            renewer.cancel()
+            await asyncio.shield(self.release_thread(thread_id, holder))
+
+    # -- spend --------------------------------------------------------------------------------
+    async def reserve(self, key_id: str, worst_case: float, budget: float) -> float:
+        """Reserve up to ``worst_case`` USD of ``key_id``'s ``budget``: the whole worst case
+        if it fits, else what is left; 0.0 when nothing is left (the caller refuses the
+        request). The run must then be held to the returned amount."""
+        await self._execute(NEW_SPEND_ROW, (key_id,))
+        if await self._execute(RESERVE, (worst_case, key_id, worst_case, budget)) > 0:
+            return worst_case
+        spent, reserved = await self.spend(key_id)
+        left = budget - spent - reserved
+        if left > 1e-12 and await self._execute(RESERVE, (left, key_id, left, budget)) > 0:
+            return left
+        return 0.0
+
+    async def settle(self, key_id: str, reserved: float, actual: float) -> None:
+        """Turn a reservation into what the run really spent."""
+        await self._execute(SETTLE, (reserved, max(0.0, actual), key_id))
+
+    async def spend(self, key_id: str) -> tuple[float, float]:
+        """(spent, reserved) USD of ``key_id``."""
+        row = await self._fetch(READ_SPEND, (key_id,))
+        return (float(row[0]), float(row[1])) if row else (0.0, 0.0)
+
+    # -- rate ---------------------------------------------------------------------------------
+    async def count_request(self, key_id: str, per_minute: int) -> float | None:
+        """Count one request of ``key_id`` in this minute; None if allowed, else the seconds
+        until the next minute starts (the request is not counted)."""
+        now = time.time()
+        minute = int(now // 60)
+        if await self._execute(COUNT_REQUEST, (key_id, minute, per_minute)) > 0:
+            if minute % 10 == 0:
+                await self._execute(FORGET_OLD_MINUTES, (minute - 1,))
+            return None
+        return 60.0 - (now % 60)
+
+
+def sqlite_ledger(connection: Any) -> Ledger:
+    """A ledger on an ``aiosqlite`` connection in autocommit mode (each statement atomic)."""
+
+    async def execute(sql: str, params: tuple[Any, ...]) -> int:
+        cursor = await connection.execute(sql.replace("%s", "?"), params)
+        return int(cursor.rowcount)
+
+    async def fetch(sql: str, params: tuple[Any, ...]) -> Any:
+        cursor = await connection.execute(sql.replace("%s", "?"), params)
+        return await cursor.fetchone()
+
+    return Ledger(execute, fetch)
+
+
+def postgres_ledger(pool: Any) -> Ledger:
+    """A ledger on a ``psycopg_pool`` pool of autocommit connections."""
+
+    async def execute(sql: str, params: tuple[Any, ...]) -> int:
+        async with pool.connection() as conn:
+            cursor = await conn.execute(sql, params)
+            return int(cursor.rowcount)
+
+    async def fetch(sql: str, params: tuple[Any, ...]) -> Any:
+        async with pool.connection() as conn:
+            row = await (await conn.execute(sql, params)).fetchone()
+            return None if row is None else tuple(row.values() if isinstance(row, dict) else row)
+
+    return Ledger(execute, fetch)
+
+
+@asynccontextmanager
+async def open_sqlite_ledger(path: str) -> AsyncIterator[Ledger]:
+    """A ledger on the SQLite file ``path`` (``":memory:"``: this process only)."""
+    import aiosqlite
+
+    async with aiosqlite.connect(path, isolation_level=None, timeout=30) as connection:
+        await connection.execute("PRAGMA busy_timeout = 30000")
+        ledger = sqlite_ledger(connection)
+        await ledger.setup()
+        yield ledger
+
+
+class MemoryLedger(Ledger):
+    """The same rules for one process without a database (``serve`` without ``--db``): nothing
+    survives a restart. Methods never await between reading and writing, so asyncio runs each
+    claim whole."""
+
+    def __init__(self) -> None:
+        super().__init__(None, None)
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._spend: dict[str, list[float]] = {}
+        self._rate: dict[tuple[str, int], int] = {}
+
+    async def setup(self) -> None:
+        return None
+
+    async def claim_thread(self, thread_id: str, holder: str, lease_s: float = LEASE_S) -> bool:
+        now = time.time()
+        current = self._leases.get(thread_id)
+        if current is not None and current[1] >= now and current[0] != holder:
+            return False
+        self._leases[thread_id] = (holder, now + lease_s)
+        return True
+
+    async def release_thread(self, thread_id: str, holder: str) -> None:
+        if self._leases.get(thread_id, ("",))[0] == holder:
+            del self._leases[thread_id]
+
+    async def reserve(self, key_id: str, worst_case: float, budget: float) -> float:
+        row = self._spend.setdefault(key_id, [0.0, 0.0])
+        grant = min(worst_case, budget - row[0] - row[1])
+        if grant <= 1e-12:
+            return 0.0
+        row[1] += grant
+        return grant
+
+    async def settle(self, key_id: str, reserved: float, actual: float) -> None:
+        row = self._spend.setdefault(key_id, [0.0, 0.0])
+        row[1] -= reserved
+        row[0] += max(0.0, actual)
+
+    async def spend(self, key_id: str) -> tuple[float, float]:
+        spent, reserved = self._spend.get(key_id, [0.0, 0.0])
+        return spent, reserved
+
+    async def count_request(self, key_id: str, per_minute: int) -> float | None:
+        now = time.time()
+        minute = int(now // 60)
+        count = self._rate.get((key_id, minute), 0)
+        if count >= per_minute:
+            return 60.0 - (now % 60)
+        self._rate = {k: v for k, v in self._rate.items() if k[1] >= minute - 1}
+        self._rate[(key_id, minute)] = count + 1
+        return None
