@@ -7,7 +7,10 @@ dependency: no system install, listening on a Unix socket in the test's folder),
 - a thread started in one process continues in a second process after the first has stopped;
 - two processes on the same database serve one thread alternately and no turn is lost;
 - the outcome log lives there too: feedback sent to one process rates the other's answer, and
-  ``routegraph learn`` refits from every process's records.
+  ``routegraph learn`` refits from every process's records;
+- a team's rules hold across processes: concurrent turns on one thread sent to both processes
+  run one at a time (the rest 409) and every accepted turn is kept; a key's budget admits only
+  what it can pay for across both; its threads are its own.
 """
 
 from __future__ import annotations
@@ -58,13 +61,14 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def start_serve(launch_server: Launcher, postgres_url: str, smollm2_gguf: Path) -> Any:
-    """``start_serve(name)`` -> a ``routegraph serve --db <postgres>`` process, ready."""
+    """``start_serve(name, *extra_args)`` -> a ``routegraph serve --db <postgres>`` process."""
 
-    def start(name: str) -> ServerProcess:
+    def start(name: str, *extra: str) -> ServerProcess:
         port = free_port()
-        argv = [executable("routegraph"), "serve", "--port", str(port), "--db", postgres_url]
+        argv = [executable("routegraph"), "serve", "--port", str(port), "--db", postgres_url,
+                *extra]  # fmt: skip
         server = launch_server(name, argv, port=port, drop_env=CLOUD_ENV_VARS)
-        wait_for_http(server, "/v1/models", timeout_s=120)
+        wait_for_http(server, "/healthz", timeout_s=120)
         return server
 
     return start
@@ -174,3 +178,50 @@ def test_two_processes_serve_one_thread_alternately(
     assert report["base_router"] == "heuristic" and report["records"] >= 5
     assert report["labels"]["feedback"] == 2
     assert (tmp_path / "learned" / "v0001" / "router.json").is_file()
+
+
+def test_thread_turns_budgets_and_ownership_hold_across_processes(
+    start_serve: Any, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from routegraph.app.server.keys import create_key
+
+    keys = tmp_path / "keys.json"
+    per_request = 0.01  # a run's worst case; the key can pay for three at once
+    team, _ = create_key(keys, "team", budget_usd=3 * per_request)
+    other, _ = create_key(keys, "other")
+    servers = [start_serve(f"serve-keys-{i}", "--keys", str(keys)) for i in range(2)]
+
+    def send(i: int, key: str, thread: str | None, budget: float | None = None) -> Any:
+        question = [{"role": "user", "content": QUESTIONS[i % 4]}]
+        body: dict[str, Any] = {"model": LOCAL, "max_tokens": 24, "messages": question}
+        if thread:
+            body["thread_id"] = thread
+        if budget is not None:
+            body["routegraph"] = {"budget_usd": budget}
+        return httpx.post(f"{servers[i % 2].url}/v1/chat/completions", json=body,
+                          headers={"authorization": f"Bearer {key}"}, timeout=300)  # fmt: skip
+
+    with ThreadPoolExecutor(6) as pool:  # six turns on one thread, through both processes
+        codes = [r.status_code for r in pool.map(lambda i: send(i, other, "busy"), range(6))]
+    assert set(codes) <= {200, 409} and 409 in codes and 200 in codes
+    kept = httpx.get(f"{servers[0].url}/v1/threads/busy",
+                     headers={"authorization": f"Bearer {other}"}, timeout=60).json()  # fmt: skip
+    assert [t["turn"] for t in kept["history"]] == list(range(1, codes.count(200) + 1))
+    # the thread is the key's own: the other key sees no such thread
+    assert (
+        httpx.get(
+            f"{servers[1].url}/v1/threads/busy",
+            headers={"authorization": f"Bearer {team}"},
+            timeout=60,
+        ).status_code
+        == 404
+    )
+
+    with ThreadPoolExecutor(8) as pool:  # eight at once against a budget for three
+        replies = list(pool.map(lambda i: send(i, team, None, per_request), range(8)))
+    codes = [r.status_code for r in replies]
+    assert set(codes) <= {200, 429} and 1 <= codes.count(200) <= 3, codes
+    refusal = next(r for r in replies if r.status_code == 429).json()["error"]
+    assert refusal["code"] == "insufficient_quota"

@@ -19,11 +19,21 @@ COMMAND_MODULES = (
 )  # fmt: skip
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("routegraph")
+    except PackageNotFoundError:  # pragma: no cover - running from a tree that is not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="routegraph",
         description="Route every LLM request to the model best suited to it (LangGraph graphs).",
     )
+    parser.add_argument("--version", action="version", version=f"routegraph {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

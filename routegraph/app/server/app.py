@@ -234,7 +234,7 @@ def create_app(
         except BaseException:
             await admission.release(None)
             raise
-        failed = no_answer_error(trace_of(first)) if not first.content else None
+        failed = no_answer_error(trace_of(first))  # the last chunk (with the trace) came first
         if failed is not None:  # nothing sent yet: a plain error response, not a stream
             await chunks.aclose()
             await admission.release(trace_of(first).get("cost_usd"))

@@ -1,0 +1,315 @@
+"""Serving a team: keys, what a request may set, per-key budgets and rates, one turn at a time
+per thread, errors that are errors, health and metrics.
+
+The app runs in process (Starlette's transports) on fake chat models: branch logic only. The
+same rules across real processes on PostgreSQL are in ``test_postgres_threads.py``; ``routegraph
+serve``'s own flags are checked at the end through the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from starlette.testclient import TestClient
+
+from routegraph.app.cli import main as cli
+from routegraph.app.server.app import create_app
+from routegraph.app.server.keys import ApiKey, KeyRing, create_key, read_keys_file, revoke_key
+from routegraph.graphs.registry import build_graph
+from tests.fakes import FailingChatModel, ScriptedChatModel, TableEvaluator, tiny_catalog
+from tests.test_graph_branches import FixedRouter, handle
+from tests.test_openai_app import SlowChatModel
+
+CATALOG = tiny_catalog()
+TO_LARGE = {"weak_model": "small", "strong_model": "large", "models": ["small", "large"],
+            "threshold": 0.0}  # fmt: skip
+QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]
+LARGE_CALL_USD = CATALOG.get("large").cost(100, 50)  # the scripted model's usage
+
+
+def factory(delay_s: float = 0.0, failing: bool = False) -> Any:
+    def build(graph_id: str) -> Any:
+        large: Any = (
+            FailingChatModel() if failing else SlowChatModel(answers=["4!"], delay_s=delay_s)
+        )
+        return build_graph(
+            graph_id,
+            catalog=CATALOG,
+            models={"small": ScriptedChatModel(answers=["4"]), "large": large},
+            evaluator=TableEvaluator({"small": 0.9, "large": 0.95}),
+            router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.9)),
+        )
+
+    return build
+
+
+def keys_file(tmp_path: Path, **rights: Any) -> tuple[Path, str, ApiKey]:
+    path = tmp_path / "keys.json"
+    secret, entry = create_key(path, rights.pop("name", "team-a"), **rights)
+    return path, secret, entry
+
+
+def app_with(tmp_path: Path, keys: KeyRing | None, db: str = "", **build: Any) -> Any:
+    return create_app(factory(**build), db=db, catalog=CATALOG, keys=keys or KeyRing())
+
+
+def post(http: Any, key: str | None, **body: Any) -> Any:
+    body.setdefault("model", "routegraph-simple")
+    body.setdefault("messages", QUESTION)
+    body.setdefault("routegraph", dict(TO_LARGE))
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    return http.post("/v1/chat/completions", json=body, headers=headers)
+
+
+# -- keys ---------------------------------------------------------------------------------------
+def test_keys_file_keeps_hashes_only_and_the_cli_shows_no_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "keys.json"
+    assert cli(["keys", "--file", str(path), "create", "team-a", "--limit", "max_tokens=512",
+                "--budget-usd", "2", "--rpm", "30", "--json"]) == 0  # fmt: skip
+    created = json.loads(capsys.readouterr().out)
+    secret = created["key"]
+    assert secret.startswith("rg-") and len(secret) > 40
+    assert secret not in path.read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    (entry,) = read_keys_file(path)
+    assert entry.limits == {"max_tokens": 512} and entry.budget_usd == 2.0
+    assert entry.requests_per_minute == 30
+    assert cli(["keys", "--file", str(path), "list", "--json"]) == 0
+    listed = capsys.readouterr().out
+    assert entry.id in listed and secret not in listed and entry.hash not in listed
+    assert cli(["keys", "--file", str(path), "revoke", entry.id]) == 0
+    assert read_keys_file(path)[0].revoked is True
+    assert cli(["keys", "--file", str(path), "revoke", "key-nope"]) == 2
+    assert "KEY_ID" in capsys.readouterr().err
+    assert cli(["keys", "--file", str(path), "create", "x", "--limit", "speed=3"]) == 2
+    assert "allowed: budget_usd, max_rounds" in capsys.readouterr().err
+
+
+def test_without_a_valid_key_every_v1_route_is_401_in_openai_shape(tmp_path: Path) -> None:
+    path, secret, entry = keys_file(tmp_path)
+    with TestClient(app_with(tmp_path, KeyRing(path))) as http:
+        for reply in (
+            post(http, None),
+            post(http, "rg-wrong"),
+            http.get("/v1/models"),
+            http.get("/v1/threads/t1"),
+            http.post("/v1/feedback", json={"id": "x", "score": 1}),
+        ):
+            assert reply.status_code == 401, reply.text
+            assert reply.json()["error"]["code"] == "invalid_api_key"
+        client = openai.OpenAI(base_url="http://testserver/v1", api_key="rg-wrong",
+                               http_client=http, max_retries=0)  # fmt: skip
+        with pytest.raises(openai.AuthenticationError):
+            client.models.list()
+        assert post(http, secret).status_code == 200
+        assert http.get("/healthz").status_code == 200  # probes need no key
+        revoke_key(path, entry.id)  # the running server re-reads the file
+        assert post(http, secret).status_code == 401
+
+
+def test_env_keys_are_accepted_and_hashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROUTEGRAPH_API_KEYS", "alpha-key, beta-key")
+    ring = KeyRing.from_environment()
+    assert ring.enabled
+    alpha = ring.verify("Bearer alpha-key")
+    assert alpha is not None and alpha.id.startswith("env-") and "alpha-key" not in repr(alpha)
+    assert ring.verify("Bearer beta-key") is not None
+    assert ring.verify("Bearer gamma") is None and ring.verify("Basic alpha-key") is None
+
+
+# -- what a request may set ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "param", "words"),
+    [
+        ({"routegraph": {**TO_LARGE, "catalog_path": "/etc/shadow"}}, "routegraph.catalog_path",
+         "operator"),
+        ({"routegraph": {**TO_LARGE, "router": "/etc"}}, "routegraph.router", "not served here"),
+        ({"routegraph": {**TO_LARGE, "explore": 1.0}}, "routegraph.explore", "operator"),
+        ({"max_tokens": 10**40}, "max_tokens", "limit 4096"),
+        ({"routegraph": {**TO_LARGE, "samples": 40}}, "routegraph.samples", "limit 10"),
+        ({"routegraph": {**TO_LARGE, "max_steps": 10**12}}, "routegraph.max_steps", "limit 8"),
+        ({"routegraph": {**TO_LARGE, "threshold": "0.5"}}, "routegraph.threshold", "not a number"),
+        ({"routegraph": {**TO_LARGE, "temperature": "1"}}, "routegraph.temperature",
+         "not a number"),
+        ({"routegraph": {**TO_LARGE, "outcome_log": "prompt", "budget_usd": True}},
+         "routegraph.budget_usd", "not a number"),
+    ],
+)  # fmt: skip
+def test_server_side_settings_and_ceilings_are_refused_naming_the_field(
+    tmp_path: Path, extra: dict[str, Any], param: str, words: str
+) -> None:
+    with TestClient(app_with(tmp_path, None)) as http:
+        reply = post(http, None, **extra)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["param"] == param and words in error["message"]
+
+
+def test_bodies_that_broke_the_parser_are_400(tmp_path: Path) -> None:
+    with TestClient(app_with(tmp_path, None)) as http:
+        nested = '{"model": "routegraph-simple", "messages": ' + "[" * 50_000 + "]" * 50_000 + "}"
+        not_json = (
+            '{"model": "routegraph-simple", "messages": [], "routegraph": {"budget_usd": NaN}}'
+        )
+        for raw in (nested, not_json):
+            reply = http.post("/v1/chat/completions", content=raw,
+                              headers={"content-type": "application/json"})  # fmt: skip
+            assert reply.status_code == 400, reply.text
+            assert reply.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_key_may_lower_but_not_raise_its_ceilings_and_uses_only_its_graphs_and_models(
+    tmp_path: Path,
+) -> None:
+    path, secret, entry = keys_file(
+        tmp_path, graphs=["simple"], models=["small", "large"], limits={"max_tokens": 64}
+    )
+    with TestClient(app_with(tmp_path, KeyRing(path))) as http:
+        assert post(http, secret, max_tokens=32).status_code == 200
+        over = post(http, secret, max_tokens=65)
+        assert over.status_code == 400
+        assert over.json()["error"]["code"] == "limit_exceeded"
+        assert f"for key {entry.id}" in over.json()["error"]["message"]
+        graph = post(http, secret, model="routegraph-cascade")
+        assert graph.status_code == 403 and "'cascade'" in graph.json()["error"]["message"]
+        model = post(http, secret, routegraph={**TO_LARGE, "strong_model": "medium",
+                                               "models": ["small", "medium"]})  # fmt: skip
+        assert model.status_code == 403
+        assert model.json()["error"]["param"] == "routegraph.strong_model"
+
+
+def test_a_thread_belongs_to_the_key_that_made_it(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    key_a, _ = create_key(path, "a")
+    key_b, _ = create_key(path, "b")
+    db = str(tmp_path / "threads.sqlite")
+    with TestClient(app_with(tmp_path, KeyRing(path), db=db)) as http:
+        assert post(http, key_a, thread_id="t1").json()["routegraph"]["turn"] == 1
+        auth_b = {"authorization": f"Bearer {key_b}"}
+        assert http.get("/v1/threads/t1", headers=auth_b).status_code == 404
+        # B's 't1' is B's own, new thread; A's still has exactly its one turn
+        assert post(http, key_b, thread_id="t1").json()["routegraph"]["turn"] == 1
+        mine = http.get("/v1/threads/t1", headers={"authorization": f"Bearer {key_a}"}).json()
+        assert len(mine["history"]) == 1
+
+
+# -- one turn at a time, budgets, rates ---------------------------------------------------------
+def at_once(http: TestClient, bodies: list[dict[str, Any]], key: str | None) -> list[Any]:
+    """Send ``bodies`` together (one thread each) to the app ``http`` runs on its event loop."""
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(
+            pool.map(lambda b: http.post("/v1/chat/completions", json=b, headers=headers), bodies)
+        )
+
+
+def body(**extra: Any) -> dict[str, Any]:
+    return {"model": "routegraph-simple", "messages": QUESTION, "routegraph": dict(TO_LARGE),
+            **extra}  # fmt: skip
+
+
+def test_concurrent_turns_on_one_thread_one_runs_the_others_get_409_and_none_is_lost(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "threads.sqlite")
+    app = app_with(tmp_path, None, db=db, delay_s=0.5)
+    with TestClient(app) as http:  # the lifespan opens the SQLite ledger the requests share
+        replies = at_once(http, [body(thread_id="t")] * 4, None)
+        codes = sorted(r.status_code for r in replies)
+        assert codes == [200, 409, 409, 409]
+        busy = next(r for r in replies if r.status_code == 409).json()["error"]
+        assert busy["code"] == "thread_busy" and busy["param"] == "thread_id"
+        kept = http.get("/v1/threads/t").json()
+        assert [h["turn"] for h in kept["history"]] == [1]  # the accepted turn, nothing else
+        assert post(http, None, thread_id="t").json()["routegraph"]["turn"] == 2  # freed
+
+
+def test_a_key_budget_admits_only_what_it_can_pay_for_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    per_request = 0.01  # each run's worst case (its budget_usd): three fit in the key's budget
+    path, secret, entry = keys_file(tmp_path, budget_usd=3 * per_request)
+    db = str(tmp_path / "spend.sqlite")
+    bodies = [body(routegraph={**TO_LARGE, "budget_usd": per_request})] * 8
+    app = app_with(tmp_path, KeyRing(path), db=db, delay_s=0.5)
+    with TestClient(app) as http:
+        replies = at_once(http, bodies, secret)
+        assert sorted(r.status_code for r in replies) == [200] * 3 + [429] * 5
+        refused = next(r for r in replies if r.status_code == 429).json()["error"]
+        assert refused["code"] == "insufficient_quota" and entry.id in refused["message"]
+        spent = http.portal.call(app.state.runner.ledger.spend, entry.id)
+    assert spent == pytest.approx((3 * LARGE_CALL_USD, 0.0))  # settled at the real cost
+    again = app_with(tmp_path, KeyRing(path), db=db)
+    with TestClient(again) as http:
+        spent_after = http.portal.call(again.state.runner.ledger.spend, entry.id)
+    assert spent_after[0] == pytest.approx(3 * LARGE_CALL_USD)
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after(tmp_path: Path) -> None:
+    path, secret, entry = keys_file(tmp_path, requests_per_minute=2)
+    with TestClient(app_with(tmp_path, KeyRing(path))) as http:
+        first, second, third = (post(http, secret) for _ in range(3))
+    if third.status_code == 200:  # the minute turned between the calls: the window restarted
+        pytest.skip("a minute boundary fell between the requests")  # pragma: no cover
+    assert (first.status_code, second.status_code, third.status_code) == (200, 200, 429)
+    assert third.json()["error"]["code"] == "rate_limit_exceeded"
+    assert 1 <= int(third.headers["retry-after"]) <= 60
+
+
+# -- errors are errors, and what an operator sees -----------------------------------------------
+def test_no_model_answered_is_a_502_with_the_reasons_and_trace(tmp_path: Path) -> None:
+    with TestClient(app_with(tmp_path, None, failing=True)) as http:
+        plain = post(http, None, routegraph={**TO_LARGE, "models": ["large"],
+                                             "weak_model": "large"})  # fmt: skip
+        streamed = post(http, None, stream=True, routegraph={**TO_LARGE, "models": ["large"],
+                                                             "weak_model": "large"})  # fmt: skip
+    assert plain.status_code == 502, plain.text
+    error = plain.json()
+    assert error["error"]["code"] == "no_model_answered"
+    assert "connection refused" in error["error"]["message"]
+    assert error["routegraph"]["chosen_model"] is None
+    assert streamed.status_code == 502 and "data:" not in streamed.text
+
+
+def test_health_metrics_and_one_decision_log_line_without_the_prompt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, secret, entry = keys_file(tmp_path)
+    db = str(tmp_path / "threads.sqlite")
+    secret_prompt = [{"role": "user", "content": "my password is hunter2"}]
+    with TestClient(app_with(tmp_path, KeyRing(path), db=db)) as http:
+        assert http.get("/readyz").json()["status"] == "ready"
+        with caplog.at_level(logging.INFO, logger="routegraph.decisions"):
+            assert post(http, secret, messages=secret_prompt).status_code == 200
+            assert post(http, None).status_code == 401
+        metrics = http.get("/metrics").text
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "routegraph.decisions"]
+    assert [(x["status"], x["key"]) for x in lines] == [(200, entry.id), (401, "none")]
+    assert lines[0]["chosen_model"] == "large" and lines[0]["graph"] == "simple"
+    assert lines[0]["cost_usd"] == pytest.approx(LARGE_CALL_USD)
+    assert "hunter2" not in caplog.text and secret not in caplog.text
+    assert (
+        f'routegraph_requests_total{{graph="simple",key="{entry.id}",status="200"}} 1.0' in metrics
+    )
+    assert (
+        f'routegraph_answers_total{{graph="simple",key="{entry.id}",model="large"}} 1.0' in metrics
+    )
+    assert 'routegraph_requests_total{graph="unknown",key="none",status="401"} 1.0' in metrics
+
+
+def test_serve_refuses_a_public_address_without_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--host" in err and "--insecure-no-auth" in err
+    assert cli(["serve", "--keys", "/nonexistent/keys.json"]) == 2
+    with pytest.raises(SystemExit) as done:
+        cli(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("routegraph 0.")
