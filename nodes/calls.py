@@ -27,6 +27,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 
+from routegraph.core.cancellation import RunCancelledError
 from routegraph.core.catalog import ModelSpec
 from routegraph.core.context import RouteContext
 from routegraph.core.errors import ModelUnavailableError
@@ -145,6 +146,8 @@ def invoke_with_retries(
     for attempt in range(1, retries + 2):
         try:
             reply = runnable.invoke(prompt)
+        except RunCancelledError:  # nobody waits for this run: not a fault of the model
+            raise
         except Exception as exc:  # any provider fault: classified, recorded, maybe retried
             fault = classify(exc)
             result.record(name, fault, attempt)

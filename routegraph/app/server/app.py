@@ -23,9 +23,11 @@ SQLite file or PostgreSQL URL that keeps threads and the outcome log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -60,6 +62,7 @@ from routegraph.app.server.model_ids import resolve_model_id, served_model_ids
 from routegraph.app.server.observe import ServerMetrics
 from routegraph.app.server.policy import RequestPolicy
 from routegraph.app.server.runs import GraphFactory, GraphRunner
+from routegraph.core.cancellation import CANCEL_EVENT, RunCancelledError, cancel_scope
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import context_from_dict
 from routegraph.core.errors import RouteGraphError
@@ -115,6 +118,31 @@ def no_answer_error(trace: dict[str, Any]) -> ApiError | None:
         code="no_model_answered",
         extra={"routegraph": trace},
     )
+
+
+CLIENT_CLOSED = 499
+"""The status logged for a request whose client left before the answer (nginx's convention)."""
+DISCONNECT_POLL_S = 0.25
+
+
+async def answer_unless_abandoned(request: Request, run: Callable[[], Awaitable[Any]]) -> Any:
+    """``await run()``, cancelled within :data:`DISCONNECT_POLL_S` once the client disconnects
+    (or the server stops): the task is cancelled and the run's cancel event set, so a model
+    decoding in a worker thread stops too. Raises :class:`RunCancelledError` then."""
+    with cancel_scope() as cancel:
+        task = asyncio.ensure_future(run())  # copies the context: the run sees the event
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise RunCancelledError("the client disconnected")
+    except BaseException:
+        cancel.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
 
 
 UNAUTHORIZED = ApiError(
@@ -202,7 +230,7 @@ def create_app(
                 return await streamed(chat, started, admission)
             trace = None
             try:
-                message = await runner.answer(chat)
+                message = await answer_unless_abandoned(request, lambda: runner.answer(chat))
                 trace = trace_of(message, chat.thread_id)
             finally:
                 await admission.release(trace.get("cost_usd") if trace else None)
@@ -212,6 +240,9 @@ def create_app(
         except ApiError as exc:
             metrics.record(graph, key_id, exc.status, started)
             return error_response(exc)
+        except RunCancelledError:  # the client left: nobody reads this response
+            metrics.record(graph, key_id, CLIENT_CLOSED, started)
+            return Response(status_code=CLIENT_CLOSED)
         except RouteGraphError as exc:
             metrics.record(graph, key_id, 500, started)
             return error_response(ApiError(500, str(exc)))
@@ -225,15 +256,17 @@ def create_app(
         )
 
     async def streamed(chat: ChatRequest, started: float, admission: Admission) -> Response:
-        chunks = runner.stream(chat)
-        try:
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            await admission.release(None)
-            raise ApiError(500, "The graph returned no answer.") from None
-        except BaseException:
-            await admission.release(None)
-            raise
+        with cancel_scope() as cancel:  # the run's tasks copy the scope when they start
+            chunks = runner.stream(chat)
+            try:
+                first = await anext(chunks)
+            except StopAsyncIteration:
+                await admission.release(None)
+                raise ApiError(500, "The graph returned no answer.") from None
+            except BaseException:
+                cancel.set()
+                await admission.release(None)
+                raise
         failed = no_answer_error(trace_of(first))  # the last chunk (with the trace) came first
         if failed is not None:  # nothing sent yet: a plain error response, not a stream
             await chunks.aclose()
@@ -245,11 +278,13 @@ def create_app(
         key_id = chat.key.id if chat.key else "none"
 
         async def finished(status: int, trace: dict[str, Any] | None) -> None:
+            if status == CLIENT_CLOSED:
+                cancel.set()  # stop the model calls still running for the departed client
             await admission.release(trace.get("cost_usd") if trace else None)
             metrics.record(chat.target.graph_id, key_id, status, started, trace)
 
         return StreamingResponse(
-            sse_events(chat, first, chunks, finished),
+            sse_events(chat, first, chunks, finished, cancel),
             media_type="text/event-stream",
             headers=headers,
         )
@@ -334,15 +369,19 @@ async def sse_events(
     first: AIMessageChunk,
     rest: AsyncIterator[AIMessageChunk],
     finished: Callable[[int, dict[str, Any] | None], Awaitable[None]] | None = None,
+    cancel: threading.Event | None = None,
 ) -> AsyncIterator[bytes]:
     """OpenAI's chunk sequence: role, content and tool-call deltas, a finish chunk carrying the
     routing trace, the usage chunk when asked for, then ``[DONE]``. A failure mid-stream is sent
-    as an error event (the status line has already gone out)."""
+    as an error event (the status line has already gone out). ``cancel`` is the run's cancel
+    event: the graph's later steps start from this generator's context, so it carries it."""
+    if cancel is not None:
+        CANCEL_EVENT.set(cancel)  # this response's own task: nothing to reset afterwards
     done = finished or _nothing
     cid, created, model = completion_id(), int(time.time()), chat.target.model_id
     make: Callable[..., dict[str, Any]] = lambda **kw: chunk_body(cid, model, created, **kw)  # noqa: E731
     yield sse(make(delta={"role": "assistant", "content": ""}))
-    status: tuple[int, dict[str, Any] | None] = (499, None)  # the client left mid-stream
+    status: tuple[int, dict[str, Any] | None] = (CLIENT_CLOSED, None)  # left mid-stream
     events = _events(chat, first, rest, make)
     try:
         async for event in events:

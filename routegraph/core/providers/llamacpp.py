@@ -14,6 +14,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +27,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
+from routegraph.core.cancellation import CANCEL_EVENT, raise_if_cancelled
 from routegraph.core.errors import ModelUnavailableError
 from routegraph.core.paths import smollm2_gguf_path
 from routegraph.core.providers.llama_params import install as install_safe_llama_params
@@ -111,15 +113,17 @@ class LlamaCppChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "temperature": self.temperature}
 
-    def _sampling(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Generation settings of one call: per-call values over the model's own."""
+    def _sampling(
+        self, stop: list[str] | None, kwargs: dict[str, Any], llama: Any
+    ) -> dict[str, Any]:
+        """Generation settings of one call: per-call values over the model's own, and the
+        run's cancellation check between tokens (see :func:`cancellation_check`)."""
         return {
             "max_tokens": kwargs.get("max_tokens", self.max_tokens),
             "temperature": kwargs.get("temperature", self.temperature),
             "seed": kwargs.get("seed", self.seed),
             "stop": stop,
-            "logprobs": self.logprobs,
-            "top_logprobs": 1 if self.logprobs else None,
+            **cancellation_check(llama),
         }
 
     def _generate(
@@ -131,12 +135,15 @@ class LlamaCppChatModel(BaseChatModel):
     ) -> ChatResult:
         llama = load_llama(self.model_path, self.n_ctx)
         forced = {"tools": kwargs.get("tools"), "tool_choice": kwargs.get("tool_choice")}
-        with _LOCK:
+        with _LOCK, recorded_samples(llama) as samples:
+            raise_if_cancelled()  # it may have waited for the lock behind other runs
             result = llama.create_chat_completion(
                 messages=to_openai_messages(messages),
-                **self._sampling(stop, kwargs),
+                **self._sampling(stop, kwargs, llama),
                 **(forced if kwargs.get("tools") else {}),
             )
+            logprobs = sampled_logprobs(llama, samples) if self.logprobs else None
+        raise_if_cancelled()  # decoding was cut short: the text is not an answer
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         input_tokens = int(usage.get("prompt_tokens", 0))
@@ -148,7 +155,7 @@ class LlamaCppChatModel(BaseChatModel):
             {
                 "model_name": self.model_name,
                 "finish_reason": choice.get("finish_reason"),
-                "logprobs": plain_logprobs(choice.get("logprobs")),
+                "logprobs": logprobs,
                 "source": "live",
             },
         )
@@ -218,10 +225,11 @@ class LlamaCppChatModel(BaseChatModel):
         prompt = to_openai_messages(messages)
         output_tokens = 0
         finish_reason = None
-        with _LOCK:
+        with _LOCK, recorded_samples(llama) as samples:
+            raise_if_cancelled()
             input_tokens = chatml_prompt_tokens(llama, prompt)
             stream = llama.create_chat_completion(
-                messages=prompt, **self._sampling(stop, kwargs), stream=True
+                messages=prompt, **self._sampling(stop, kwargs, llama), stream=True
             )
             for part in stream:
                 choice = part["choices"][0]
@@ -229,7 +237,9 @@ class LlamaCppChatModel(BaseChatModel):
                 if "content" not in choice["delta"]:
                     continue
                 output_tokens += 1
-                logprobs = plain_logprobs(choice.get("logprobs"))
+                # chunk i is sampled token i (one token per chunk, as counted above)
+                token = samples[output_tokens - 1 : output_tokens]
+                logprobs = sampled_logprobs(llama, token) if self.logprobs else None
                 chunk = ChatGenerationChunk(
                     message=AIMessageChunk(
                         content=choice["delta"]["content"] or "",
@@ -237,6 +247,7 @@ class LlamaCppChatModel(BaseChatModel):
                     )
                 )
                 yield chunk  # LangChain reports each chunk to the callbacks itself
+        raise_if_cancelled()
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
@@ -252,6 +263,76 @@ class LlamaCppChatModel(BaseChatModel):
                 },
             )
         )
+
+
+@contextmanager
+def recorded_samples(llama: Any) -> Iterator[list[tuple[int, int]]]:
+    """Record ``(logits row, token)`` of every token llama.cpp samples in this block.
+
+    Why: llama-cpp-python computes the log-probabilities it returns by sorting the whole
+    vocabulary (49k entries) in Python for every generated token, about 55 ms a token here:
+    longer than the decoding itself, and not interruptible. The chosen token's log-probability
+    is all routing needs; :func:`sampled_logprobs` computes it from the recorded rows at once.
+    Call under ``_LOCK`` (the wrapper is set on the shared model object)."""
+    samples: list[tuple[int, int]] = []
+    original = llama.sample
+
+    def sample(*args: Any, **kwargs: Any) -> Any:
+        token = original(*args, **kwargs)
+        samples.append((int(kwargs.get("idx", llama.n_tokens - 1)), int(token)))
+        return token
+
+    llama.sample = sample
+    try:
+        yield samples
+    finally:
+        del llama.sample  # the class's method again
+
+
+def sampled_logprobs(llama: Any, samples: list[tuple[int, int]]) -> dict[str, Any] | None:
+    """OpenAI-shaped ``{"content": [{"token", "logprob"}]}`` of the sampled tokens (end of
+    sequence excluded, as llama.cpp excludes it from the completion), each the log-softmax of
+    the model's logits at that position, as llama-cpp-python computes it."""
+    import numpy as np
+
+    eos = int(llama.token_eos())
+    kept = [(row, token) for row, token in samples if token != eos]
+    if not kept:
+        return None
+    rows = np.asarray(llama._scores[[row for row, _ in kept]], dtype=np.float64)
+    top = rows.max(axis=1)
+    log_norm = top + np.log(np.exp(rows - top[:, None]).sum(axis=1))
+    tokens = [token for _, token in kept]
+    chosen = rows[np.arange(len(kept)), tokens] - log_norm
+    return {
+        "content": [
+            {"token": llama.detokenize([t]).decode("utf-8", errors="ignore"), "logprob": float(v)}
+            for t, v in zip(tokens, chosen, strict=True)
+        ]
+    }
+
+
+def cancellation_check(llama: Any) -> dict[str, Any]:
+    """A ``logits_processor`` that ends decoding once the run is cancelled, or nothing where no
+    run is watching. llama.cpp calls it before every token from a C callback, which swallows
+    exceptions, so it cannot raise: it leaves end-of-sequence as the only token the sampler
+    can pick, and the caller raises after the call returns (:func:`raise_if_cancelled`)."""
+    event = CANCEL_EVENT.get()
+    if event is None:
+        return {}
+    import numpy as np
+    from llama_cpp import LogitsProcessorList
+
+    eos = int(llama.token_eos())
+
+    def end_if_cancelled(input_ids: Any, scores: Any) -> Any:
+        if not event.is_set():
+            return scores
+        ended = np.full_like(scores, -np.inf)
+        ended[eos] = 0.0
+        return ended
+
+    return {"logits_processor": LogitsProcessorList([end_if_cancelled])}
 
 
 def chatml_prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> int:
