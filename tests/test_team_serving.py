@@ -8,6 +8,7 @@ serve``'s own flags are checked at the end through the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -313,3 +314,70 @@ def test_serve_refuses_a_public_address_without_keys(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as done:
         cli(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("routegraph 0.")
+
+
+# -- threads: interrupted turns and resent histories --------------------------------------------
+def test_a_failed_turn_leaves_the_thread_as_before_and_the_question_can_be_asked_again(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "threads.sqlite")
+    with TestClient(app_with(tmp_path, None, db=db)) as http:
+        assert post(http, None, thread_id="t").json()["routegraph"]["turn"] == 1
+    failing = {**TO_LARGE, "models": ["large"], "weak_model": "large"}
+    with TestClient(app_with(tmp_path, None, db=db, failing=True)) as http:
+        assert post(http, None, thread_id="t", routegraph=failing).status_code == 502
+        kept = http.get("/v1/threads/t").json()
+    assert kept["interrupted"] is True  # something was left behind the last answered turn
+    assert [h["turn"] for h in kept["history"]] == [1]
+    assert [m["role"] for m in kept["messages"]] == ["user", "assistant"]
+    with TestClient(app_with(tmp_path, None, db=db)) as http:
+        again = post(http, None, thread_id="t")
+        kept = http.get("/v1/threads/t").json()
+    assert again.json()["routegraph"]["turn"] == 2  # no gap where the failed turn was
+    assert [m["role"] for m in kept["messages"]] == ["user", "assistant"] * 2
+    assert kept["interrupted"] is False
+
+
+def test_a_cancelled_turn_is_not_kept(tmp_path: Path) -> None:
+    import asyncio
+
+    from routegraph.app.server.chat_request import parse_chat_request
+    from routegraph.core.cancellation import RunCancelledError
+
+    db = str(tmp_path / "threads.sqlite")
+    app = app_with(tmp_path, None, db=db, delay_s=2.0)
+    with TestClient(app) as http:
+        runner = app.state.runner
+
+        async def start_then_cancel() -> None:
+            chat = parse_chat_request(body(thread_id="t"))
+            task = asyncio.ensure_future(runner.answer(chat))
+            await asyncio.sleep(0.5)  # the large model is called: the question is checkpointed
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RunCancelledError):
+                await task
+
+        http.portal.call(start_then_cancel)
+        left = http.get("/v1/threads/t").json()
+        assert left["interrupted"] is True and left["messages"] == []
+        assert post(http, None, thread_id="t").json()["routegraph"]["turn"] == 1
+        kept = http.get("/v1/threads/t").json()
+    assert [m["role"] for m in kept["messages"]] == ["user", "assistant"]
+
+
+def test_a_client_resending_the_whole_conversation_does_not_duplicate_turns(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "threads.sqlite")
+    with TestClient(app_with(tmp_path, None, db=db)) as http:
+        first = post(http, None, thread_id="t").json()
+        answer = first["choices"][0]["message"]["content"]
+        whole = [*QUESTION, {"role": "assistant", "content": answer},
+                 {"role": "user", "content": "And 3 + 3?"}]  # fmt: skip
+        second = post(http, None, thread_id="t", messages=whole).json()
+        kept = http.get("/v1/threads/t").json()
+    assert second["routegraph"]["turn"] == 2
+    assert [m["content"] for m in kept["messages"] if m["role"] == "user"] == [
+        "What is 2 + 2?",
+        "And 3 + 3?",
+    ]

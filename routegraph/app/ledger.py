@@ -14,7 +14,10 @@ cannot all pass a check that only one of them could afford. Spend survives a res
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +38,11 @@ CLAIM_THREAD = (
     "WHERE routegraph_thread_leases.expires < %s OR routegraph_thread_leases.holder = %s"
 )
 RELEASE_THREAD = "DELETE FROM routegraph_thread_leases WHERE thread_id = %s AND holder = %s"
+READ_HOLDER = "SELECT holder FROM routegraph_thread_leases WHERE thread_id = %s"
+TAKE_OVER = (
+    "UPDATE routegraph_thread_leases SET holder = %s, expires = %s "
+    "WHERE thread_id = %s AND holder = %s"
+)
 NEW_SPEND_ROW = (
     "INSERT INTO routegraph_key_spend (key_id, spent, reserved) VALUES (%s, 0, 0) "
     "ON CONFLICT (key_id) DO NOTHING"
@@ -53,9 +61,31 @@ COUNT_REQUEST = (
     "WHERE routegraph_key_rate.count < %s"
 )
 FORGET_OLD_MINUTES = "DELETE FROM routegraph_key_rate WHERE minute < %s"
-LEASE_S = 60.0
-"""A thread lease lasts this long unless renewed (a running turn renews it every third of it),
-so a process killed mid-turn blocks its thread for at most this long."""
+LEASE_S = 30.0
+"""A thread lease lasts this long unless renewed (a running turn renews it every third of it).
+A process killed mid-turn blocks its thread until then, unless the next claim comes from the
+same machine, which sees that the holder's process is gone and takes the lease over."""
+
+
+def new_holder() -> str:
+    """``host/pid/random``: unique per run, and tells a later claim on the same machine whether
+    the holder's process is still alive."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Whether ``holder`` ran in a process of this machine that no longer exists."""
+    host, _, rest = holder.partition("/")
+    pid = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class Ledger:
@@ -75,7 +105,13 @@ class Ledger:
         """Whether ``holder`` now has the thread (it was free, expired, or already its own)."""
         now = time.time()
         changed = await self._execute(CLAIM_THREAD, (thread_id, holder, now + lease_s, now, holder))
-        return changed > 0
+        if changed > 0:
+            return True
+        row = await self._fetch(READ_HOLDER, (thread_id,))
+        if row is None or not holder_is_dead(str(row[0])):
+            return False
+        # compare-and-swap: only if the dead holder still has it
+        return await self._execute(TAKE_OVER, (holder, now + lease_s, thread_id, row[0])) > 0
 
     async def release_thread(self, thread_id: str, holder: str) -> None:
         await self._execute(RELEASE_THREAD, (thread_id, holder))

@@ -76,6 +76,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "restart",
     )
     parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        help="seconds running requests get to finish on SIGTERM / Ctrl-C before they are "
+        "cancelled, model calls included (default: 10)",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -119,5 +126,13 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    if not args.shutdown_timeout >= 0:
+        raise InvalidInputError("--shutdown-timeout", f"{args.shutdown_timeout}", "seconds >= 0")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=args.shutdown_timeout,
+    )
     return 0

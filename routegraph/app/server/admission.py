@@ -18,10 +18,9 @@ when the run failed before reporting one) and frees the thread, whatever happene
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 
-from routegraph.app.ledger import Ledger
+from routegraph.app.ledger import Ledger, new_holder
 from routegraph.app.server.chat_request import ChatRequest
 from routegraph.app.server.errors import ApiError
 
@@ -57,7 +56,7 @@ async def admit(ledger: Ledger, chat: ChatRequest, budget_usd: float) -> Admissi
     """Admit ``chat`` (whose run may spend up to ``budget_usd``) or raise the ApiError saying
     why not. On success the request's budget may have been lowered to what its key has left."""
     key = chat.key
-    admission = Admission(ledger, holder=uuid.uuid4().hex)
+    admission = Admission(ledger, holder=new_holder())
     if key is not None and key.requests_per_minute:
         wait = await ledger.count_request(key.id, key.requests_per_minute)
         if wait is not None:

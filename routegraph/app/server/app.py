@@ -304,6 +304,7 @@ def create_app(
                 "object": "thread",
                 "messages": messages_as_openai(found["messages"]),
                 "history": json.loads(json.dumps(found["history"], default=str)),
+                "interrupted": found["interrupted"],
             }
         )
 

@@ -14,11 +14,17 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 DECISIONS_LOGGER = "routegraph.decisions"
 decisions = logging.getLogger(DECISIONS_LOGGER)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+def _sampled_tokens() -> float:
+    from routegraph.core.providers import llamacpp
+
+    return float(llamacpp.SAMPLED_TOKENS)
 
 
 class ServerMetrics:
@@ -53,6 +59,13 @@ class ServerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+        self.local_tokens = Gauge(
+            "routegraph_local_sampled_tokens",
+            "Tokens the embedded llama.cpp model has sampled in this process.",
+            registry=self.registry,
+        )
+        self.local_tokens.set_function(_sampled_tokens)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

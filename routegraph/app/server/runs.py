@@ -22,6 +22,7 @@ from routegraph.app.ledger import Ledger, MemoryLedger
 from routegraph.app.server.chat_request import ChatRequest
 from routegraph.app.server.errors import ApiError
 from routegraph.app.server.policy import RequestPolicy
+from routegraph.app.server.thread_points import new_messages, thread_point
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import RouteContext, context_from_dict
 from routegraph.core.errors import InvalidInputError
@@ -85,10 +86,14 @@ class GraphRunner:
             self._graphs[key] = compiled.copy(update=update) if update else compiled
         return self._graphs[key]
 
-    def _plan(
+    async def _plan(
         self, request: ChatRequest
-    ) -> tuple[CompiledStateGraph[Any, Any, Any, Any], RunnableConfig, RouteContext]:
-        """The graph, its config (thread) and the validated context of ``request``."""
+    ) -> tuple[
+        CompiledStateGraph[Any, Any, Any, Any], RunnableConfig, RouteContext, list[BaseMessage]
+    ]:
+        """The graph, its config (thread), the validated context of ``request`` and the
+        messages to send (on a thread: what it does not hold yet, from its last completed
+        turn; see :mod:`.thread_points`)."""
         if request.thread_id and self.checkpointer is None:
             raise ApiError(
                 400,
@@ -99,9 +104,16 @@ class GraphRunner:
         context = self.context(request)
         graph = self.graph(request.target.graph_id, threaded=bool(request.thread_id))
         config: RunnableConfig = {}
-        if request.thread_id:
-            config = {"configurable": {"thread_id": request.kept_thread_id}}
-        return graph, config, context
+        messages = request.messages
+        kept = request.kept_thread_id
+        if kept and self.checkpointer is not None:
+            point = await thread_point(self.checkpointer, kept)
+            config = point.config if point else {"configurable": {"thread_id": kept}}
+            if point and point.interrupted and not point.values:  # nothing ever completed
+                await self.checkpointer.adelete_thread(kept)
+            if point:
+                messages = new_messages(list(point.values.get("messages") or []), messages)
+        return graph, config, context, messages
 
     def context(self, request: ChatRequest) -> RouteContext:
         """The run context, checked before any model runs (400 naming the body field; 403
@@ -116,9 +128,9 @@ class GraphRunner:
 
     async def answer(self, request: ChatRequest) -> AIMessage:
         """Run the graph to the end; its final message carries the answer and the trace."""
-        graph, config, context = self._plan(request)
+        graph, config, context, messages = await self._plan(request)
         try:
-            state = await graph.ainvoke({"messages": request.messages}, config, context=context)
+            state = await graph.ainvoke({"messages": messages}, config, context=context)
         except InvalidInputError as exc:
             raise api_error_for(exc, request) from None
         message = state["messages"][-1]
@@ -130,10 +142,10 @@ class GraphRunner:
         """The answer as :class:`RoutedChatModel` streams it: the chosen model's tokens live
         where the graph accepts its router's choice unjudged (simple, specialist), else the
         accepted answer once accepted; the last chunk carries the trace and the usage."""
-        graph, config, context = self._plan(request)
+        graph, config, context, messages = await self._plan(request)
         relay = StreamRelay(live=request.target.graph_id in LIVE_STREAMING_GRAPHS)
         events = graph.astream(
-            {"messages": request.messages},
+            {"messages": messages},
             config,
             context=context,
             stream_mode=STREAM_MODES,
@@ -150,13 +162,15 @@ class GraphRunner:
         """A thread's messages and turn history, or None if it does not exist."""
         if self.checkpointer is None:
             raise ApiError(400, "This server keeps no threads (start it with --db).", None)
-        config = {"configurable": {"thread_id": thread_id}}
-        saved = await self.checkpointer.aget_tuple(config)  # type: ignore[arg-type]
-        if saved is None:
+        point = await thread_point(self.checkpointer, thread_id)
+        if point is None:
             return None
-        values: dict[str, Any] = saved.checkpoint.get("channel_values", {})
-        messages: list[BaseMessage] = list(values.get("messages", []))
-        return {"messages": messages, "history": list(values.get("history", []))}
+        messages: list[BaseMessage] = list(point.values.get("messages", []))
+        return {
+            "messages": messages,
+            "history": list(point.values.get("history", [])),
+            "interrupted": point.interrupted,
+        }
 
 
 def api_error_for(exc: InvalidInputError, request: ChatRequest) -> ApiError:

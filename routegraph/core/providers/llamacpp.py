@@ -265,6 +265,11 @@ class LlamaCppChatModel(BaseChatModel):
         )
 
 
+SAMPLED_TOKENS = 0
+"""Tokens the embedded model has sampled in this process (``/metrics`` exports it: a run that
+was cancelled must leave it still)."""
+
+
 @contextmanager
 def recorded_samples(llama: Any) -> Iterator[list[tuple[int, int]]]:
     """Record ``(logits row, token)`` of every token llama.cpp samples in this block.
@@ -278,8 +283,10 @@ def recorded_samples(llama: Any) -> Iterator[list[tuple[int, int]]]:
     original = llama.sample
 
     def sample(*args: Any, **kwargs: Any) -> Any:
+        global SAMPLED_TOKENS
         token = original(*args, **kwargs)
         samples.append((int(kwargs.get("idx", llama.n_tokens - 1)), int(token)))
+        SAMPLED_TOKENS += 1
         return token
 
     llama.sample = sample
