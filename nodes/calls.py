@@ -36,6 +36,7 @@ from routegraph.core.redact import redact
 from routegraph.nodes.budget import worst_case_cost
 from routegraph.nodes.health import HEALTH, Fault, classify, endpoint_key
 from routegraph.nodes.resources import Toolkit
+from routegraph.nodes.turns import conversation, message_tokens
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 4.0
@@ -106,6 +107,25 @@ class CallResult:
         )
         if line not in self.failures:
             self.failures.append(line)
+
+
+CONTEXT_LENGTH = "context_length"
+"""The fault of a prompt that cannot fit a model's window, however it is trimmed."""
+WINDOW_MARGIN_TOKENS = 16
+"""Kept free in a window beside the answer: the template's own tokens (an empty system
+message, the generation prompt: 9 for chatml) and rounding."""
+
+
+def fit_window(
+    prompt: list[BaseMessage], window: int, answer_tokens: int
+) -> list[BaseMessage] | None:
+    """``prompt`` trimmed (oldest turns first) so it and an answer of ``answer_tokens`` fit a
+    ``window``-token model; None when even the system message and newest question do not."""
+    limit = window - answer_tokens - WINDOW_MARGIN_TOKENS
+    if limit <= 0:
+        return None
+    fitted = conversation(prompt, limit)
+    return fitted if message_tokens(fitted) <= limit else None
 
 
 def with_tools(
@@ -206,6 +226,17 @@ def _try_option(
 ) -> bool:
     """Call one option of the chain; fill ``result`` and return True when it answered."""
     spec = option.spec
+    if spec.context_window:
+        fitted = fit_window(prompt, spec.context_window, ctx.max_tokens)
+        if fitted is None:
+            need = message_tokens(prompt[-1:])
+            detail = (
+                f"the newest message alone is {need} tokens; the model takes {spec.context_window}"
+                f" with {ctx.max_tokens} kept for the answer"
+            )
+            result.record(spec.name, Fault(CONTEXT_LENGTH, detail))
+            return False
+        prompt = fitted
     if budget_left is not None:
         worst = worst_case_cost(spec, prompt, ctx.max_tokens, tools, option.chat)
         if worst > budget_left:

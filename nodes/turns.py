@@ -13,12 +13,14 @@ tool-call ids and prompt caches).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
 from langgraph.types import Overwrite
 
+from routegraph.core.data.tokens import count_tokens
 from routegraph.core.state import Attempt, RouteState, TurnRecord
 
 
@@ -41,9 +43,22 @@ def begin_turn(state: RouteState) -> dict[str, Any]:
     }
 
 
-def approx_message_tokens(messages: Sequence[BaseMessage]) -> int:
-    """Planning estimate (4 characters a token, 4 tokens of framing a message)."""
-    return sum(len(m.text) // 4 + 4 for m in messages)
+MESSAGE_FRAMING_TOKENS = 6
+"""Tokens a chat template adds around each message (chatml: ``<|im_start|>role\n`` ...
+``<|im_end|>\n``)."""
+
+
+def message_tokens(messages: Sequence[BaseMessage]) -> int:
+    """Tokens of ``messages`` as the embedded model's BPE tokenizer counts them (the counter
+    the cost code uses), framing and tool calls included. A characters-over-4 estimate
+    under-counted short messages badly: 500 one-word messages overflowed a 2,048-token window
+    that the estimate said they fitted."""
+    total = 0
+    for message in messages:
+        total += count_tokens(message.text) + MESSAGE_FRAMING_TOKENS
+        for call in getattr(message, "tool_calls", None) or []:
+            total += count_tokens(f"{call.get('name')} {json.dumps(call.get('args', {}))}")
+    return total
 
 
 def conversation(messages: Sequence[BaseMessage], max_tokens: int) -> list[BaseMessage]:
@@ -51,12 +66,12 @@ def conversation(messages: Sequence[BaseMessage], max_tokens: int) -> list[BaseM
     results included), oldest turns dropped first to fit ``max_tokens``; the system message and
     the newest user message are always kept."""
     messages = list(messages)
-    if approx_message_tokens(messages) <= max_tokens:
+    if message_tokens(messages) <= max_tokens:
         return messages
     kept = trim_messages(
         messages,
         max_tokens=max_tokens,
-        token_counter=approx_message_tokens,
+        token_counter=message_tokens,
         strategy="last",
         start_on="human",
         include_system=True,

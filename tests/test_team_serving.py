@@ -381,3 +381,79 @@ def test_a_client_resending_the_whole_conversation_does_not_duplicate_turns(
         "What is 2 + 2?",
         "And 3 + 3?",
     ]
+
+
+# -- context windows ----------------------------------------------------------------------------
+def windowed_app(tmp_path: Path) -> Any:
+    """'large' takes 300 tokens in all; it records the prompts it is sent."""
+    from routegraph.core.catalog import Catalog, ModelSpec
+    from tests.test_turns import PROMPTS, RecordingChatModel
+
+    PROMPTS.clear()
+    specs = dict(CATALOG.specs)
+    specs["large"] = ModelSpec("large", "fake", "large", "cloud", 10.0, 30.0, context_window=300)
+    catalog = Catalog(specs, "windowed")
+
+    def build(graph_id: str) -> Any:
+        return build_graph(
+            graph_id,
+            catalog=catalog,
+            models={
+                "small": ScriptedChatModel(answers=["4"]),
+                "large": RecordingChatModel(answers=["4!"]),
+            },  # fmt: skip
+            evaluator=TableEvaluator({"large": 0.95}),
+            router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.9)),
+        )
+
+    return create_app(build, db="", catalog=catalog, keys=KeyRing())
+
+
+def test_a_long_conversation_is_trimmed_to_the_window_by_real_token_counts(
+    tmp_path: Path,
+) -> None:
+    from routegraph.nodes.turns import message_tokens
+    from tests.test_turns import PROMPTS
+
+    chatter = [{"role": "user" if i % 2 == 0 else "assistant", "content": "hi"}
+               for i in range(499)]  # fmt: skip
+    with TestClient(windowed_app(tmp_path)) as http:
+        reply = post(http, None, messages=chatter, max_tokens=100)
+    assert reply.status_code == 200, reply.text
+    (sent,) = PROMPTS
+    # 499 short messages are ~3,500 tokens; what reached the model fits 300 - 100 - margin
+    assert 10 < len(sent) < 499 and message_tokens(sent) <= 300 - 100
+    assert sent[-1].text == "hi" and sent[0].type == "human"  # newest kept, starts on a question
+
+
+def test_a_message_that_cannot_fit_any_window_is_a_400(tmp_path: Path) -> None:
+    huge = [{"role": "user", "content": "word " * 400}]
+    with TestClient(windowed_app(tmp_path)) as http:
+        only_large = {**TO_LARGE, "models": ["large"], "weak_model": "large"}
+        reply = post(http, None, messages=huge, max_tokens=100, routegraph=only_large)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "context_length_exceeded" and error["param"] == "messages"
+    assert "takes 300" in error["message"]
+
+
+@pytest.mark.slow
+def test_the_token_count_does_not_undercount_the_local_model(smollm2_gguf: Path) -> None:
+    """What ``fit_window`` lets through for SmolLM2 fits llama.cpp's own count of the prompt."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from nodes.calls import fit_window
+    from routegraph.core.providers.llamacpp import (
+        LlamaCppChatModel,
+        chatml_prompt_tokens,
+        load_llama,
+        to_openai_messages,
+    )
+
+    chatter = [HumanMessage("hi") if i % 2 == 0 else AIMessage("hello!") for i in range(499)]
+    fitted = fit_window(chatter, 2048, 256)
+    assert fitted is not None and len(fitted) < 499
+    model = LlamaCppChatModel()
+    llama = load_llama(model.model_path, model.n_ctx)
+    assert chatml_prompt_tokens(llama, to_openai_messages(fitted)) + 256 <= 2048
+    assert model.invoke(fitted, max_tokens=256).content  # llama.cpp accepts it

@@ -38,6 +38,8 @@ class ModelSpec:
     description: str = ""
     fallback: str | None = None
     """Catalog name to use when this model is unreachable (e.g. recorded answers offline)."""
+    context_window: int | None = None
+    """Tokens the model takes, prompt and answer together; None: not known (not checked)."""
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """USD for one call with this usage."""
@@ -100,6 +102,11 @@ def parse_catalog(text: str, source: str) -> Catalog:
             if not isinstance(value, int | float) or value < 0:
                 raise InvalidInputError(f"{where}.{key}", f"{value!r} is invalid", "a number >= 0")
             prices[key] = float(value)
+        window = entry.get("context_window")
+        if window is not None and (not isinstance(window, int) or window < 16):
+            raise InvalidInputError(
+                f"{where}.context_window", f"{window!r} is invalid", "an integer >= 16 (tokens)"
+            )
         specs[name] = ModelSpec(
             name=name,
             provider=provider,
@@ -107,6 +114,7 @@ def parse_catalog(text: str, source: str) -> Catalog:
             tier=tier,
             description=str(entry.get("description", "")),
             fallback=entry.get("fallback"),
+            context_window=window,
             **prices,
         )
     for spec in specs.values():

@@ -22,6 +22,23 @@ from routegraph.core.errors import InvalidInputError
 DEFAULT_PORT = 8000
 
 
+def decision_log(level: str) -> None:
+    """One JSON line per request on stderr (``routegraph.decisions``) at ``info`` and
+    ``debug``: graph, key id, status, chosen model, confidence, cost, latency; no prompt."""
+    import logging
+
+    from routegraph.app.server.observe import DECISIONS_LOGGER
+
+    logger = logging.getLogger(DECISIONS_LOGGER)
+    if level not in ("info", "debug") or logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable from this machine only."""
     import ipaddress
@@ -126,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    decision_log(args.log_level)
     if not args.shutdown_timeout >= 0:
         raise InvalidInputError("--shutdown-timeout", f"{args.shutdown_timeout}", "seconds >= 0")
     uvicorn.run(

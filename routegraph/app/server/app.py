@@ -67,6 +67,7 @@ from routegraph.core.catalog import Catalog
 from routegraph.core.context import context_from_dict
 from routegraph.core.errors import RouteGraphError
 from routegraph.graphs.registry import build_graph
+from routegraph.nodes.calls import CONTEXT_LENGTH
 
 log = logging.getLogger(__name__)
 CREATED = 1_767_225_600  # 2026-01-01: a fixed 'created' for the listed model ids
@@ -107,10 +108,21 @@ def _not_json(name: str) -> Any:
 
 def no_answer_error(trace: dict[str, Any]) -> ApiError | None:
     """A 502 when no model could answer (every candidate failed, was skipped or over budget):
-    an error, with each model's reason, never an assistant message."""
+    an error, with each model's reason, never an assistant message; a 400
+    ``context_length_exceeded`` when the only reason was that the newest message does not fit
+    (trimming older turns could not help)."""
     if trace.get("chosen_model") is not None or "graph" not in trace:
         return None
-    reasons = "; ".join(str(n) for n in trace.get("notes") or []) or "none tried"
+    notes = [str(n) for n in trace.get("notes") or []]
+    reasons = "; ".join(notes) or "none tried"
+    if notes and all(f": {CONTEXT_LENGTH} (" in n for n in notes):
+        return ApiError(
+            400,
+            f"This conversation does not fit any candidate model's context window: {reasons}",
+            "messages",
+            code="context_length_exceeded",
+            extra={"routegraph": trace},
+        )
     return ApiError(
         502,
         f"No model could answer: {reasons}",
