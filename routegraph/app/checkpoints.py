@@ -19,7 +19,7 @@ from pathlib import Path
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
-from routegraph.app.ledger import Ledger, open_sqlite_ledger, postgres_ledger
+from routegraph.app.ledger import Ledger, postgres_ledger, sqlite_ledger
 from routegraph.core.errors import InvalidInputError
 
 DB_VARIABLE = "ROUTEGRAPH_DB"
@@ -79,17 +79,27 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
     if path.is_dir():
         raise InvalidInputError("--db", f"{path} is a folder", "a SQLite file or postgresql:// URL")
     path.parent.mkdir(parents=True, exist_ok=True)
+    import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
     from langgraph.store.sqlite.aio import AsyncSqliteStore
 
+    # Threads and the ledger share one autocommit connection; the outcome store, which opens
+    # its own transactions (BEGIN ... COMMIT, which the saver's commit() would end early on a
+    # shared connection), has the other. Both wait for the file's write lock rather than fail:
+    # under load, connections without a busy timeout failed with "database is locked"
+    # (benchmarks/gateway_overhead.py).
     async with (
-        AsyncSqliteSaver.from_conn_string(str(path)) as sqlite_saver,
-        AsyncSqliteStore.from_conn_string(str(path)) as sqlite_store,
-        open_sqlite_ledger(str(path)) as ledger,
+        aiosqlite.connect(str(path), isolation_level=None, timeout=30) as conn,
+        aiosqlite.connect(str(path), isolation_level=None, timeout=30) as store_conn,
     ):
-        await sqlite_saver.setup()
-        await sqlite_store.setup()
-        yield Persistence(sqlite_saver, sqlite_store, ledger)
+        for connection in (conn, store_conn):
+            await connection.execute("PRAGMA busy_timeout = 30000")
+        saver, store = AsyncSqliteSaver(conn), AsyncSqliteStore(store_conn)
+        ledger = sqlite_ledger(conn)
+        await saver.setup()
+        await store.setup()
+        await ledger.setup()
+        yield Persistence(saver, store, ledger)
 
 
 @asynccontextmanager

@@ -203,18 +203,6 @@ def postgres_ledger(pool: Any) -> Ledger:
     return Ledger(execute, fetch)
 
 
-@asynccontextmanager
-async def open_sqlite_ledger(path: str) -> AsyncIterator[Ledger]:
-    """A ledger on the SQLite file ``path`` (``":memory:"``: this process only)."""
-    import aiosqlite
-
-    async with aiosqlite.connect(path, isolation_level=None, timeout=30) as connection:
-        await connection.execute("PRAGMA busy_timeout = 30000")
-        ledger = sqlite_ledger(connection)
-        await ledger.setup()
-        yield ledger
-
-
 class MemoryLedger(Ledger):
     """The same rules for one process without a database (``serve`` without ``--db``): nothing
     survives a restart. Methods never await between reading and writing, so asyncio runs each
