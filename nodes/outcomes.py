@@ -45,6 +45,33 @@ def thread_id() -> str | None:
     return None
 
 
+KEY_METADATA = "routegraph_key"
+"""Run metadata naming the API key a served request came with (set by the HTTP app), so the
+dashboard can show spend and savings per key."""
+
+
+def api_key_id() -> str | None:
+    with contextlib.suppress(RuntimeError):
+        value = (get_config().get("metadata") or {}).get(KEY_METADATA)
+        return str(value) if value is not None else None
+    return None
+
+
+def baseline_cost(
+    kit: Toolkit, ctx: RouteContext, names: list[str], chosen: Attempt | None
+) -> float:
+    """What the same turn would have cost on the priciest candidate: its prices on the
+    answer's own token counts (the always-strongest deployment a router is measured against)."""
+    if chosen is None:
+        return 0.0
+    catalog = kit.catalog_for(ctx)
+    specs = [catalog.get(n) for n in names if n in catalog]
+    if not specs:
+        return 0.0
+    priciest = max(specs, key=lambda spec: (spec.input_price + spec.output_price, spec.name))
+    return priciest.cost(int(chosen.get("input_tokens", 0)), int(chosen.get("output_tokens", 0)))
+
+
 def exploration_pick(
     outcome_id: str, share: float, pool: list[str], tried: list[str]
 ) -> tuple[str, float] | None:
@@ -100,6 +127,8 @@ def call_record(attempt: Attempt, chosen: Attempt | None, propensity: float) -> 
         "propensity": round(propensity, 6),
         "cost_usd": float(attempt.get("cost_usd", 0.0)),
         "latency_s": float(attempt.get("latency_s", 0.0)),
+        "input_tokens": int(attempt.get("input_tokens", 0)),
+        "output_tokens": int(attempt.get("output_tokens", 0)),
     }
 
 
@@ -122,14 +151,21 @@ def outcome_record(
     ]
     if explored is not None:
         calls.append(call_record(explored[0], chosen, explored[1]))
+    faults = [
+        str(fault.get("fault"))
+        for a in state.get("attempts", [])
+        for fault in a.get("faults") or []
+    ]
+    facts = router_facts(graph, ctx, kit, query)
     return {
         "id": outcome_id,
         "created_at": now_iso(),
         "graph": graph,
         "thread_id": thread_id(),
         "turn": int(state.get("turn") or 1),
+        "key": api_key_id(),
         **_prompt_fields(ctx.outcome_log, query),
-        **router_facts(graph, ctx, kit, query),
+        **facts,
         "threshold": first.get("threshold"),
         "p_strong": (first.get("scores") or {}).get("p_strong"),
         "ood": first.get("ood"),
@@ -137,6 +173,9 @@ def outcome_record(
         "calls": calls,
         "chosen_model": chosen["model"] if chosen else None,
         "cost_usd": round(float(state.get("cost_usd", 0.0)), 8),
+        "baseline_cost_usd": round(baseline_cost(kit, ctx, facts["candidates"], chosen), 8),
+        "faults": faults,
+        "latency_s": round(sum(float(c["latency_s"]) for c in calls), 4),
         "feedback": None,
     }
 

@@ -113,6 +113,9 @@ def test_the_wheel_has_one_import_root_with_everything_inside(wheel: Path) -> No
         "routegraph/artifacts/routers/specialist/router.json",
         "routegraph/artifacts/verifier/default/verifier.json",
         "routegraph/artifacts/verifier/default/arrays.npz",
+        "routegraph/app/server/static/dashboard.html",
+        "routegraph/app/server/static/dashboard.js",
+        "routegraph/app/server/static/chart.umd.min.js",
     ):
         assert needed in names, f"{needed} missing from {wheel.name}"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

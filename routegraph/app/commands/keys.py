@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     create.add_argument("--budget-usd", type=float, help="total USD the key may spend")
     create.add_argument("--rpm", type=int, help="requests per minute allowed")
+    create.add_argument(
+        "--admin", action="store_true", help="may read /dashboard (every key's figures)"
+    )
     create.add_argument("--json", action="store_true", help="print the key and entry as JSON")
     create.set_defaults(func=run_create)
     listing = actions.add_parser(
@@ -102,6 +105,7 @@ def run_create(args: argparse.Namespace) -> int:
         limits=limits,
         budget_usd=args.budget_usd,
         requests_per_minute=args.rpm,
+        admin=args.admin,
     )
     if args.json:
         print(json.dumps({"key": secret, **entry.public()}, indent=2))
@@ -126,11 +130,13 @@ def run_list(args: argparse.Namespace) -> int:
             ", ".join(f"{n}<={v:g}" for n, v in k.limits.items()) or "server's",
             "-" if k.budget_usd is None else f"${k.budget_usd:g}",
             "-" if k.requests_per_minute is None else str(k.requests_per_minute),
+            "yes" if k.admin else "",
         ]
         for k in keys
     ]
     table = Table(title=f"API keys in {keys_file(args)}")
-    for column in ("id", "name", "state", "graphs", "models", "limits", "budget", "rpm"):
+    columns = ("id", "name", "state", "graphs", "models", "limits", "budget", "rpm", "admin")
+    for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*row)

@@ -31,12 +31,13 @@ import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from routegraph.app.checkpoints import DB_VARIABLE, open_persistence
@@ -55,6 +56,7 @@ from routegraph.app.server.completions import (
     trace_of,
     usage_of,
 )
+from routegraph.app.server.dashboard import reference_p_strong, summarize
 from routegraph.app.server.errors import ApiError
 from routegraph.app.server.feedback import apply_feedback
 from routegraph.app.server.keys import ApiKey, KeyRing
@@ -66,6 +68,7 @@ from routegraph.core.cancellation import CANCEL_EVENT, RunCancelledError, cancel
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import context_from_dict
 from routegraph.core.errors import RouteGraphError
+from routegraph.core.outcomes import aread_outcomes
 from routegraph.graphs.registry import build_graph
 from routegraph.nodes.calls import CONTEXT_LENGTH
 
@@ -132,6 +135,9 @@ def no_answer_error(trace: dict[str, Any]) -> ApiError | None:
     )
 
 
+STATIC = Path(__file__).parent / "static"
+DASHBOARD_FILES = frozenset({"dashboard.js", "dashboard.css", "chart.umd.min.js"})
+"""What ``/dashboard/static/`` serves: these names only (no path from a request)."""
 CLIENT_CLOSED = 499
 """The status logged for a request whose client left before the answer (nginx's convention)."""
 DISCONNECT_POLL_S = 0.25
@@ -340,6 +346,41 @@ def create_app(
             {"object": "feedback", "outcome_id": record["id"], "feedback": record["feedback"]}
         )
 
+    async def dashboard_page(request: Request) -> Response:
+        return FileResponse(STATIC / "dashboard.html")
+
+    async def dashboard_static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in DASHBOARD_FILES:
+            return error_response(ApiError(404, f"No dashboard file {name!r}.", code="not_found"))
+        return FileResponse(STATIC / name, headers={"cache-control": "max-age=3600"})
+
+    async def dashboard_data(request: Request) -> Response:
+        try:
+            if keyring.enabled and not getattr(authorize(request), "admin", False):
+                raise ApiError(403, "The dashboard needs an admin key (keys create --admin).",
+                               None, code="permission_denied")  # fmt: skip
+            query = request.query_params
+            try:
+                hours = float(query.get("hours", "24"))
+            except ValueError:
+                hours = -1.0
+            if not 0 < hours <= 24 * 90:
+                raise ApiError(400, "'hours' must be a number in (0, 2160].", "hours")
+            if runner.store is None:
+                raise ApiError(400, "This server keeps no outcome log: start it with --db.", None)
+            records = await aread_outcomes(runner.store)
+        except ApiError as exc:
+            return error_response(exc)
+        figures = summarize(
+            records,
+            hours=hours,
+            key=query.get("key") or None,
+            graph=query.get("graph") or None,
+            reference_p_strong=reference_p_strong(records),
+        )
+        return JSONResponse(figures)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -366,6 +407,9 @@ def create_app(
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/threads/{thread_id}", get_thread, methods=["GET"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
+        Route("/dashboard", dashboard_page, methods=["GET"]),
+        Route("/dashboard/data", dashboard_data, methods=["GET"]),
+        Route("/dashboard/static/{name}", dashboard_static, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),

@@ -53,6 +53,8 @@ class ApiKey:
     budget_usd: float | None = None
     """Total spend allowed over the key's life (None: no total cap)."""
     requests_per_minute: int | None = None
+    admin: bool = False
+    """May read the dashboard (every key's spend and requests)."""
 
     def public(self) -> dict[str, Any]:
         """What ``keys list`` shows: everything but the hash."""
@@ -119,6 +121,7 @@ def create_key(
     limits: dict[str, float] | None = None,
     budget_usd: float | None = None,
     requests_per_minute: int | None = None,
+    admin: bool = False,
 ) -> tuple[str, ApiKey]:
     """Add a key to ``path``; returns (the key, shown once; its entry)."""
     if not name.strip():
@@ -144,6 +147,7 @@ def create_key(
         limits=dict(limits or {}),
         budget_usd=budget_usd,
         requests_per_minute=requests_per_minute,
+        admin=admin,
     )
     write_keys_file(path, [*keys, entry])
     return secret, entry

@@ -27,6 +27,7 @@ from routegraph.core.catalog import Catalog
 from routegraph.core.context import RouteContext, context_from_dict
 from routegraph.core.errors import InvalidInputError
 from routegraph.graphs.registry import build_graph
+from routegraph.nodes.outcomes import KEY_METADATA
 
 GraphFactory = Callable[..., CompiledStateGraph[Any, Any, Any, Any]]
 
@@ -106,9 +107,12 @@ class GraphRunner:
         config: RunnableConfig = {}
         messages = request.messages
         kept = request.kept_thread_id
+        if request.key is not None:  # the outcome record names the key (dashboard, per key)
+            config["metadata"] = {KEY_METADATA: request.key.id}
         if kept and self.checkpointer is not None:
             point = await thread_point(self.checkpointer, kept)
-            config = point.config if point else {"configurable": {"thread_id": kept}}
+            where = point.config if point else {"configurable": {"thread_id": kept}}
+            config = {**config, "configurable": dict(where["configurable"])}
             if point and point.interrupted and not point.values:  # nothing ever completed
                 await self.checkpointer.adelete_thread(kept)
             if point:
