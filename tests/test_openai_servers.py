@@ -249,3 +249,17 @@ def test_chat_openai_pointed_at_routegraph(server: ServerProcess) -> None:
     assert "paris" in streamed.text.lower()
     assert streamed.usage_metadata is not None
     assert streamed.usage_metadata["total_tokens"] == reply.usage_metadata["total_tokens"]
+
+
+def test_health_metrics_and_dashboard_are_served(server: ServerProcess) -> None:
+    """Both doors (``serve`` and the app ``langgraph dev`` mounts) answer the operator's routes."""
+    import httpx
+
+    ours = f"{server.url}/routegraph"  # /metrics under langgraph dev is LangGraph's own
+    assert httpx.get(f"{ours}/healthz", timeout=30).json() == {"status": "ok"}
+    assert httpx.get(f"{ours}/readyz", timeout=30).status_code == 200
+    assert "routegraph_requests_total" in httpx.get(f"{ours}/metrics", timeout=30).text
+    page = httpx.get(f"{server.url}/dashboard", timeout=30)
+    assert page.status_code == 200 and "chart.umd.min.js" in page.text
+    script = httpx.get(f"{server.url}/dashboard/static/chart.umd.min.js", timeout=30)
+    assert script.status_code == 200 and "Chart.js v4" in script.text[:200]

@@ -11,7 +11,10 @@ this app through ``langgraph.json``'s ``http.app``):
 - ``POST /v1/feedback``: a user's score for an answer (by completion id, or thread and turn),
   added to the outcome log that ``routegraph learn`` refits routers from.
 - ``GET /healthz`` (the process answers), ``GET /readyz`` (its stores are open), ``GET /metrics``
-  (Prometheus), outside ``/v1`` and without a key.
+  (Prometheus), outside ``/v1`` and without a key; also as ``/routegraph/healthz`` ... (under
+  ``langgraph dev`` the LangGraph server answers ``/metrics`` itself).
+- ``GET /dashboard``: the operator's page (:mod:`.dashboard`), its figures at
+  ``/dashboard/data``.
 
 With keys configured (``ROUTEGRAPH_API_KEYS``, a keys file: :mod:`.keys`) every ``/v1`` route
 asks for ``Authorization: Bearer <key>`` (401 otherwise), threads belong to the key that made
@@ -413,6 +416,10 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
+        # LangGraph's server has its own /metrics; under `langgraph dev` these names are ours
+        Route("/routegraph/healthz", healthz, methods=["GET"]),
+        Route("/routegraph/readyz", readyz, methods=["GET"]),
+        Route("/routegraph/metrics", prometheus, methods=["GET"]),
         Route("/v1/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
