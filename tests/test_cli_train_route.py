@@ -160,8 +160,9 @@ def test_shipped_routers_load_and_route(capsys):
     assert result["threshold_source"] == "calibrated strong_share=0.5"
     assert 0.0 <= result["p_strong"] <= 1.0
 
-    if (default_router_path("specialist") / "router.json").is_file():
-        specialist = load_router("specialist")
-        assert len(specialist.models_) == 9
-        scores = specialist.score("Compute the integral of x^2 from 0 to 3.\nA. 9\nB. 6")
-        assert set(scores) == set(specialist.models_)
+    # the shipped specialist router is part of the package: its absence is a failure
+    assert (default_router_path("specialist") / "router.json").is_file()
+    specialist = load_router("specialist")
+    assert len(specialist.models_) == 9
+    scores = specialist.score("Compute the integral of x^2 from 0 to 3.\nA. 9\nB. 6")
+    assert set(scores) == set(specialist.models_)
