@@ -9,6 +9,7 @@ client against real servers (``routegraph serve``, ``langgraph dev``) and real m
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,7 @@ def test_stream_without_include_usage_has_no_usage_chunk(make_client: Any) -> No
             extra_body={"routegraph": SETTINGS},
         )
     )
+    assert len(chunks) >= 3  # role, content, finish: all() below must not pass on nothing
     assert all(c.choices for c in chunks)
     assert all(c.usage is None for c in chunks)
 
@@ -297,17 +299,63 @@ class SlowChatModel(ScriptedChatModel):
         return super()._generate(messages, stop, run_manager, **kw)
 
 
+class Flight:
+    """How many model calls are in flight at once (``most``), across every model sharing it.
+
+    Each call waits, up to ``patience_s``, until some call has overlapped another, so calls
+    that can run concurrently do overlap whatever the machine's load; a server that runs them
+    one at a time gives up waiting once and then shows ``most == 1``. The patience bounds how
+    long a broken server takes to fail, never whether a working one passes.
+    """
+
+    def __init__(self, patience_s: float = 30.0):
+        self.patience_s = patience_s
+        self.now = 0
+        self.most = 0
+        self.gave_up = False
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> Flight:
+        with self._changed:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self._changed.notify_all()
+            overlapped = self._changed.wait_for(
+                lambda: self.most > 1 or self.gave_up, timeout=self.patience_s
+            )
+            self.gave_up = self.gave_up or not overlapped
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self.now -= 1
+
+
+class OverlapChatModel(ScriptedChatModel):
+    """A blocking model call that counts itself in ``flight``, then the scripted answer."""
+
+    flight: Any = None
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        with self.flight:
+            return super()._generate(messages, stop, run_manager, **kw)
+
+
 def test_one_process_serves_requests_concurrently() -> None:
     import asyncio
-    import time
 
     import httpx
+
+    flight = Flight()
 
     def build(graph_id: str) -> Any:
         return build_graph(
             graph_id,
             catalog=CATALOG,
-            models={"small": SlowChatModel(answers=["4"]), "large": SlowChatModel(answers=["4"])},
+            models={
+                "small": OverlapChatModel(answers=["4"], flight=flight),
+                "large": OverlapChatModel(answers=["4"], flight=flight),
+            },
             evaluator=TableEvaluator({"small": 0.9}),
             router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1)),
         )
@@ -323,9 +371,10 @@ def test_one_process_serves_requests_concurrently() -> None:
             )
         return [r.status_code for r in replies]
 
-    started = time.monotonic()
     assert asyncio.run(four_at_once()) == [200] * 4
-    assert time.monotonic() - started < 3.0  # four 1-second calls overlap (serially: >= 4 s)
+    # Blocking model calls of different requests overlap (one at a time: never more than 1).
+    assert flight.most > 1, "the four requests' model calls ran one at a time"
+    assert flight.now == 0
 
 
 def test_a_failing_run_is_a_500_in_openai_shape() -> None:
