@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routegraph.app.bench import add_graph_result, run_bench, summarize_operating_points
+from routegraph.app.bench import add_graph_result, run_bench
 from routegraph.app.bench.harness import points_from_outcomes
 from routegraph.app.cli import main
 from routegraph.core.data.dataset import RoutingDataset
@@ -121,32 +121,47 @@ def test_two_model_run_sweeps_from_all_weak_to_all_strong():
     assert curve[0]["quality"] == pytest.approx(refs["weak_quality"])
     assert curve[-1]["quality"] == pytest.approx(refs["strong_quality"])
     assert len(curve) == result["n_test"] + 1  # one threshold per distinct score
+    # APGR: the trapezoid area under PGR(strong share), written out from the curve's points
+    gain = [
+        (p["quality"] - refs["weak_quality"]) / (refs["strong_quality"] - refs["weak_quality"])
+        for p in curve
+    ]
+    area = sum(
+        (curve[i + 1]["strong_share"] - curve[i]["strong_share"]) * (gain[i] + gain[i + 1]) / 2
+        for i in range(len(curve) - 1)
+    )
+    assert result["routers"]["random"]["apgr"] == pytest.approx(area)
 
 
 def test_graph_results_reuse_the_router_record():
     ds = two_model_dataset()
     result = run_bench(ds, routers=["random"], progress=False)
     refs = result["references"]
-    # a graph run at three thresholds: per-prompt outcomes -> operating points
+    wq, sq = refs["weak_quality"], refs["strong_quality"]
+    wc, sc = refs["weak_cost"], refs["strong_cost"]
+    assert (wc, sc) == pytest.approx((0.001, 0.02)) and sq > wq
+    assert tuple(refs["cost_range"]) == pytest.approx((wc, sc))
+    # a graph run at three thresholds: all weak, half strong at 3/4 of the quality gap and half
+    # the cost gap, all strong; per-prompt outcomes -> operating points
     n = result["n_test"]
-    went = np.stack([np.zeros(n), np.r_[np.ones(n // 2), np.zeros(n - n // 2)], np.ones(n)])
-    quality = np.stack(
-        [np.full(n, refs["weak_quality"]), np.full(n, 0.7), np.full(n, refs["strong_quality"])]
-    )
-    cost = np.stack(
-        [np.full(n, refs["weak_cost"]), np.full(n, 0.01), np.full(n, refs["strong_cost"])]
-    )
+    assert n % 2 == 0
+    mid_q, mid_c = wq + 0.75 * (sq - wq), wc + 0.5 * (sc - wc)
+    went = np.stack([np.zeros(n), np.r_[np.ones(n // 2), np.zeros(n // 2)], np.ones(n)])
+    quality = np.stack([np.full(n, wq), np.full(n, mid_q), np.full(n, sq)])
+    cost = np.stack([np.full(n, wc), np.full(n, mid_c), np.full(n, sc)])
     points = points_from_outcomes([1.0, 0.5, 0.0], went, quality, cost)
     record = add_graph_result(result, "simple", points)
     assert result["graphs"]["simple"] is record
     assert set(record) >= RECORD_KEYS
-    direct = summarize_operating_points(
-        [(p["strong_share"], p["quality"], p["cost_usd"]) for p in record["curve"]],
-        refs["strong_quality"],
-        refs["weak_quality"],
-        refs["strong_cost"],
-        refs["weak_cost"],
-        tuple(refs["cost_range"]),
-    )
-    assert direct["apgr"] == pytest.approx(record["apgr"])
-    assert direct["aiq"] == pytest.approx(record["aiq"])
+    assert [p["strong_share"] for p in record["curve"]] == [0.0, 0.5, 1.0]
+    # By hand. PGR at shares 0, 0.5, 1 is 0, 0.75, 1; APGR is the trapezoid area under it:
+    # 0.5 * (0 + 0.75) / 2 + 0.5 * (0.75 + 1) / 2 = 0.1875 + 0.4375.
+    assert record["apgr"] == pytest.approx(0.625)
+    # CPT(50%): on the segment (0, 0) - (0.5, 0.75), PGR 0.5 at share 0.5 * 0.5 / 0.75 = 1/3;
+    # CPT(80%): on (0.5, 0.75) - (1, 1), PGR 0.8 at share 0.5 + 0.5 * 0.05 / 0.25 = 0.6.
+    assert record["cpt50"] == pytest.approx(1 / 3)
+    assert record["cpt80"] == pytest.approx(0.6)
+    # AIQ: the middle point lies above the chord from weak to strong (3/4 of the quality gap at
+    # 1/2 of the cost gap), so the hull is the two segments; the mean of that piecewise-linear
+    # quality over [weak cost, strong cost] is (wq + 2 * mid_q + sq) / 4 = wq + 0.625 (sq - wq).
+    assert record["aiq"] == pytest.approx(wq + 0.625 * (sq - wq))

@@ -2,8 +2,15 @@
 
 Replay makes the routing graphs measurable offline: each call returns the answer a real model
 gave to the benchmark prompt, with token usage counted from the recorded text, and the
-"reference" evaluator scores it against the gold answer. The cascade must then be at least as
-accurate as the weak model alone on the sample, and every cost must be usage x catalog price.
+"reference" evaluator scores it against the gold answer. Every cost must be usage x catalog
+price.
+
+The cascade is gated by the learned verifier, which sees only the question and the weak answer
+(never the gold answer or the recorded grade), on GSM8K test rows it was not trained on. Gated
+by the "reference" evaluator instead, "the cascade is at least as accurate as the weak model"
+would hold by construction (it escalates exactly the wrong answers); gated by a verifier that
+can err, escalating a right weak answer to a wrong strong one loses accuracy, so the claim can
+fail.
 """
 
 from __future__ import annotations
@@ -48,18 +55,14 @@ MISGRADED = {(195, STRONG)}
 """(row, model) pairs of the sample whose recorded correctness is 0 for a right answer."""
 
 
-@pytest.fixture(scope="module")
-def gsm8k_sample() -> list[Item]:
-    """Twenty GSM8K prompts spread evenly over the 1,319 (deterministic, no RNG)."""
-    shared_data("routellm", "gsm8k")
+def recorded_items(rows: Any) -> list[Item]:
+    """The GSM8K rows ``rows`` with what WEAK and STRONG recorded for them."""
     from routegraph.core.catalog import load_catalog
     from routegraph.core.data import load_dataset
 
     data = load_dataset("gsm8k")
     catalog = load_catalog()
     columns = {name: data.models.index(catalog.get(name).model) for name in (WEAK, STRONG)}
-    step = len(data.prompts) // SAMPLE_SIZE
-    rows = range(0, step * SAMPLE_SIZE, step)
     assert data.responses is not None
     assert data.input_tokens is not None and data.output_tokens is not None
     return [
@@ -77,6 +80,28 @@ def gsm8k_sample() -> list[Item]:
     ]
 
 
+@pytest.fixture(scope="module")
+def gsm8k_sample() -> list[Item]:
+    """Twenty GSM8K prompts spread evenly over the 1,319 (deterministic, no RNG)."""
+    shared_data("routellm", "gsm8k")
+    from routegraph.core.data import load_dataset
+
+    step = len(load_dataset("gsm8k").prompts) // SAMPLE_SIZE
+    return recorded_items(range(0, step * SAMPLE_SIZE, step))
+
+
+@pytest.fixture(scope="module")
+def gsm8k_unseen_sample() -> list[Item]:
+    """GSM8K's test split (``train_val_test_split(seed=0)``, 264 prompts), which the shipped
+    verifier never saw in training (scripts/train_default_verifier.py)."""
+    shared_data("routellm", "gsm8k")
+    from routegraph.core.data import load_dataset
+    from routegraph.core.data.splits import train_val_test_split
+
+    _, _, test = train_val_test_split(load_dataset("gsm8k"), seed=0)
+    return recorded_items(test.tolist())
+
+
 @pytest.fixture
 def catalog(no_cloud: None) -> Any:
     from routegraph.core.catalog import load_catalog
@@ -84,8 +109,8 @@ def catalog(no_cloud: None) -> Any:
     return load_catalog()
 
 
-def run(graph: Any, prompt: str) -> dict[str, Any]:
-    return graph.invoke({"messages": [HumanMessage(prompt)]}, context=CONTEXT)
+def run(graph: Any, prompt: str, **overrides: Any) -> dict[str, Any]:
+    return graph.invoke({"messages": [HumanMessage(prompt)]}, context={**CONTEXT, **overrides})
 
 
 def check_costs(out: dict[str, Any], catalog: Any) -> None:
@@ -127,19 +152,27 @@ def test_simple_graph_routes_between_recorded_models(gsm8k_sample: list[Item], c
     assert set(chosen) == {WEAK, STRONG}, "the heuristic router should use both models here"
 
 
-def test_cascade_is_at_least_as_accurate_as_the_weak_model(
-    gsm8k_sample: list[Item], catalog
+def test_verifier_gated_cascade_is_at_least_as_accurate_as_the_weak_model(
+    gsm8k_unseen_sample: list[Item], catalog
 ) -> None:
+    from routegraph.evaluators.verifier import LearnedVerifier
     from routegraph.graphs.cascade import build_cascade_graph
 
     graph = build_cascade_graph()
-    cascade_correct, weak_correct, cascade_cost, always_strong_cost = [], [], 0.0, 0.0
-    for item in gsm8k_sample:
-        out = run(graph, item.prompt)
+    verifier = LearnedVerifier.default()
+    cut = CONTEXT["confidence_threshold"]
+    cascade_correct, weak_correct, escalations = [], [], []
+    cascade_cost, always_strong_cost = 0.0, 0.0
+    for item in gsm8k_unseen_sample:
+        out = run(graph, item.prompt, evaluator="verifier")
         attempts = out["attempts"]
         assert all(a["source"] == "recorded" for a in attempts)
-        assert attempts[0]["model"] == WEAK
-        escalated = attempts[0]["confidence"] < CONTEXT["confidence_threshold"]
+        assert attempts[0]["model"] == WEAK and attempts[0]["answer"] == item.responses[WEAK]
+        # the gate is the verifier's P(good) of the weak answer, read from the question and the
+        # answer alone (attempts record it to 6 decimals)
+        p_good = float(verifier.predict_proba([item.prompt], [item.responses[WEAK]])[0])
+        assert attempts[0]["confidence"] == pytest.approx(p_good, abs=1e-6)
+        escalated = p_good < cut
         assert [a["model"] for a in attempts] == ([WEAK, STRONG] if escalated else [WEAK])
         check_costs(out, catalog)
 
@@ -148,14 +181,21 @@ def test_cascade_is_at_least_as_accurate_as_the_weak_model(
         assert meta["escalated"] is escalated
         cascade_correct.append(item.recorded[meta["chosen_model"]])
         weak_correct.append(item.recorded[WEAK])
+        escalations.append(escalated)
         cascade_cost += meta["cost_usd"]
         always_strong_cost += catalog.get(STRONG).cost(*item.tokens[STRONG])
 
-    n = len(gsm8k_sample)
+    n = len(gsm8k_unseen_sample)
     cascade_acc, weak_acc = sum(cascade_correct) / n, sum(weak_correct) / n
     assert cascade_acc >= weak_acc
-    assert cascade_acc > weak_acc, "some weak answers were wrong and should have been escalated"
-    # Escalating only the doubtful half is cheaper than sending everything to GPT-4.
+    assert cascade_acc > weak_acc, "some wrong weak answers should have been escalated"
+    # The verifier escalates mostly wrong answers: the weak model is right far less often on
+    # the prompts it escalated than on those it kept.
+    escalated_right = [w for w, e in zip(weak_correct, escalations, strict=True) if e]
+    kept_right = [w for w, e in zip(weak_correct, escalations, strict=True) if not e]
+    assert 0 < len(escalated_right) < n
+    assert sum(escalated_right) / len(escalated_right) < sum(kept_right) / len(kept_right)
+    # Escalating only the doubtful answers is cheaper than sending everything to GPT-4.
     assert 0 < cascade_cost < always_strong_cost
 
 
