@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Route every LLM request to the model best suited to it (LangGraph graphs).",
     )
     parser.add_argument("--version", action="version", version=f"routegraph {package_version()}")
+    parser.add_argument(
+        "--config",
+        help="your model pool (TOML, [models.<name>] tables over the packaged catalog; "
+        "default: $ROUTEGRAPH_CONFIG, ./routegraph.toml, ~/.config/routegraph/routegraph.toml)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -49,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.config:  # every command reads the catalog through load_catalog, which reads this
+        import os
+
+        from routegraph.core.catalog import CONFIG_VARIABLE
+
+        os.environ[CONFIG_VARIABLE] = args.config
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

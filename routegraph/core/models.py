@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from routegraph.core.catalog import Catalog, ModelSpec
+from routegraph.core.catalog import INIT_PROVIDERS, Catalog, ModelSpec
 from routegraph.core.errors import ModelUnavailableError
 from routegraph.core.redact import redact, split_credentials
 
@@ -45,14 +45,24 @@ def availability(spec: ModelSpec) -> tuple[bool, str]:
             return False, exc.reason
         return path.is_file(), f"GGUF at {path}" if path.is_file() else f"{path} missing"
     if spec.provider == "openai":
+        if spec.base_url or spec.api_key_env:  # its own endpoint (a pool config entry)
+            where = redact(spec.base_url or "api.openai.com")
+            return True, f"OpenAI-compatible endpoint {where}"
         if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
             where = redact(os.environ.get("OPENAI_BASE_URL", "api.openai.com"))
             return True, f"OpenAI-compatible endpoint {where}"
         return False, "no OPENAI_API_KEY or OPENAI_BASE_URL set"
     if spec.provider == "ollama":
-        if os.environ.get("OLLAMA_HOST"):
-            return True, f"Ollama at {redact(os.environ['OLLAMA_HOST'])}"
+        host = spec.base_url or os.environ.get("OLLAMA_HOST")
+        if host:
+            return True, f"Ollama at {redact(host)}"
         return False, "no OLLAMA_HOST set"
+    if spec.provider in INIT_PROVIDERS:
+        package, extra = INIT_PROVIDERS[spec.provider]
+        module = package.replace("-", "_")
+        if importlib.util.find_spec(module) is None:
+            return False, f'{package} is not installed: pip install "routegraph[{extra}]"'
+        return True, f"{spec.provider} via init_chat_model"
     if spec.provider == "replay":
         from routegraph.core.errors import DataNotFoundError
         from routegraph.core.paths import DATA_VARIABLE, data_dir
@@ -72,6 +82,8 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
     ok, reason = availability(spec)
     if not ok:
         raise ModelUnavailableError(spec.name, reason)
+    if spec.max_output_tokens and settings.max_tokens > spec.max_output_tokens:
+        settings = replace(settings, max_tokens=spec.max_output_tokens)
     if spec.provider == "llamacpp":
         from routegraph.core.providers.llamacpp import LlamaCppChatModel
 
@@ -83,7 +95,7 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
         # which llama.cpp's server requires and OpenAI accepts: agent tool loops work on both.
         from routegraph.core.providers.openai_compat import OpenAICompatibleChat
 
-        base_url = os.environ.get("OPENAI_BASE_URL") or None
+        base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL") or None
         credentials = None
         if base_url:
             # Credentials in the URL go to the HTTP client as basic auth, so the URL that
@@ -96,7 +108,7 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
         return OpenAICompatibleChat(  # type: ignore[call-arg]
             model=spec.model,
             base_url=base_url,
-            api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",  # type: ignore[arg-type]
+            api_key=api_key(spec, "OPENAI_API_KEY") or "not-needed",  # type: ignore[arg-type]
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             seed=settings.seed,
@@ -104,7 +116,7 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
             top_logprobs=1,  # llama.cpp servers return log-probabilities only when this is set
             extra_body=extra_body,
             max_retries=0,
-            timeout=settings.timeout_s,
+            timeout=spec.timeout_s or settings.timeout_s,
             **scrubbing_clients(credentials),
         )
     if spec.provider == "ollama":
@@ -113,17 +125,41 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
         return init_chat_model(
             spec.model,
             model_provider="ollama",
-            base_url=os.environ.get("OLLAMA_HOST"),
+            base_url=spec.base_url or os.environ.get("OLLAMA_HOST"),
             temperature=settings.temperature,
             num_predict=settings.max_tokens,
             seed=settings.seed,
-            client_kwargs={"timeout": settings.timeout_s},
+            client_kwargs={"timeout": spec.timeout_s or settings.timeout_s},
+        )
+    if spec.provider in INIT_PROVIDERS:
+        from langchain.chat_models import init_chat_model
+
+        extra: dict[str, Any] = {}
+        if spec.base_url:
+            extra["base_url"] = spec.base_url
+        key = api_key(spec, None)
+        if key:
+            extra["api_key"] = key
+        return init_chat_model(
+            spec.model,
+            model_provider=spec.provider,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            timeout=spec.timeout_s or settings.timeout_s,
+            max_retries=0,
+            **extra,
         )
     if spec.provider == "replay":
         from routegraph.core.providers.replay import ReplayChatModel
 
         return ReplayChatModel(model_id=spec.model)
     raise ModelUnavailableError(spec.name, f"provider {spec.provider!r} cannot be built")
+
+
+def api_key(spec: ModelSpec, default_variable: str | None) -> str | None:
+    """The key for ``spec``: from its own ``api_key_env`` variable, else ``default_variable``."""
+    variable = spec.api_key_env or default_variable
+    return os.environ.get(variable) if variable else None
 
 
 def scrubbing_clients(credentials: tuple[str, str] | None) -> dict[str, Any]:

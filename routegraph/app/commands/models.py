@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -18,12 +20,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "models",
         help="list the model catalog and which models are reachable",
-        description="List every catalog model with provider, tier, price per million tokens, "
-        "and whether it can be called now (configuration only; no network probe).",
+        description="List every catalog model (the packaged catalog with your routegraph.toml "
+        "over it) with provider, tier, price per million tokens and whether it can be called "
+        "now (configuration only, unless --check calls each one).",
     )
     parser.add_argument("--catalog", help="catalog TOML file (default: packaged catalog)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="call every reachable model once (a 4-token answer) and report: reachable / auth "
+        "error / timeout / ..., latency, and whether it returns log-probabilities (which the "
+        "logprob evaluator needs)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=20.0, help="seconds per check call (default: 20)"
+    )
     parser.set_defaults(func=run)
+
+
+def check_model(spec: Any, timeout_s: float) -> dict[str, Any]:
+    """One short call to ``spec``: its verdict, latency and whether log-probabilities came."""
+    from langchain_core.messages import HumanMessage
+
+    from routegraph.core.errors import ModelUnavailableError
+    from routegraph.core.models import ModelSettings, build_chat_model
+    from routegraph.nodes.health import classify
+
+    started = time.perf_counter()
+    try:
+        chat = build_chat_model(spec, ModelSettings(max_tokens=4, timeout_s=timeout_s))
+        reply = chat.invoke([HumanMessage("Say OK.")])
+    except ModelUnavailableError as exc:
+        return {"check": "unavailable", "detail": exc.reason}
+    except Exception as exc:  # what the endpoint did is the report
+        fault = classify(exc)
+        verdict = {"auth": "auth error"}.get(fault.kind, fault.kind)
+        return {"check": verdict, "detail": fault.detail,
+                "latency_s": round(time.perf_counter() - started, 3)}  # fmt: skip
+    logprobs = (reply.response_metadata or {}).get("logprobs")
+    return {
+        "check": "reachable",
+        "latency_s": round(time.perf_counter() - started, 3),
+        "logprobs": bool(logprobs and logprobs.get("content")),
+        "detail": (reply.text or "")[:40],
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,8 +83,12 @@ def run(args: argparse.Namespace) -> int:
                 "available": ok,
                 "status": reason,
                 "fallback": spec.fallback,
+                "context_window": spec.context_window,
+                "price_source": spec.price_source,
             }
         )
+        if args.check and ok and spec.provider != "replay":
+            rows[-1].update(check_model(spec, args.timeout))
     if args.json:
         print(json.dumps({"catalog": catalog.source, "models": rows}, indent=2))
         return 0
@@ -52,7 +97,25 @@ def run(args: argparse.Namespace) -> int:
     print_table(console, table)
     for line in notes:
         console.print(line)
-    return 0
+    if args.check:
+        print_table(console, check_table(rows))
+    failed = [r for r in rows if r.get("check") not in (None, "reachable")]
+    return 1 if args.check and failed else 0
+
+
+def check_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="models --check: one 4-token call each", title_justify="left")
+    for column in ("name", "check", "latency s", "logprobs", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        if "check" not in r:
+            continue
+        table.add_row(
+            r["name"], r["check"], str(r.get("latency_s", "")),
+            "" if "logprobs" not in r else ("yes" if r["logprobs"] else "no"),
+            str(r.get("detail", "")),
+        )  # fmt: skip
+    return table
 
 
 def catalog_table(rows: list[dict], source: str) -> tuple[Table, list[Text]]:
