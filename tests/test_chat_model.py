@@ -562,3 +562,40 @@ def test_a_forced_tool_call_answered_in_text_is_an_error() -> None:
     with pytest.raises(NoAnswerError) as caught:
         model.invoke("find the weather")
     assert any("tool_choice" in reason for reason in caught.value.reasons)
+
+
+def test_standard_constructor_parameters_take_effect_or_refuse() -> None:
+    """``max_tokens=100`` reaches the run (it used to leave it at 256) and wins over the same
+    setting in ``context``; an out-of-range value is refused."""
+    seen: list[dict[str, Any]] = []
+
+    class Recording(ScriptedChatModel):
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                      **kwargs: Any) -> Any:  # fmt: skip
+            seen.append({"stop": stop, **kwargs})
+            return super()._generate(messages, stop, run_manager, **kwargs)
+
+    model = RoutedChatModel(
+        graph="simple",
+        context=TIERS,
+        models={"small": Recording(answers=["ok"]), "large": Recording(answers=["x"])},
+        router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1)),
+        evaluator=TableEvaluator({}),
+        catalog=CATALOG,
+        max_tokens=100,
+        temperature=0.3,
+        stop=["END"],
+        timeout=7,
+        max_retries=2,
+    )
+    assert model.invoke("hi").text == "ok"
+    assert model._settings["call_timeout_s"] == 7 and model._settings["call_retries"] == 2
+    (call,) = seen
+    assert call["stop"] == ["END"]
+    trace = model.invoke("hi").response_metadata["routegraph"]
+    assert trace["chosen_model"] == "small"
+    both = RoutedChatModel(graph="simple", max_tokens=100, context={**TIERS, "max_tokens": 50},
+                           catalog=CATALOG)  # fmt: skip
+    assert both._settings["max_tokens"] == 100
+    with pytest.raises(InvalidInputError, match="call_retries"):
+        RoutedChatModel(graph="simple", max_retries=50, context=TIERS, catalog=CATALOG)

@@ -63,6 +63,14 @@ LIVE_STREAMING_GRAPHS = frozenset({"simple", "specialist"})
 """Graphs that accept the router's choice without judging it, so tokens can stream live."""
 
 CONTEXT_FIELDS = frozenset(f.name for f in fields(RouteContext))
+STANDARD_PARAMS = {
+    "temperature": "temperature",
+    "max_tokens": "max_tokens",
+    "timeout": "call_timeout_s",
+    "max_retries": "call_retries",
+    "stop": "stop",
+}
+"""LangChain's constructor parameters -> the run settings that carry them to every call."""
 STREAM_MODES: list[StreamMode] = ["messages", "updates"]
 
 
@@ -110,6 +118,15 @@ class RoutedChatModel(BaseChatModel):
     store: Any = None
     """A LangGraph ``BaseStore`` for the outcome log: each call leaves a record there (see
     ``routegraph.core.outcomes``) and :meth:`feedback` rates it; None logs nothing."""
+    temperature: float | None = None
+    """LangChain's usual chat-model parameters, applied to whichever model answers: each is
+    the run setting named in :data:`STANDARD_PARAMS`, and wins over that setting in
+    ``context``; out-of-range values are refused like the setting's (e.g. ``max_retries`` is
+    ``call_retries``, 0-10)."""
+    max_tokens: int | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    stop: list[str] | None = None
 
     _compiled: CompiledStateGraph[Any, Any, Any, Any] = PrivateAttr()
     _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -127,6 +144,10 @@ class RoutedChatModel(BaseChatModel):
             )
         raw = self.context
         settings = asdict(raw) if isinstance(raw, RouteContext) else dict(raw or {})
+        for param, setting in STANDARD_PARAMS.items():
+            value = getattr(self, param)
+            if value is not None:  # the explicit parameter wins over the same setting in context
+                settings[setting] = list(value) if param == "stop" else value
         context_from_dict(settings, self.catalog)  # bad settings fail now, naming the field
         self._settings = settings
         overrides: dict[str, Any] = {"catalog": self.catalog}
