@@ -3,7 +3,8 @@
 It answers ``POST /v1/chat/completions`` on 127.0.0.1 with whatever fault the test queued:
 
 - ``ok``: a valid completion (or an SSE stream when the request asks for ``stream``),
-- ``hang``: accepts the request and sends nothing (until the server stops),
+- ``hang``: accepts the request and sends nothing until the client gives up (closes the
+  connection: the request's ``abandoned`` is then set) or the server stops,
 - ``rate_limited``: HTTP 429 with ``Retry-After``,
 - ``server_error``: HTTP 500 with an OpenAI error body,
 - ``malformed``: HTTP 200 with a body that is not JSON,
@@ -20,6 +21,8 @@ recorded (path, headers, body) so tests can check what the client sent and how o
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -50,6 +53,8 @@ class Received:
     body: dict[str, Any]
     fault: str
     at: float = field(default_factory=time.monotonic)
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    """Set when the client closed the connection of a ``hang`` request (it gave up on it)."""
 
 
 class FaultServer:
@@ -174,12 +179,12 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 body = {"unparsed": raw.decode(errors="replace")}
             fault = server.next_fault()
             headers = {k.lower(): v for k, v in self.headers.items()}
-            server.received.append(Received(self.path, headers, body, fault))
+            received = Received(self.path, headers, body, fault)
+            server.received.append(received)
             model = str(body.get("model", "fault-model"))
             stream = bool(body.get("stream"))
             if fault == "hang":
-                server.stopping.wait(timeout=120)
-                self.close_connection = True
+                self._hang(received)
                 return
             if fault == "rate_limited":
                 self._json(
@@ -218,6 +223,24 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             self._raw(200, payload, "application/json")
+
+        def _hang(self, received: Received) -> None:
+            """Send nothing until the client closes the connection, the server stops or 120 s
+            pass; a close by the client sets ``received.abandoned``."""
+            deadline = time.monotonic() + 120
+            while not server.stopping.is_set() and time.monotonic() < deadline:
+                readable, _, _ = select.select([self.connection], [], [], 0.02)
+                if not readable:
+                    continue
+                try:
+                    closed = not self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:  # reset by the client
+                    closed = True
+                if closed:
+                    received.abandoned.set()
+                    break
+                server.stopping.wait(timeout=0.02)  # bytes after the request: keep hanging
+            self.close_connection = True
 
         def _stream(self, model: str, cut: bool) -> None:
             chunks = stream_chunks(model, server.answer)

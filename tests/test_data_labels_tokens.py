@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -84,13 +82,26 @@ def test_persistent_token_cache_round_trips(tmp_path, monkeypatch) -> None:
     assert np.array_equal(count_tokens_batch(texts, cache_name="unit"), counts)
 
 
-def test_counting_all_mmlu_prompts_is_fast() -> None:
+def test_mmlu_prompt_counts_match_one_by_one_counts_and_come_back_from_the_cache(
+    tmp_path, monkeypatch
+) -> None:
+    from routegraph.core.data import tokens
+
     prompts = load_dataset("mmlu").prompts
-    start = time.perf_counter()
-    counts = count_tokens_batch(prompts)
-    elapsed = time.perf_counter() - start
-    assert np.all(counts > 0)
-    assert elapsed < 60, f"{tokenizer_name()} took {elapsed:.1f}s for {len(prompts)} prompts"
+    assert len(prompts) >= tokens._PROGRESS_MIN  # the long-list path, not count_tokens'
+    monkeypatch.setenv("ROUTEGRAPH_CACHE_DIR", str(tmp_path))
+    counts = count_tokens_batch(prompts, cache_name="mmlu-prompts")
+    assert counts.shape == (len(prompts),) and np.all(counts > 0)
+    sample = range(0, len(prompts), 211)
+    assert [int(counts[i]) for i in sample] == [count_tokens(prompts[i]) for i in sample]
+
+    def recount(*args, **kwargs):
+        raise AssertionError(f"recounted {tokenizer_name()} tokens instead of reading the cache")
+
+    monkeypatch.setattr(tokens, "_count_all", recount)
+    monkeypatch.setattr(tokens, "count_tokens", recount)
+    again = count_tokens_batch(prompts, cache_name="mmlu-prompts")
+    assert again.dtype == np.int64 and np.array_equal(again, counts)
 
 
 def test_regex_fallback_when_llama_cpp_is_unavailable(monkeypatch) -> None:

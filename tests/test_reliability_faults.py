@@ -3,18 +3,23 @@
 The 'cloud' model is a real ``ChatOpenAI`` (built by the catalog, as a user's would be) pointed
 at :class:`tests.fault_server.FaultServer` on 127.0.0.1; the next tier is a scripted model, so a
 run that survives a fault visibly ends on it. Every test checks what the server saw (how many
-tries) and what the run recorded (each failure with its kind).
+tries) and what the run recorded (each failure with its kind). No test reads a clock: a hung
+endpoint is checked by the timeout its client was built with, the fault it was recorded as, the
+number of tries, and the server seeing the client give up on the request.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_openai import ChatOpenAI
 
+from routegraph.core import models
 from routegraph.core.catalog import Catalog, ModelSpec
 from routegraph.core.context import RouteContext
 from routegraph.graphs.cascade import build_cascade_graph
@@ -69,6 +74,41 @@ def cloud(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Faul
     clear_model_caches()
 
 
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[BaseChatModel]:
+    """Every chat model the graphs build from the catalog, in order (built as usual)."""
+    made: list[BaseChatModel] = []
+    real = models.build_chat_model
+
+    def spy(spec: ModelSpec, settings: models.ModelSettings) -> BaseChatModel:
+        made.append(real(spec, settings))
+        return made[-1]
+
+    monkeypatch.setattr(models, "build_chat_model", spy)
+    return made
+
+
+def request_timeout(chat: BaseChatModel) -> float:
+    """The timeout the OpenAI client of ``chat`` sends with every request (it never retries)."""
+    assert isinstance(chat, ChatOpenAI)
+    assert chat.max_retries == 0 and chat.root_client.max_retries == 0
+    timeout = chat.root_client.timeout
+    if isinstance(timeout, httpx.Timeout):
+        assert timeout.read is not None
+        return timeout.read  # how long a reply may take to start
+    assert isinstance(timeout, float)
+    return timeout
+
+
+def abandoned(server: FaultServer) -> bool:
+    """Whether the client closed the connection of the one request the server left hanging."""
+    [hung] = server.received
+    assert hung.fault == "hang"
+    # The server thread notices the close within milliseconds; the bound only keeps a client
+    # that never lets go from blocking the suite.
+    return hung.abandoned.wait(timeout=10)
+
+
 def cascade(backup: ScriptedChatModel | None = None) -> Any:
     """cloud first, then the scripted backup tier; every answer counts as confident."""
     backup = backup or ScriptedChatModel(answers=[BACKUP_ANSWER])
@@ -110,10 +150,14 @@ def final(out: dict[str, Any]) -> AIMessage:
     ],
 )
 def test_each_fault_is_recorded_and_the_next_tier_answers(
-    cloud: FaultServer, waits: list[float], fault: str, kind: str, tries: int
+    cloud: FaultServer,
+    waits: list[float],
+    built: list[BaseChatModel],
+    fault: str,
+    kind: str,
+    tries: int,
 ) -> None:
     cloud.plan([], default=fault)
-    started = time.monotonic()
     out = ask(cascade())
 
     assert cloud.completions == tries
@@ -125,7 +169,10 @@ def test_each_fault_is_recorded_and_the_next_tier_answers(
     assert kind in failed["note"]
     assert answered["model"] == "backup" and answered["faults"] == []
     assert waits == [0.5, 1.0][: tries - 1]  # exponential backoff between tries
-    assert time.monotonic() - started < 10
+    [chat] = built  # the context's timeout, not the default, is what the client waits
+    assert request_timeout(chat) == CONTEXT["call_timeout_s"]
+    if fault == "hang":  # the client gave up on the hung request instead of leaving it open
+        assert abandoned(cloud)
 
 
 def test_connection_refused_is_retried_then_the_next_tier_answers(
@@ -238,19 +285,24 @@ def test_a_stream_cut_midway_falls_back_when_the_graph_streams_tokens(
     assert last["messages"][-1].text == BACKUP_ANSWER
 
 
-def test_default_timeout_abandons_a_hung_endpoint_within_a_minute(
-    cloud: FaultServer, waits: list[float]
+def test_the_default_timeout_reaches_the_client_and_a_hung_endpoint_is_abandoned(
+    cloud: FaultServer, waits: list[float], built: list[BaseChatModel]
 ) -> None:
     default = RouteContext().call_timeout_s
-    assert default <= 30
-    cloud.plan([], default="hang")
-    started = time.monotonic()
+    assert 0 < default <= 30  # a hung endpoint is abandoned well within a minute
     context = {k: v for k, v in CONTEXT.items() if k != "call_timeout_s"}
     out = cascade().invoke({"messages": [HumanMessage(QUESTION)]}, context=context)
-    elapsed = time.monotonic() - started
+    assert out["attempts"][0]["served_by"] == "cloud"
+    [chat] = built  # the real client a run without call_timeout_s talks through
+    assert request_timeout(chat) == default
+
+    cloud.plan([], default="hang")  # a short timeout, so the real hang costs half a second
+    out = ask(cascade(), call_timeout_s=0.5)
+    assert request_timeout(built[-1]) == 0.5
     assert final(out).text == BACKUP_ANSWER
     assert [f["fault"] for f in out["attempts"][0]["faults"]] == ["timeout"]
-    assert default - 1 <= elapsed < 60
+    assert cloud.completions == 1 and waits == []  # not retried
+    assert abandoned(cloud)
 
 
 def test_retries_are_bounded_by_the_context(cloud: FaultServer, waits: list[float]) -> None:
