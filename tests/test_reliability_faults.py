@@ -15,11 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_openai import ChatOpenAI
 
-from routegraph.core import models
 from routegraph.core.catalog import Catalog, ModelSpec
 from routegraph.core.context import RouteContext
 from routegraph.graphs.cascade import build_cascade_graph
@@ -75,29 +72,18 @@ def cloud(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Faul
 
 
 @pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> list[BaseChatModel]:
-    """Every chat model the graphs build from the catalog, in order (built as usual)."""
-    made: list[BaseChatModel] = []
-    real = models.build_chat_model
+def timeouts(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The read timeout each chat request carried into the HTTP transport (which enforces it)."""
+    told: list[float] = []
+    real = httpx.HTTPTransport.handle_request
 
-    def spy(spec: ModelSpec, settings: models.ModelSettings) -> BaseChatModel:
-        made.append(real(spec, settings))
-        return made[-1]
+    def spy(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/chat/completions"):
+            told.append(request.extensions["timeout"]["read"])
+        return real(self, request)
 
-    monkeypatch.setattr(models, "build_chat_model", spy)
-    return made
-
-
-def request_timeout(chat: BaseChatModel) -> float:
-    """The timeout the OpenAI client of ``chat`` sends with every request (it never retries)."""
-    assert isinstance(chat, ChatOpenAI)
-    assert chat.max_retries == 0 and chat.root_client.max_retries == 0
-    timeout = chat.root_client.timeout
-    if isinstance(timeout, httpx.Timeout):
-        assert timeout.read is not None
-        return timeout.read  # how long a reply may take to start
-    assert isinstance(timeout, float)
-    return timeout
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", spy)
+    return told
 
 
 def abandoned(server: FaultServer) -> bool:
@@ -152,7 +138,7 @@ def final(out: dict[str, Any]) -> AIMessage:
 def test_each_fault_is_recorded_and_the_next_tier_answers(
     cloud: FaultServer,
     waits: list[float],
-    built: list[BaseChatModel],
+    timeouts: list[float],
     fault: str,
     kind: str,
     tries: int,
@@ -169,8 +155,7 @@ def test_each_fault_is_recorded_and_the_next_tier_answers(
     assert kind in failed["note"]
     assert answered["model"] == "backup" and answered["faults"] == []
     assert waits == [0.5, 1.0][: tries - 1]  # exponential backoff between tries
-    [chat] = built  # the context's timeout, not the default, is what the client waits
-    assert request_timeout(chat) == CONTEXT["call_timeout_s"]
+    assert timeouts == [CONTEXT["call_timeout_s"]] * tries  # the context's, not the default
     if fault == "hang":  # the client gave up on the hung request instead of leaving it open
         assert abandoned(cloud)
 
@@ -286,19 +271,18 @@ def test_a_stream_cut_midway_falls_back_when_the_graph_streams_tokens(
 
 
 def test_the_default_timeout_reaches_the_client_and_a_hung_endpoint_is_abandoned(
-    cloud: FaultServer, waits: list[float], built: list[BaseChatModel]
+    cloud: FaultServer, waits: list[float], timeouts: list[float]
 ) -> None:
     default = RouteContext().call_timeout_s
     assert 0 < default <= 30  # a hung endpoint is abandoned well within a minute
     context = {k: v for k, v in CONTEXT.items() if k != "call_timeout_s"}
     out = cascade().invoke({"messages": [HumanMessage(QUESTION)]}, context=context)
     assert out["attempts"][0]["served_by"] == "cloud"
-    [chat] = built  # the real client a run without call_timeout_s talks through
-    assert request_timeout(chat) == default
+    assert timeouts == [default]  # what the real client enforced on a run's request
 
     cloud.plan([], default="hang")  # a short timeout, so the real hang costs half a second
     out = ask(cascade(), call_timeout_s=0.5)
-    assert request_timeout(built[-1]) == 0.5
+    assert timeouts == [default, 0.5]
     assert final(out).text == BACKUP_ANSWER
     assert [f["fault"] for f in out["attempts"][0]["faults"]] == ["timeout"]
     assert cloud.completions == 1 and waits == []  # not retried
