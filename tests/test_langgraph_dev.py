@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,7 +95,6 @@ def test_server_serves_every_graph_of_langgraph_json(client: Any) -> None:
 
 @pytest.mark.parametrize("graph_id", GRAPH_IDS)
 def test_graph_runs_on_the_dev_server(client: Any, graph_id: str) -> None:
-    started = time.monotonic()
     values = client.runs.wait(None, graph_id, input=QUESTION, context=FAST)
 
     message = final_ai_message(values)
@@ -113,7 +111,6 @@ def test_graph_runs_on_the_dev_server(client: Any, graph_id: str) -> None:
     assert routers == ROUTER_OF.get(graph_id, {"heuristic"})
     if graph_id == "cascade":
         assert values["decisions"][0]["threshold"] == FAST["confidence_threshold"]
-    assert time.monotonic() - started < 90
     # The run left its outcome record in the server's own store (what Studio users feed).
     record = client.store.get_item(["routegraph", "outcomes"], meta["outcome_id"])["value"]
     assert record["graph"] == graph_id and record["chosen_model"] == "smollm2-135m"

@@ -214,16 +214,12 @@ def test_fit_rejects_bad_labels(trained):
         LearnedVerifier(n_estimators=0)
 
 
-def test_default_artifact_loads_fast_and_prefers_correct_arithmetic():
-    import time
-
-    verifier = LearnedVerifier.default()
+def test_default_artifact_prefers_correct_arithmetic():
+    verifier = LearnedVerifier.default()  # (its speed is measured by benchmarks/, not here)
     query = "Tom has 12 apples and buys 30 more. How many apples does he have?"
     good = "Tom has 12 + 30 = <<12+30=42>>42 apples.\n#### 42"
     bad = "Tom has 12 + 30 = <<12+30=32>>32 apples.\n#### 32"
-    start = time.perf_counter()
     p_good, p_bad = verifier.predict_proba([query, query], [good, bad])
-    assert time.perf_counter() - start < 0.5
     assert p_good > p_bad
 
 
