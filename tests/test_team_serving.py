@@ -462,3 +462,41 @@ def test_the_token_count_does_not_undercount_the_local_model(smollm2_gguf: Path)
     llama = load_llama(model.model_path, model.n_ctx)
     assert chatml_prompt_tokens(llama, to_openai_messages(fitted)) + 256 <= 2048
     assert model.invoke(fitted, max_tokens=256).content  # llama.cpp accepts it
+
+
+# -- the policy's own rules, unit by unit -------------------------------------------------------
+def test_the_documented_ceilings() -> None:
+    from routegraph.app.server.policy import SERVER_LIMITS
+
+    assert SERVER_LIMITS == {  # README, "Serving a team"
+        "max_tokens": 4096, "samples": 10, "max_steps": 8, "max_rounds": 4, "max_subtasks": 8,
+        "budget_usd": 5.0, "max_input_tokens": 32768, "call_timeout_s": 120.0,
+    }  # fmt: skip
+
+
+def test_unnamed_settings_are_capped_at_the_ceiling_never_raised_to_it() -> None:
+    from routegraph.app.server.keys import ApiKey
+    from routegraph.app.server.policy import RequestPolicy
+
+    policy = RequestPolicy()
+    low = ApiKey(id="k-low", name="low", hash="0" * 64, limits={"max_tokens": 64})
+    high = ApiKey(id="k-high", name="high", hash="1" * 64, limits={"max_tokens": 1000})
+    assert policy.apply({}, {}, "simple", low)["max_tokens"] == 64  # the default 256, capped
+    assert policy.apply({}, {}, "simple", high)["max_tokens"] == 256  # the default, kept
+    assert policy.apply({"max_tokens": 32}, {}, "simple", low)["max_tokens"] == 32
+    assert policy.apply({}, {}, "simple", None)["budget_usd"] == 1.0  # default under $5
+
+
+def test_a_request_may_make_the_outcome_log_more_private_only() -> None:
+    from routegraph.app.server.errors import ApiError
+    from routegraph.app.server.policy import RequestPolicy
+
+    policy = RequestPolicy(operator={"outcome_log": "embedding"})
+    for mode in ("embedding", "off"):
+        assert policy.apply({"outcome_log": mode}, {}, "simple", None)["outcome_log"] == mode
+    with pytest.raises(ApiError) as refused:
+        policy.apply({"outcome_log": "prompt"}, {}, "simple", None)
+    assert refused.value.status == 400
+    assert "allowed: embedding, off" in refused.value.message
+    assert refused.value.param == "routegraph.outcome_log"
+    assert policy.apply({}, {}, "simple", None)["outcome_log"] == "embedding"
