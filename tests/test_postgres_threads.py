@@ -191,6 +191,7 @@ def test_thread_turns_budgets_and_ownership_hold_across_processes(
     per_request = 0.01  # a run's worst case; the key can pay for three at once
     team, _ = create_key(keys, "team", budget_usd=3 * per_request)
     other, _ = create_key(keys, "other")
+    slow_keys = [create_key(keys, f"slow-{i}", requests_per_minute=2)[0] for i in range(2)]
     servers = [start_serve(f"serve-keys-{i}", "--keys", str(keys)) for i in range(2)]
 
     def send(i: int, key: str, thread: str | None, budget: float | None = None) -> Any:
@@ -226,13 +227,12 @@ def test_thread_turns_budgets_and_ownership_hold_across_processes(
     refusal = next(r for r in replies if r.status_code == 429).json()["error"]
     assert refusal["code"] == "insufficient_quota"
 
-    # two requests a minute for a new key (the servers re-read the keys file), counted in the
-    # database: the third, sent to the other process, is refused. Tried again with a fresh key
-    # if a minute boundary fell between the requests (the count starts again each minute).
+    # two requests a minute for a key, counted in the database: the third, sent to the other
+    # process, is refused. Tried again with a second key if a minute boundary fell between the
+    # requests (the count starts again each minute).
     import time
 
-    for attempt in range(2):
-        slow, _ = create_key(keys, f"slow-{attempt}", requests_per_minute=2)
+    for slow in slow_keys:
         minute = int(time.time() // 60)
         codes = [send(i, slow, None).status_code for i in range(3)]
         if int(time.time() // 60) == minute:

@@ -94,7 +94,10 @@ def test_keys_file_keeps_hashes_only_and_the_cli_shows_no_key(
     assert "allowed: budget_usd, max_rounds" in capsys.readouterr().err
 
 
-def test_without_a_valid_key_every_v1_route_is_401_in_openai_shape(tmp_path: Path) -> None:
+def test_without_a_valid_key_every_v1_route_is_401_in_openai_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("routegraph.app.server.keys.RELOAD_EVERY_S", 0.0)  # look at every request
     path, secret, entry = keys_file(tmp_path)
     with TestClient(app_with(tmp_path, KeyRing(path))) as http:
         for reply in (
@@ -112,7 +115,7 @@ def test_without_a_valid_key_every_v1_route_is_401_in_openai_shape(tmp_path: Pat
             client.models.list()
         assert post(http, secret).status_code == 200
         assert http.get("/healthz").status_code == 200  # probes need no key
-        revoke_key(path, entry.id)  # the running server re-reads the file
+        revoke_key(path, entry.id)  # the running server re-reads the file (within a second)
         assert post(http, secret).status_code == 401
 
 
@@ -254,9 +257,12 @@ def test_a_key_budget_admits_only_what_it_can_pay_for_and_survives_a_restart(
     assert spent_after[0] == pytest.approx(3 * LARGE_CALL_USD)
 
 
-def test_a_key_over_its_rate_gets_429_with_retry_after(tmp_path: Path) -> None:
+def test_a_key_over_its_rate_gets_429_with_retry_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time
 
+    monkeypatch.setattr("routegraph.app.server.keys.RELOAD_EVERY_S", 0.0)  # new keys at once
     path = tmp_path / "keys.json"
     with TestClient(app_with(tmp_path, KeyRing(path))) as http:
         for attempt in range(2):  # again with a fresh key if a minute boundary fell in between

@@ -7,6 +7,7 @@ usage times these prices; nothing here guesses usage.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -261,13 +262,21 @@ def parse_catalog(text: str, source: str) -> Catalog:
 
 def config_path() -> Path | None:
     """The user's pool config: ``$ROUTEGRAPH_CONFIG``, else ``./routegraph.toml``, else
-    ``~/.config/routegraph/routegraph.toml`` (``$XDG_CONFIG_HOME``); None if there is none."""
-    named = os.environ.get(CONFIG_VARIABLE)
+    ``~/.config/routegraph/routegraph.toml`` (``$XDG_CONFIG_HOME``); None if there is none.
+
+    Looked up once per value of the variable (a changed file is read at the next start): a
+    server's event loop must not touch the file system per request (``langgraph dev`` refuses
+    blocking calls such as ``os.getcwd`` there)."""
+    return _discover(os.environ.get(CONFIG_VARIABLE) or None)
+
+
+@lru_cache(maxsize=4)
+def _discover(named: str | None) -> Path | None:
     if named:
         path = Path(named).expanduser()
         if not path.is_file():
             raise InvalidInputError(CONFIG_VARIABLE, f"{path} does not exist", "a TOML file")
-        return path
+        return path.resolve()
     home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     for path in (Path.cwd() / CONFIG_NAME, home / "routegraph" / CONFIG_NAME):
         if path.is_file():
@@ -291,17 +300,11 @@ def load_catalog(path: str | Path | None = None, config: str | Path | None = Non
     user's pool config over it (``config``, else :func:`config_path`'s)."""
     chosen = path or os.environ.get("ROUTEGRAPH_CATALOG") or DEFAULT_CATALOG
     found = Path(config).expanduser() if config else config_path()
-    if found is None:
-        return _load_cached(str(chosen), None, 0.0)
-    try:
-        stamp = found.stat().st_mtime
-    except OSError:
-        raise InvalidInputError("--config", f"{found} does not exist", "a TOML file") from None
-    return _load_cached(str(chosen), str(found), stamp)
+    return _load_cached(str(chosen), None if found is None else str(found))
 
 
 @lru_cache(maxsize=8)
-def _load_cached(path: str, config: str | None, stamp: float) -> Catalog:
+def _load_cached(path: str, config: str | None) -> Catalog:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -322,3 +325,7 @@ def _load_cached(path: str, config: str | None, stamp: float) -> Catalog:
             raise InvalidInputError("config", f"cannot read {config} ({exc})") from None
         catalog = overlay(catalog, text, config)
     return catalog
+
+
+with contextlib.suppress(InvalidInputError):  # found now, at import, off any event loop; a
+    config_path()  # missing $ROUTEGRAPH_CONFIG file is reported when the catalog is loaded

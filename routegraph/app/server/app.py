@@ -195,11 +195,11 @@ def create_app(
     db = db if db is not None else os.environ.get(DB_VARIABLE) or None
     ready = {"stores": not db}
 
-    def authorize(request: Request) -> ApiKey | None:
+    async def authorize(request: Request) -> ApiKey | None:
         """The caller's key; ApiError 401 where keys are asked for and none valid came."""
         if not keyring.enabled:
             return None
-        key = keyring.verify(request.headers.get("authorization"))
+        key = await keyring.averify(request.headers.get("authorization"))
         if key is None:
             raise UNAUTHORIZED
         return key
@@ -222,14 +222,14 @@ def create_app(
 
     async def list_models(request: Request) -> Response:
         try:
-            authorize(request)
+            await authorize(request)
         except ApiError as exc:
             return error_response(exc)
         return JSONResponse({"object": "list", "data": [model_card(m) for m in served_model_ids()]})
 
     async def get_model(request: Request) -> Response:
         try:
-            authorize(request)
+            await authorize(request)
             return JSONResponse(model_card(request.path_params["model"]))
         except ApiError as exc:
             return error_response(exc)
@@ -240,7 +240,7 @@ def create_app(
         started = time.perf_counter()
         graph, key_id = "unknown", "none"
         try:
-            key = authorize(request)
+            key = await authorize(request)
             key_id = key.id if key else "none"
             chat = parse_chat_request(await json_body(request))
             chat.key = key
@@ -313,7 +313,7 @@ def create_app(
     async def get_thread(request: Request) -> Response:
         thread_id = request.path_params["thread_id"]
         try:
-            key = authorize(request)
+            key = await authorize(request)
             found = await runner.thread(owned_thread_id(thread_id, key) or thread_id)
         except ApiError as exc:
             return error_response(exc)
@@ -331,7 +331,7 @@ def create_app(
 
     async def feedback(request: Request) -> Response:
         try:
-            key = authorize(request)
+            key = await authorize(request)
             body = await json_body(request)
             if isinstance(body, dict) and isinstance(body.get("thread_id"), str):
                 body = {**body, "thread_id": owned_thread_id(body["thread_id"], key)}
@@ -360,7 +360,7 @@ def create_app(
 
     async def dashboard_data(request: Request) -> Response:
         try:
-            if keyring.enabled and not getattr(authorize(request), "admin", False):
+            if keyring.enabled and not getattr(await authorize(request), "admin", False):
                 raise ApiError(403, "The dashboard needs an admin key (keys create --admin).",
                                None, code="permission_denied")  # fmt: skip
             query = request.query_params

@@ -16,10 +16,12 @@ guards low-entropy secrets, and would cost every request milliseconds).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,8 @@ from routegraph.core.errors import InvalidInputError
 KEYS_VARIABLE = "ROUTEGRAPH_API_KEYS"
 KEYS_FILE_VARIABLE = "ROUTEGRAPH_KEYS_FILE"
 KEY_PREFIX = "rg-"
+RELOAD_EVERY_S = 1.0
+"""How often a server looks whether its keys file changed (a revocation applies within it)."""
 LIMIT_FIELDS = ("max_tokens", "samples", "max_steps", "budget_usd", "max_rounds", "max_subtasks")
 """Per-request settings a key may be given a ceiling for (a request may go lower, never higher)."""
 
@@ -172,6 +176,8 @@ class KeyRing:
         self.file = Path(file).expanduser() if file else None
         self._env = env_keys(env or "")
         self._stamp: tuple[float, int] | None = None
+        self._checked = time.monotonic()
+        self._loaded = False
         self._by_hash: dict[str, ApiKey] = {}
         self._reload()
 
@@ -185,11 +191,12 @@ class KeyRing:
         if self.file is not None and self.file.is_file():
             stat = self.file.stat()
             stamp = (stat.st_mtime, stat.st_size)
-        if stamp == self._stamp and self._by_hash:
+        if self._loaded and stamp == self._stamp:
             return
         entries = [*self._env, *(read_keys_file(self.file) if self.file else [])]
         self._by_hash = {k.hash: k for k in entries if not k.revoked}
         self._stamp = stamp
+        self._loaded = True
 
     @property
     def enabled(self) -> bool:
@@ -199,10 +206,22 @@ class KeyRing:
     def verify(self, authorization: str | None) -> ApiKey | None:
         """The key an ``Authorization: Bearer ...`` header carries, or None if it is no valid
         (unrevoked) key."""
+        self._reload()
+        return self._lookup(authorization)
+
+    def _lookup(self, authorization: str | None) -> ApiKey | None:
         if not authorization:
             return None
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        self._reload()
         return self._by_hash.get(hash_key(token.strip()))
+
+    async def averify(self, authorization: str | None) -> ApiKey | None:
+        """:meth:`verify` for an event loop: the keys file is looked at (a ``stat``, and a read
+        when it changed) in a worker thread, at most once a second."""
+        now = time.monotonic()
+        if self.file is not None and now - self._checked >= RELOAD_EVERY_S:
+            self._checked = now
+            await asyncio.to_thread(self._reload)
+        return self._lookup(authorization)  # touches no file
