@@ -506,3 +506,39 @@ def test_a_request_may_make_the_outcome_log_more_private_only() -> None:
     assert "allowed: embedding, off" in refused.value.message
     assert refused.value.param == "routegraph.outcome_log"
     assert policy.apply({}, {}, "simple", None)["outcome_log"] == "embedding"
+
+
+def test_the_operators_router_and_the_built_in_ones_are_allowed_with_or_without_naming() -> None:
+    from routegraph.app.server.errors import ApiError
+    from routegraph.app.server.policy import RequestPolicy
+
+    folder = "".join(["/srv/routers/", "team"])  # equal to the operator's, not the same object
+    policy = RequestPolicy(operator={"router": "/srv/routers/team"})
+    assert policy.apply({}, {}, "simple", None)["router"] == "/srv/routers/team"
+    assert policy.apply({"router": folder}, {}, "simple", None)["router"] == folder
+    assert policy.apply({"router": "heuristic"}, {}, "simple", None)["router"] == "heuristic"
+    with pytest.raises(ApiError, match="not served here"):
+        policy.apply({"router": "/srv/routers/other"}, {}, "simple", None)
+
+
+def test_a_request_may_ask_for_exactly_the_ceiling() -> None:
+    from routegraph.app.server.errors import ApiError
+    from routegraph.app.server.policy import RequestPolicy
+
+    policy = RequestPolicy()
+    assert policy.apply({"max_tokens": 4096}, {}, "simple", None)["max_tokens"] == 4096
+    with pytest.raises(ApiError) as over:
+        policy.apply({"max_tokens": 4097}, {"max_tokens": "max_tokens"}, "simple", None)
+    assert over.value.message == (
+        "'max_tokens' 4097 is above this server's limit 4096; allowed: at most 4096."
+    )
+    with pytest.raises(ApiError) as dear:  # a whole-dollar ceiling reads as one
+        policy.apply({"budget_usd": 6}, {}, "simple", None)
+    assert "limit 5; allowed: at most 5." in dear.value.message
+
+
+def test_an_unknown_outcome_log_mode_is_a_400_naming_the_field(tmp_path: Path) -> None:
+    with TestClient(app_with(tmp_path, None)) as http:
+        reply = post(http, None, routegraph={**TO_LARGE, "outcome_log": "everything"})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == "routegraph.outcome_log"
