@@ -542,3 +542,32 @@ def test_an_unknown_outcome_log_mode_is_a_400_naming_the_field(tmp_path: Path) -
         reply = post(http, None, routegraph={**TO_LARGE, "outcome_log": "everything"})
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == "routegraph.outcome_log"
+
+
+def test_a_reservation_left_by_a_dead_run_is_given_back_when_it_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed mid-run never settles; its reservation must not hold the key's budget
+    for ever. Simulated by reserving without settling, then moving the clock past the lease."""
+    import asyncio
+    import time
+
+    from routegraph.app import ledger as ledger_module
+    from routegraph.app.checkpoints import open_persistence
+
+    async def scenario() -> tuple[float, float, float, tuple[float, float]]:
+        async with open_persistence(tmp_path / "ledger.sqlite") as kept:
+            ledger = kept.ledger
+            dead = await ledger.reserve("k", 0.6, 1.0, "host/1/dead")  # never settled
+            refused = await ledger.reserve("k", 0.6, 1.0, "host/2/a")  # only 0.4 left: granted
+            await ledger.settle("k", refused, 0.1, "host/2/a")
+            later = time.time() + ledger_module.LEASE_S + 1
+            monkeypatch.setattr(ledger_module.time, "time", lambda: later)
+            after = await ledger.reserve("k", 0.6, 1.0, "host/3/b")  # the dead 0.6 is back
+            await ledger.settle("k", after, 0.2, "host/3/b")
+            return dead, refused, after, await ledger.spend("k")
+
+    dead, partial, after, (spent, reserved) = asyncio.run(scenario())
+    assert (dead, after) == (0.6, 0.6)
+    assert partial == pytest.approx(0.4)  # what the dead run's reservation left
+    assert spent == pytest.approx(0.3) and reserved == pytest.approx(0.0)

@@ -13,13 +13,10 @@ cannot all pass a check that only one of them could afford. Spend survives a res
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 TABLES = (
@@ -28,6 +25,9 @@ TABLES = (
     "CREATE TABLE IF NOT EXISTS routegraph_key_spend ("
     " key_id TEXT PRIMARY KEY, spent DOUBLE PRECISION NOT NULL DEFAULT 0,"
     " reserved DOUBLE PRECISION NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS routegraph_key_reservations ("
+    " holder TEXT PRIMARY KEY, key_id TEXT NOT NULL, amount DOUBLE PRECISION NOT NULL,"
+    " expires DOUBLE PRECISION NOT NULL)",
     "CREATE TABLE IF NOT EXISTS routegraph_key_rate ("
     " key_id TEXT NOT NULL, minute BIGINT NOT NULL, count INTEGER NOT NULL,"
     " PRIMARY KEY (key_id, minute))",
@@ -55,6 +55,17 @@ SETTLE = (
     "UPDATE routegraph_key_spend SET reserved = reserved - %s, spent = spent + %s WHERE key_id = %s"
 )
 READ_SPEND = "SELECT spent, reserved FROM routegraph_key_spend WHERE key_id = %s"
+ADD_RESERVATION = (
+    "INSERT INTO routegraph_key_reservations (holder, key_id, amount, expires) "
+    "VALUES (%s, %s, %s, %s)"
+)
+RENEW_RESERVATION = "UPDATE routegraph_key_reservations SET expires = %s WHERE holder = %s"
+DROP_RESERVATION = "DELETE FROM routegraph_key_reservations WHERE holder = %s"
+RECLAIM_EXPIRED = (
+    "DELETE FROM routegraph_key_reservations WHERE key_id = %s AND expires < %s RETURNING amount"
+)
+RELEASE_RESERVED = "UPDATE routegraph_key_spend SET reserved = reserved - %s WHERE key_id = %s"
+SPEND_ONLY = "UPDATE routegraph_key_spend SET spent = spent + %s WHERE key_id = %s"
 COUNT_REQUEST = (
     "INSERT INTO routegraph_key_rate (key_id, minute, count) VALUES (%s, %s, 1) "
     "ON CONFLICT (key_id, minute) DO UPDATE SET count = routegraph_key_rate.count + 1 "
@@ -92,9 +103,10 @@ class Ledger:
     """Leases, spend and rates on one database; ``execute(sql, params) -> rows changed`` and
     ``fetch(sql, params) -> first row`` are the database's (see :func:`open_ledger`)."""
 
-    def __init__(self, execute: Any, fetch: Any):
+    def __init__(self, execute: Any, fetch: Any, fetch_all: Any = None):
         self._execute = execute
         self._fetch = fetch
+        self._fetch_all = fetch_all
 
     async def setup(self) -> None:
         for statement in TABLES:
@@ -116,43 +128,50 @@ class Ledger:
     async def release_thread(self, thread_id: str, holder: str) -> None:
         await self._execute(RELEASE_THREAD, (thread_id, holder))
 
-    @asynccontextmanager
-    async def thread_lease(self, thread_id: str, holder: str) -> AsyncIterator[bool]:
-        """Hold the thread while the body runs (renewed in the background); yields whether it
-        was granted (the body must not run a turn when it was not)."""
-        granted = await self.claim_thread(thread_id, holder)
-        if not granted:
-            yield False
-            return
-
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(LEASE_S / 3)
-                await self.claim_thread(thread_id, holder)
-
-        renewer = asyncio.create_task(renew())
-        try:
-            yield True
-        finally:
-            renewer.cancel()
-            await asyncio.shield(self.release_thread(thread_id, holder))
-
     # -- spend --------------------------------------------------------------------------------
-    async def reserve(self, key_id: str, worst_case: float, budget: float) -> float:
+    async def reserve(
+        self, key_id: str, worst_case: float, budget: float, holder: str = ""
+    ) -> float:
         """Reserve up to ``worst_case`` USD of ``key_id``'s ``budget``: the whole worst case
         if it fits, else what is left; 0.0 when nothing is left (the caller refuses the
-        request). The run must then be held to the returned amount."""
-        await self._execute(NEW_SPEND_ROW, (key_id,))
-        if await self._execute(RESERVE, (worst_case, key_id, worst_case, budget)) > 0:
-            return worst_case
-        spent, reserved = await self.spend(key_id)
-        left = budget - spent - reserved
-        if left > 1e-12 and await self._execute(RESERVE, (left, key_id, left, budget)) > 0:
-            return left
-        return 0.0
+        request). The run must then be held to the returned amount.
 
-    async def settle(self, key_id: str, reserved: float, actual: float) -> None:
-        """Turn a reservation into what the run really spent."""
+        Each reservation is also a row with an expiry (renewed while its run lives): what a
+        process killed mid-run had reserved is given back to the key once it expires, here."""
+        await self._execute(NEW_SPEND_ROW, (key_id,))
+        await self._reclaim_expired(key_id)
+        granted = 0.0
+        if await self._execute(RESERVE, (worst_case, key_id, worst_case, budget)) > 0:
+            granted = worst_case
+        else:
+            spent, reserved = await self.spend(key_id)
+            left = budget - spent - reserved
+            if left > 1e-12 and await self._execute(RESERVE, (left, key_id, left, budget)) > 0:
+                granted = left
+        if granted > 0 and holder:
+            expires = time.time() + LEASE_S
+            await self._execute(ADD_RESERVATION, (holder, key_id, granted, expires))
+        return granted
+
+    async def _reclaim_expired(self, key_id: str) -> None:
+        if self._fetch_all is None:
+            return
+        rows = await self._fetch_all(RECLAIM_EXPIRED, (key_id, time.time()))
+        total = sum(float(row[0]) for row in rows)
+        if total > 0:  # each expired row was deleted by exactly one caller: given back once
+            await self._execute(RELEASE_RESERVED, (total, key_id))
+
+    async def renew_reservation(self, holder: str) -> None:
+        await self._execute(RENEW_RESERVATION, (time.time() + LEASE_S, holder))
+
+    async def settle(self, key_id: str, reserved: float, actual: float, holder: str = "") -> None:
+        """Turn a reservation into what the run really spent (if its reservation expired
+        meanwhile and was given back, only the spend is added)."""
+        if holder and self._fetch_all is not None:
+            still_held = await self._execute(DROP_RESERVATION, (holder,)) > 0
+            if not still_held:
+                await self._execute(SPEND_ONLY, (max(0.0, actual), key_id))
+                return
         await self._execute(SETTLE, (reserved, max(0.0, actual), key_id))
 
     async def spend(self, key_id: str) -> tuple[float, float]:
@@ -184,7 +203,11 @@ def sqlite_ledger(connection: Any) -> Ledger:
         cursor = await connection.execute(sql.replace("%s", "?"), params)
         return await cursor.fetchone()
 
-    return Ledger(execute, fetch)
+    async def fetch_all(sql: str, params: tuple[Any, ...]) -> list[Any]:
+        cursor = await connection.execute(sql.replace("%s", "?"), params)
+        return list(await cursor.fetchall())
+
+    return Ledger(execute, fetch, fetch_all)
 
 
 def postgres_ledger(pool: Any) -> Ledger:
@@ -200,7 +223,12 @@ def postgres_ledger(pool: Any) -> Ledger:
             row = await (await conn.execute(sql, params)).fetchone()
             return None if row is None else tuple(row.values() if isinstance(row, dict) else row)
 
-    return Ledger(execute, fetch)
+    async def fetch_all(sql: str, params: tuple[Any, ...]) -> list[Any]:
+        async with pool.connection() as conn:
+            rows = await (await conn.execute(sql, params)).fetchall()
+            return [tuple(r.values() if isinstance(r, dict) else r) for r in rows]
+
+    return Ledger(execute, fetch, fetch_all)
 
 
 class MemoryLedger(Ledger):
@@ -229,7 +257,9 @@ class MemoryLedger(Ledger):
         if self._leases.get(thread_id, ("",))[0] == holder:
             del self._leases[thread_id]
 
-    async def reserve(self, key_id: str, worst_case: float, budget: float) -> float:
+    async def reserve(
+        self, key_id: str, worst_case: float, budget: float, holder: str = ""
+    ) -> float:
         row = self._spend.setdefault(key_id, [0.0, 0.0])
         grant = min(worst_case, budget - row[0] - row[1])
         if grant <= 1e-12:
@@ -237,7 +267,10 @@ class MemoryLedger(Ledger):
         row[1] += grant
         return grant
 
-    async def settle(self, key_id: str, reserved: float, actual: float) -> None:
+    async def renew_reservation(self, holder: str) -> None:
+        return None  # one process: a reservation cannot outlive its run
+
+    async def settle(self, key_id: str, reserved: float, actual: float, holder: str = "") -> None:
         row = self._spend.setdefault(key_id, [0.0, 0.0])
         row[1] -= reserved
         row[0] += max(0.0, actual)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from routegraph.app.ledger import Ledger, new_holder
+from routegraph.app.ledger import LEASE_S, Ledger, new_holder
 from routegraph.app.server.chat_request import ChatRequest
 from routegraph.app.server.errors import ApiError
 
@@ -36,18 +36,37 @@ class Admission:
     holder: str = ""
     released: bool = False
 
+    renewer: asyncio.Task[None] | None = None
+
+    def keep_alive(self) -> None:
+        """Renew the thread lease and the reservation while the run lives (a run may outlast
+        one lease: a slow local model, a long cascade)."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(LEASE_S / 3)
+                if self.thread_id is not None:
+                    await self.ledger.claim_thread(self.thread_id, self.holder)
+                if self.key_id is not None:
+                    await self.ledger.renew_reservation(self.holder)
+
+        if self.thread_id is not None or self.key_id is not None:
+            self.renewer = asyncio.get_running_loop().create_task(renew())
+
     async def release(self, cost_usd: float | None) -> None:
         """Settle the spend (``None``: unknown, charged at the reservation) and free the thread;
         safe to call twice, and shielded from the caller's cancellation."""
         if self.released:
             return
         self.released = True
+        if self.renewer is not None:
+            self.renewer.cancel()
         await asyncio.shield(self._release(cost_usd))
 
     async def _release(self, cost_usd: float | None) -> None:
         if self.key_id is not None and self.reserved > 0:
             spent = self.reserved if cost_usd is None else min(cost_usd, self.reserved)
-            await self.ledger.settle(self.key_id, self.reserved, spent)
+            await self.ledger.settle(self.key_id, self.reserved, spent, self.holder)
         if self.thread_id is not None:
             await self.ledger.release_thread(self.thread_id, self.holder)
 
@@ -80,7 +99,7 @@ async def admit(ledger: Ledger, chat: ChatRequest, budget_usd: float) -> Admissi
             )
         admission.thread_id = kept
     if key is not None and key.budget_usd is not None:
-        reserved = await ledger.reserve(key.id, budget_usd, key.budget_usd)
+        reserved = await ledger.reserve(key.id, budget_usd, key.budget_usd, admission.holder)
         if reserved <= 0.0:
             await admission.release(0.0)
             spent, _ = await ledger.spend(key.id)
@@ -95,4 +114,5 @@ async def admit(ledger: Ledger, chat: ChatRequest, budget_usd: float) -> Admissi
         if reserved < budget_usd:
             chat.context["budget_usd"] = reserved
             chat.context_params.setdefault("budget_usd", "routegraph.budget_usd")
+    admission.keep_alive()
     return admission
