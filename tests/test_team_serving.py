@@ -521,6 +521,37 @@ def test_the_operators_router_and_the_built_in_ones_are_allowed_with_or_without_
         policy.apply({"router": "/srv/routers/other"}, {}, "simple", None)
 
 
+def test_a_keys_model_rights_cover_the_graphs_default_models_and_the_fallback_chains() -> None:
+    """A key limited to some models may not reach others through a setting it left out (the
+    default ``models`` list of a cascade) or through a catalog fallback of a model it named."""
+    from dataclasses import replace
+
+    from routegraph.app.server.errors import ApiError
+    from routegraph.app.server.policy import RequestPolicy
+
+    local_only = ApiKey(id="k-local", name="local", hash="0" * 64, models=["small"])
+    policy = RequestPolicy(catalog=CATALOG)
+    pair = {"weak_model": "small", "strong_model": "small"}
+    assert policy.apply(pair, {}, "simple", local_only)["strong_model"] == "small"
+    with pytest.raises(ApiError) as unnamed:  # RouteContext's default models: [smollm2, cloud]
+        policy.apply(pair, {}, "cascade", local_only)
+    assert unnamed.value.status == 403 and unnamed.value.param == "routegraph.models"
+    assert "'smollm2-135m' (models)" in unnamed.value.message
+    assert policy.apply({"models": ["small"]}, {}, "cascade", local_only)["models"] == ["small"]
+    with pytest.raises(ApiError) as minions:
+        policy.apply({}, {}, "minions", local_only)  # default weak / strong
+    assert minions.value.param == "routegraph.weak_model"
+
+    specs = {spec.name: spec for spec in CATALOG}
+    specs["small"] = replace(specs["small"], fallback="medium")
+    chained = RequestPolicy(catalog=type(CATALOG)(specs, "chained"))
+    with pytest.raises(ApiError) as fallback:
+        chained.apply({"models": ["small"]}, {}, "cascade", local_only)
+    assert "'medium' (models, the fallback of 'small')" in fallback.value.message
+    both = ApiKey(id="k-two", name="two", hash="1" * 64, models=["small", "medium"])
+    assert chained.apply({"models": ["small"]}, {}, "specialist", both)["models"] == ["small"]
+
+
 def test_a_request_may_ask_for_exactly_the_ceiling() -> None:
     from routegraph.app.server.errors import ApiError
     from routegraph.app.server.policy import RequestPolicy

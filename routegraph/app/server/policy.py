@@ -18,11 +18,12 @@ decides, before any model runs:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from routegraph.app.server.errors import ApiError
 from routegraph.app.server.keys import ApiKey
+from routegraph.core.catalog import Catalog, load_catalog
 from routegraph.core.context import LOG_MODES, ROUTERS, RouteContext
 
 SERVER_ONLY = ("catalog_path", "explore", "call_retries")
@@ -39,7 +40,14 @@ SERVER_LIMITS: dict[str, float] = {
 }
 """Ceilings on per-request work for every caller unless a key says otherwise."""
 PRIVACY = {mode: rank for rank, mode in enumerate(LOG_MODES)}  # prompt < embedding < off
-DEFAULTS = {f.name: f.default for f in fields(RouteContext)}
+DEFAULTS = asdict(RouteContext())
+"""Each setting's default value, list defaults included (a request that names none runs these)."""
+MODEL_FIELDS: dict[str, tuple[str, ...]] = {
+    "simple": ("weak_model", "strong_model"),
+    "hybrid": ("weak_model", "strong_model"),
+    "minions": ("weak_model", "strong_model"),
+}
+"""The settings naming the models each graph may call; every other graph calls ``models``."""
 
 
 @dataclass
@@ -49,6 +57,9 @@ class RequestPolicy:
     operator: dict[str, Any] = field(default_factory=dict)
     """The operator's settings (``serve --router ...``): what requests run under."""
     limits: dict[str, float] = field(default_factory=lambda: dict(SERVER_LIMITS))
+    catalog: Catalog | None = None
+    """The catalog runs use, whose fallback chains a key's model rights cover (default: the
+    operator's ``catalog_path`` or the packaged one)."""
 
     def ceilings(self, key: ApiKey | None) -> dict[str, float]:
         return {**self.limits, **(key.limits if key else {})}
@@ -112,9 +123,8 @@ class RequestPolicy:
                 params.get("outcome_log", "routegraph.outcome_log"),
             )
 
-    @staticmethod
     def _check_rights(
-        merged: dict[str, Any], params: dict[str, str], graph_id: str, key: ApiKey
+        self, merged: dict[str, Any], params: dict[str, str], graph_id: str, key: ApiKey
     ) -> None:
         if key.graphs is not None and graph_id not in key.graphs:
             raise ApiError(
@@ -125,17 +135,37 @@ class RequestPolicy:
             )
         if key.models is None:
             return
-        for name in ("weak_model", "strong_model", "models"):
+        for name in MODEL_FIELDS.get(graph_id, ("models",)):
             value = merged.get(name, DEFAULTS.get(name))
             for model in value if isinstance(value, list) else [value]:
-                if isinstance(model, str) and model not in key.models:
+                if not isinstance(model, str):
+                    continue  # a wrong type is refused by the context check, naming the field
+                for called in self._with_fallbacks(model, merged.get("catalog_path")):
+                    if called in key.models:
+                        continue
+                    via = "" if called == model else f", the fallback of {model!r}"
                     raise ApiError(
                         403,
-                        f"Key {key.id} may not use model {model!r} ({name}); allowed: "
+                        f"Key {key.id} may not use model {called!r} ({name}{via}); allowed: "
                         f"{', '.join(key.models)}.",
                         params.get(name, f"routegraph.{name}"),
                         code="permission_denied",
                     )
+
+    def _with_fallbacks(self, model: str, catalog_path: Any) -> list[str]:
+        """``model`` and the catalog's fallback chain after it: every model a call may reach."""
+        catalog = self.catalog
+        if catalog is None:
+            try:
+                catalog = load_catalog(catalog_path)
+            except Exception:  # noqa: BLE001 - a bad catalog is reported by the context check
+                return [model]
+        chain = [model]
+        while chain[-1] in catalog and (fallback := catalog.get(chain[-1]).fallback):
+            if fallback in chain:
+                break
+            chain.append(fallback)
+        return chain
 
 
 def _capped(default: Any, ceiling: float) -> Any:

@@ -50,6 +50,8 @@ class GraphRunner:
             self.policy.operator = {**self.policy.operator, **defaults}
         self.catalog = catalog
         """The catalog settings are checked against (the graphs' own; default: packaged)."""
+        if catalog is not None:
+            self.policy.catalog = catalog
         self._graphs: dict[tuple[str, bool], CompiledStateGraph[Any, Any, Any, Any]] = {}
         self._checkpointer = checkpointer
         self._store: BaseStore | None = None
