@@ -32,6 +32,7 @@ _TABLE: dict[str, str] = {
     "sw_ranking": "routegraph.routers.sw_ranking:SWRankingRouter",
     "matrix_factorization": "routegraph.routers.matrix_factorization:MatrixFactorizationRouter",
     "category": "routegraph.routers.category:CategoryRouter",
+    "cluster": "routegraph.routers.cluster:ClusterRouter",
     "category_knn": "routegraph.routers.stacked:CategoryKNNRouter",
     "stacked": "routegraph.routers.stacked:StackedRouter",
     "boosted": "routegraph.routers.boosted:BoostedRouter",

@@ -88,3 +88,20 @@ def promote(directory: Path, version: str, note: str = "") -> dict[str, Any]:
     tmp.write_text(json.dumps(new, indent=2))
     os.replace(tmp, directory / POINTER)
     return new
+
+
+def write_version(
+    router: Any, report: dict[str, Any], out: Path, report_name: str, field: str = "--out"
+) -> Path:
+    """Save ``router`` as the next version of folder ``out`` with ``report`` (as
+    ``report_name``); nothing is promoted. ``field`` names the option in errors."""
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(field, f"{out} is a file", "a folder of router versions")
+    if (out / "router.json").is_file():
+        raise InvalidInputError(
+            field, f"{out} holds a single router artifact", "a new or versioned folder"
+        )
+    path = out / next_version(out)
+    router.save(path)
+    (path / report_name).write_text(json.dumps(report, indent=2))
+    return path

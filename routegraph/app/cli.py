@@ -16,6 +16,7 @@ from routegraph.core.errors import RouteGraphError
 
 COMMAND_MODULES = (
     "demo", "ask", "chat", "models", "train", "route", "bench", "serve", "keys", "learn",
+    "profile",
 )  # fmt: skip
 
 

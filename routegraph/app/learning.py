@@ -273,17 +273,6 @@ def learn(
 
 def write_version(router: CorrectedRouter, report: dict[str, Any], out: Path) -> Path:
     """Save ``router`` as the next version of ``out`` with its report; nothing is promoted."""
-    import json
+    from routegraph.routers.versions import write_version as write
 
-    from routegraph.routers.versions import next_version
-
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError("--out", f"{out} is a file", "a folder of router versions")
-    if (out / "router.json").is_file():
-        raise InvalidInputError(
-            "--out", f"{out} holds a single router artifact", "a new or versioned folder"
-        )
-    path = out / next_version(out)
-    router.save(path)
-    (path / "learn_report.json").write_text(json.dumps(report, indent=2))
-    return path
+    return write(router, report, out, "learn_report.json")

@@ -199,14 +199,20 @@ def run_promote(args: argparse.Namespace) -> int:
     if args.list:
         current = promoted(folder)
         for name in found:
-            report_path = folder / name / "learn_report.json"
-            records = "?"
-            if report_path.is_file():
-                records = str(json.loads(report_path.read_text()).get("records", "?"))
             mark = "*" if name == current else " "
-            print(f"{mark} {name}  learned from {records} records")
+            print(f"{mark} {name}  {_version_note(folder / name)}")
         return 0
     version = args.version or found[-1]
     record = promote(folder, version)
     print(f"promoted {version} in {folder} at {record['promoted_at']}")
     return 0
+
+
+def _version_note(path: Path) -> str:
+    """What made a version: learned from the log, or a model profiled into it."""
+    learned, profiled = path / "learn_report.json", path / "profile_report.json"
+    if profiled.is_file():
+        report = json.loads(profiled.read_text())
+        return f"profiled {report.get('model')} on {report.get('probe_prompts')} probe prompts"
+    records = json.loads(learned.read_text()).get("records", "?") if learned.is_file() else "?"
+    return f"learned from {records} records"

@@ -13,7 +13,9 @@ model ``M``: ``M`` (quality in [0, 1]), ``M|model_response`` and ``M|total_cost`
 * quality given as True/False is read as 1/0;
 * an optional ``M|confidence`` column (a model's own confidence in its answer in [0, 1], e.g.
   from its log-probabilities) is read into ``confidence``: cascades can judge recorded answers by
-  it (``bench --graph cascade --evaluator recorded``).
+  it (``bench --graph cascade --evaluator recorded``);
+* an optional ``reference`` column holds gold answers (a multiple-choice letter or a final
+  number): ``routegraph profile`` grades a model that has no column by them.
 
 Costs: a recorded ``M|total_cost`` cell is used as is. A missing cost (no column or empty cell)
 is estimated from token counts of the prompt and response x catalog prices when ``M`` is in the
@@ -201,6 +203,9 @@ def load_routerbench_csv(path: str | Path) -> RoutingDataset:
     source = "recorded (M|total_cost columns)" if has_costs else "no M|total_cost columns"
     if notes:
         source += "; " + "; ".join(notes)
+    references = None
+    if "reference" in frame.columns:  # gold answers: what `routegraph profile` grades a model by
+        references = [None if pd.isna(v) else str(v).strip() or None for v in frame["reference"]]
     return RoutingDataset(
         name=path.stem,
         prompts=prompts,
@@ -212,6 +217,7 @@ def load_routerbench_csv(path: str | Path) -> RoutingDataset:
         responses=responses,
         confidence=confidence,
         categories=cast("list[str] | None", categories),  # None entries replaced above
+        references=references,
         missing_cells=int((~answered).sum()),
     )
 
