@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from routegraph.app.cli import main as cli
@@ -199,3 +200,32 @@ def test_three_endpoints_with_their_own_keys_in_one_pool(
     for attempt, price in zip(attempts, (0.1, 1.0), strict=True):
         expected = (attempt["input_tokens"] * price + attempt["output_tokens"] * 2 * price) / 1e6
         assert attempt["cost_usd"] == pytest.approx(expected)
+
+    # the profile loop end to end: a trained cluster router (two recorded models) takes beta,
+    # which answers 30 probe prompts live; its answers are graded by the file's gold numbers
+    rows = []
+    for i in range(40):
+        a, b = i % 7 + 1, i % 5 + 2
+        rows.append({"sample_id": f"p{i}", "eval_name": ("add", "mul")[i % 2],
+                     "prompt": f"What is {a} {'+*'[i % 2]} {b}? Answer with one number.",
+                     "reference": str(a + b if i % 2 == 0 else a * b),
+                     "tiny": float(i % 2 == 0), "huge": 1.0,
+                     "tiny|total_cost": 1e-6, "huge|total_cost": 1e-3})  # fmt: skip
+    probes = tmp_path / "probes.csv"
+    pd.DataFrame(rows).to_csv(probes, index=False)
+    folder = tmp_path / "team"
+    trained = routegraph("train", "cluster", "--data", str(probes), "--param", "k=2",
+                         "--out", str(folder / "v0001"))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert routegraph("promote", str(folder), "v0001").returncode == 0
+    profiled = routegraph("profile", "beta", "--router", str(folder), "--data", str(probes),
+                          "--prompts", "30", "--max-tokens", "24", "--json")  # fmt: skip
+    assert profiled.returncode == 0, profiled.stderr
+    report = json.loads(profiled.stdout)
+    assert report["source"] == "beta called live, graded by gold answers"
+    assert report["probe_prompts"] == 30 and 0.0 <= report["mean_quality"] <= 1.0
+    assert 0 < report["probe_cost_usd"] < 1e-3  # at beta's prices, $1 / $2 per million tokens
+    assert routegraph("promote", str(folder)).returncode == 0
+    routed = routegraph("route", "What is 3 + 4?", "--router", str(folder), "--json")
+    assert routed.returncode == 0, routed.stderr
+    assert "beta" in json.loads(routed.stdout)["scores"], routed.stdout

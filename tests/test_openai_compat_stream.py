@@ -1,14 +1,16 @@
 """Streamed tool calls from llama-cpp-python's server add up to one call with one name.
 
 The server repeats the function name and call id in every chunk of a tool call; LangChain adds
-chunks up by concatenating names ('JokeJoke'). ``OpenAICompatibleChat`` sends each once."""
+chunks up by concatenating names ('JokeJoke'). ``OpenAICompatibleChat`` sends each once.
+(And it sends text-only content lists of non-user messages as strings, which that server needs.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolCall, ToolMessage
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import BaseModel, Field
 
@@ -67,3 +69,22 @@ def test_a_streamed_tool_call_from_llama_cpps_server_has_one_name(
     assert isinstance(total, AIMessageChunk)
     assert [c["name"] for c in total.tool_call_chunks if c.get("name")] == ["Joke"]
     assert total.tool_calls and total.tool_calls[0]["name"] == "Joke"
+
+
+def test_text_part_lists_are_sent_as_strings_where_llama_cpps_server_wants_one() -> None:
+    chat = OpenAICompatibleChat(model="m", base_url="http://127.0.0.1:9/v1", api_key="none")
+    call = ToolCall(name="add", args={"a": 1}, id="c1", type="tool_call")
+    blocks: list[str | dict[Any, Any]] = [
+        {"type": "text", "text": "some "},
+        {"type": "text", "text": "text"},
+        {"type": "tool_use", "id": "c1", "name": "add", "input": {"a": 1}},
+    ]
+    user_parts: list[str | dict[Any, Any]] = [{"type": "text", "text": "What is 1 + 2"}]
+    payload = chat._get_request_payload([
+        HumanMessage(user_parts), AIMessage(blocks, tool_calls=[call]),
+        ToolMessage([{"type": "text", "text": "3"}], tool_call_id="c1"),
+    ])  # fmt: skip
+    user, assistant, tool = payload["messages"]
+    assert user["content"] == user_parts  # users may send parts (e.g. images): left as they are
+    assert assistant["content"] == "some text" and assistant["tool_calls"][0]["id"] == "c1"
+    assert tool["content"] == "3"

@@ -9,7 +9,10 @@ In an agent's tool loop the conversation sent back to the model holds the assist
 asked for the tools. ``langchain-openai`` sends that message with ``"content": null`` (the
 OpenAI API accepts it); llama-cpp-python's server (0.3.x) types ``content`` as a string and
 answers HTTP 500, so the loop dies on its second step. This subclass sends ``""`` instead, which
-every server accepts and which means the same thing.
+every server accepts and which means the same thing. The same server types the content of
+system, assistant and tool messages as a string, where OpenAI also takes a list of text parts
+(what LangChain sends for an ``AIMessage`` with list content, e.g. Anthropic-style blocks): such a
+list is sent as the one string it spells.
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ class ToolCallNames:
 
 
 class OpenAICompatibleChat(ChatOpenAI):
-    """``ChatOpenAI`` whose assistant messages always carry string content, and whose streamed
-    tool calls carry each name and id once."""
+    """``ChatOpenAI`` whose system, assistant and tool messages carry string content, and whose
+    streamed tool calls carry each name and id once."""
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         names = ToolCallNames()
@@ -74,4 +77,14 @@ class OpenAICompatibleChat(ChatOpenAI):
         for message in payload.get("messages", []):
             if message.get("role") == "assistant" and message.get("content") is None:
                 message["content"] = ""
+            if message.get("role") != "user" and is_text_parts(message.get("content")):
+                message["content"] = "".join(part["text"] for part in message["content"])
         return payload
+
+
+def is_text_parts(content: object) -> bool:
+    """Whether ``content`` is OpenAI's list form of plain text (``[{"type": "text", ...}]``)."""
+    return isinstance(content, list) and all(
+        isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+        for part in content
+    )
