@@ -48,6 +48,10 @@ class RoutedModelSetup:
         return dict(PARAMS)
 
 
+OUTPUT_VERSIONS = [{}, {"output_version": "v1"}]  # as the standard class runs test_tool_calling
+BOTH_OUTPUT_VERSIONS = pytest.mark.parametrize("model", OUTPUT_VERSIONS, indirect=True)
+
+
 class TestRoutedChatModelUnit(RoutedModelSetup, ChatModelUnitTests):
     pass
 
@@ -58,6 +62,7 @@ class TestRoutedChatModelIntegration(RoutedModelSetup, ChatModelIntegrationTests
     def model_override_value(self) -> str:
         return "smollm2-135m"  # invoke(..., model=NAME) pins the call to that catalog model
 
+    @BOTH_OUTPUT_VERSIONS
     @pytest.mark.xfail(reason=SMALL_MODEL + "it calls the tool with wrong arguments")
     def test_tool_calling(self, model: Any) -> None:
         super().test_tool_calling(model)
@@ -73,6 +78,7 @@ class TestRoutedChatModelIntegration(RoutedModelSetup, ChatModelIntegrationTests
     def test_tool_choice(self, model: Any) -> None:
         super().test_tool_choice(model)
 
+    @BOTH_OUTPUT_VERSIONS
     @pytest.mark.xfail(reason=SMALL_MODEL + "decide by itself to call a tool (tool_choice auto)")
     def test_agent_loop(self, model: Any) -> None:
         super().test_agent_loop(model)
@@ -97,8 +103,6 @@ CLOUD_PARAMS = {
 }
 SERVED_MODEL = "SmolLM2-135M (served as 'cloud' by llama.cpp's function-calling server) cannot: "
 SERVER = "llama-cpp-python's server (chatml-function-calling, 0.3.36) "
-OUTPUT_VERSIONS = [{}, {"output_version": "v1"}]  # as the standard class runs test_tool_calling
-BOTH_OUTPUT_VERSIONS = pytest.mark.parametrize("model", OUTPUT_VERSIONS, indirect=True)
 
 
 def cloud_catalog(server: ServerProcess) -> Catalog:
