@@ -9,9 +9,10 @@ single models, read off the test tasks themselves) pays for it. When that is mis
 choice of router and setting to blame, or the router's ranking itself? This reads each router's
 whole test curve with hindsight - every threshold (two models) or lambda (N models), chosen ON
 THE TEST TASKS - and reports whether any of them meets ``no_harm`` and the best cost over the
-zero router's for the floor. No selection rule, however good, can do better than this, so a
-seed where it is not met cannot be won by choosing operating points; only a better ranking on
-the new tasks can. Writes ``benchmarks/results/<out>.json``.
+zero router's for the floor, beside each model's mean quality on the test tasks as the router
+predicts it from the unlabelled prompts and as it is. No selection rule, however good, can do
+better than this, so a seed where it is not met cannot be won by choosing operating points; only
+a better ranking on the new tasks can. Writes ``benchmarks/results/<out>.json``.
 """
 
 from __future__ import annotations
@@ -85,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
                 decision_costs("mean", train, test),
             )
             row["routers"][name] = ceiling(split)
+            # what the router itself expects of each model on the unlabelled test prompts
+            predicted = np.asarray(router.predict_quality(test.prompts), float)
+            columns = [router.models_.index(m) for m in test.models]
+            row["routers"][name]["predicted_mean_quality"] = dict(
+                zip(test.models, predicted[:, columns].mean(axis=0).round(4).tolist(), strict=True)
+            )
+        row["true_mean_quality"] = dict(
+            zip(test.models, np.nanmean(test.quality, axis=0).round(4).tolist(), strict=True)
+        )
         row["any_router_met"] = any(r["met"] for r in row["routers"].values())
         rows.append(row)
         cells = "  ".join(
