@@ -15,6 +15,8 @@ for name in "${modules[@]}"; do
     session="mutation/sessions/${name}.sqlite"
     rm -f "$session"
     .venv/bin/cosmic-ray init "$config" "$session"
+    # a config's [cosmic-ray.filters.operators-filter] marks the operators it leaves out as skipped
+    .venv/bin/cr-filter-operators "$session" "$config"
     .venv/bin/cosmic-ray baseline "$config" >/dev/null
     .venv/bin/cosmic-ray exec "$config" "$session"
     .venv/bin/cr-report "$session" --show-pending > "mutation/reports/${name}.txt"

@@ -239,22 +239,22 @@ def test_concurrent_turns_on_one_thread_one_runs_the_others_get_409_and_none_is_
 def test_a_key_budget_admits_only_what_it_can_pay_for_and_survives_a_restart(
     tmp_path: Path,
 ) -> None:
-    per_request = 0.01  # each run's worst case (its budget_usd): three fit in the key's budget
-    path, secret, entry = keys_file(tmp_path, budget_usd=3 * per_request)
+    per_request = 0.01  # each run's worst case (its budget_usd): ten fit in the key's budget
+    path, secret, entry = keys_file(tmp_path, budget_usd=10 * per_request)
     db = str(tmp_path / "spend.sqlite")
-    bodies = [body(routegraph={**TO_LARGE, "budget_usd": per_request})] * 8
+    bodies = [body(routegraph={**TO_LARGE, "budget_usd": per_request})] * 50  # the 50
     app = app_with(tmp_path, KeyRing(path), db=db, delay_s=0.5)
     with TestClient(app) as http:
         replies = at_once(http, bodies, secret)
-        assert sorted(r.status_code for r in replies) == [200] * 3 + [429] * 5
+        assert sorted(r.status_code for r in replies) == [200] * 10 + [429] * 40
         refused = next(r for r in replies if r.status_code == 429).json()["error"]
         assert refused["code"] == "insufficient_quota" and entry.id in refused["message"]
         spent = http.portal.call(app.state.runner.ledger.spend, entry.id)
-    assert spent == pytest.approx((3 * LARGE_CALL_USD, 0.0))  # settled at the real cost
+    assert spent == pytest.approx((10 * LARGE_CALL_USD, 0.0))  # settled at the real cost
     again = app_with(tmp_path, KeyRing(path), db=db)
     with TestClient(again) as http:
         spent_after = http.portal.call(again.state.runner.ledger.spend, entry.id)
-    assert spent_after[0] == pytest.approx(3 * LARGE_CALL_USD)
+    assert spent_after[0] == pytest.approx(10 * LARGE_CALL_USD)
 
 
 def test_a_key_over_its_rate_gets_429_with_retry_after(
