@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from starlette.testclient import TestClient
 from routegraph.app.cli import main as cli
 from routegraph.app.server.app import create_app
 from routegraph.app.server.keys import ApiKey, KeyRing, create_key, read_keys_file, revoke_key
+from routegraph.core.errors import InvalidInputError
 from routegraph.graphs.registry import build_graph
 from tests.fakes import FailingChatModel, ScriptedChatModel, TableEvaluator, tiny_catalog
 from tests.test_graph_branches import FixedRouter, handle
@@ -234,6 +236,93 @@ def test_concurrent_turns_on_one_thread_one_runs_the_others_get_409_and_none_is_
         kept = http.get("/v1/threads/t").json()
         assert [h["turn"] for h in kept["history"]] == [1]  # the accepted turn, nothing else
         assert post(http, None, thread_id="t").json()["routegraph"]["turn"] == 2  # freed
+
+
+def staggered(http: TestClient, bodies: list[dict[str, Any]], gap_s: float) -> list[Any]:
+    """Send ``bodies`` concurrently, each ``gap_s`` after the one before (arrival order)."""
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        futures = []
+        for b in bodies:
+            futures.append(pool.submit(http.post, "/v1/chat/completions", json=b))
+            time.sleep(gap_s)
+        return [f.result() for f in futures]
+
+
+def asking(question: str, **extra: Any) -> dict[str, Any]:
+    return body(messages=[{"role": "user", "content": question}], **extra)
+
+
+def test_enqueued_turns_on_one_thread_all_run_one_at_a_time_in_arrival_order(
+    tmp_path: Path,
+) -> None:
+    app = create_app(factory(delay_s=0.4), db=str(tmp_path / "t.sqlite"), catalog=CATALOG,
+                     keys=KeyRing())  # fmt: skip
+    questions = [f"Question number {i}?" for i in range(4)]
+    with TestClient(app) as http:
+        replies = staggered(
+            http, [asking(q, thread_id="t", multitask_strategy="enqueue") for q in questions], 0.15
+        )
+        assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]
+        assert [r.json()["routegraph"]["turn"] for r in replies] == [1, 2, 3, 4]
+        kept = http.get("/v1/threads/t").json()
+        asked = [m["content"] for m in kept["messages"] if m["role"] == "user"]
+        assert asked == questions  # every turn kept, in the order the requests came
+        assert [h["turn"] for h in kept["history"]] == [1, 2, 3, 4]
+        # a request that says reject still gets 409 while a turn runs
+        mixed = staggered(http, [asking("five?", thread_id="t", multitask_strategy="enqueue"),
+                                 asking("six?", thread_id="t")], 0.15)  # fmt: skip
+        assert [r.status_code for r in mixed] == [200, 409]
+        assert "multitask_strategy" in mixed[1].json()["error"]["message"]
+
+
+def test_the_servers_default_strategy_and_its_queue_timeout(tmp_path: Path) -> None:
+    app = create_app(factory(delay_s=0.8), db=str(tmp_path / "t.sqlite"), catalog=CATALOG,
+                     keys=KeyRing(), multitask="enqueue", queue_timeout_s=0.3)  # fmt: skip
+    with TestClient(app) as http:
+        pair = [asking("one?", thread_id="q"), asking("two?", thread_id="q")]
+        first, late = staggered(http, pair, 0.1)
+        assert first.status_code == 200
+        assert late.status_code == 409, late.text
+        error = late.json()["error"]
+        assert error["code"] == "thread_busy" and "queue timeout" in error["message"]
+        # the timed-out request left nothing held: the next one runs at once
+        assert post(http, None, thread_id="q").json()["routegraph"]["turn"] == 2
+    with pytest.raises(InvalidInputError) as bad:
+        create_app(factory(), multitask="interrupt")
+    assert bad.value.field == "multitask"
+
+
+def test_an_unknown_multitask_strategy_is_a_400_naming_the_field(tmp_path: Path) -> None:
+    with TestClient(app_with(tmp_path, None)) as http:
+        reply = http.post("/v1/chat/completions", json=body(multitask_strategy="rollback"))
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["param"] == "multitask_strategy" and "reject, enqueue" in error["message"]
+
+
+def test_a_request_cancelled_while_queued_leaves_the_line_and_holds_nothing() -> None:
+    import asyncio
+
+    from routegraph.app.ledger import MemoryLedger
+    from routegraph.app.server.admission import ThreadQueues
+
+    async def scenario() -> None:
+        ledger, queues = MemoryLedger(), ThreadQueues(timeout_s=5.0)
+        assert await queues.wait_turn(ledger, "t", "first") is None  # holds lock and lease
+        waiting = asyncio.create_task(queues.wait_turn(ledger, "t", "second"))
+        await asyncio.sleep(0.05)
+        waiting.cancel()  # the client left while in line
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await ledger.release_thread("t", "first")
+        queues.done("t")
+        assert queues.locks == {} and queues.users == {}  # nothing left behind
+        assert await queues.wait_turn(ledger, "t", "third") is None  # the line moves on
+        assert not await ledger.claim_thread("t", "fourth")  # and "third" holds the lease
+        await ledger.release_thread("t", "third")
+        queues.done("t")
+
+    asyncio.run(scenario())
 
 
 def test_a_key_budget_admits_only_what_it_can_pay_for_and_survives_a_restart(

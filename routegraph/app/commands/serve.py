@@ -93,6 +93,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "restart",
     )
     parser.add_argument(
+        "--multitask",
+        choices=("reject", "enqueue"),
+        default="reject",
+        help="what a request on a thread that is answering another turn does unless it says "
+        "(multitask_strategy in the body): reject (409 at once; default) or enqueue (wait "
+        "for the turn in progress, in arrival order)",
+    )
+    parser.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=120.0,
+        help="seconds an enqueued request waits for its thread before a 409 (default: 120)",
+    )
+    parser.add_argument(
         "--shutdown-timeout",
         type=float,
         default=10.0,
@@ -133,8 +147,14 @@ def run(args: argparse.Namespace) -> int:
             "--insecure-no-auth",
         )
     db = args.db or os.environ.get(DB_VARIABLE) or None
+    if not args.queue_timeout > 0:
+        raise InvalidInputError("--queue-timeout", f"{args.queue_timeout}", "seconds > 0")
     app = create_app(
-        db=db or "", defaults={"router": args.router} if args.router else None, keys=keys
+        db=db or "",
+        defaults={"router": args.router} if args.router else None,
+        keys=keys,
+        multitask=args.multitask,
+        queue_timeout_s=args.queue_timeout,
     )
     where = describe(db) if db else "none (stateless: each request carries its conversation)"
     print(

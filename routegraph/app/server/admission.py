@@ -4,9 +4,13 @@ Checked in this order, each atomically in the ledger (:mod:`routegraph.app.ledge
 request's settings passed validation and before any model runs:
 
 1. the key's requests per minute (429 ``rate_limit_exceeded`` with ``Retry-After``);
-2. the thread: one turn at a time per thread, across every process on the database; a second
-   request on a busy thread is rejected with 409 ``thread_busy`` (LangGraph's ``reject``
-   multitask strategy), so no accepted turn is ever lost or overwritten;
+2. the thread: one turn at a time per thread, across every process on the database. A second
+   request on a busy thread follows its multitask strategy (LangGraph's names): ``reject`` (the
+   default) answers 409 ``thread_busy`` at once; ``enqueue`` waits for the turn in progress to
+   end, up to the server's queue timeout (then 409 saying how long it waited). Requests queued
+   in one process run in the order they arrived; across processes, in the order their claims
+   win. Either way no accepted turn is lost or overwritten, and each runs on the thread as the
+   turn before it left it;
 3. the key's total budget: the run's worst case (its ``budget_usd``) is reserved; when less is
    left the run is held to what is left, and when nothing is left the request gets 429
    ``insufficient_quota``.
@@ -18,11 +22,65 @@ when the run failed before reporting one) and frees the thread, whatever happene
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from routegraph.app.ledger import LEASE_S, Ledger, new_holder
 from routegraph.app.server.chat_request import ChatRequest
 from routegraph.app.server.errors import ApiError
+
+DEFAULT_QUEUE_TIMEOUT_S = 120.0
+CLAIM_POLL_S = 0.1
+"""How often a queued request retries the thread's lease (held by another process)."""
+
+
+@dataclass
+class ThreadQueues:
+    """Per-thread FIFO locks of this process: queued turns of one thread run in arrival order
+    (asyncio's locks wake waiters first come, first served). Locks are dropped when idle."""
+
+    timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
+
+    async def wait_turn(self, ledger: Ledger, thread_id: str, holder: str) -> float | None:
+        """Hold ``thread_id``'s local lock and its lease; None when both are held, else the
+        seconds waited in vain (the timeout). Cancellation leaves nothing held."""
+        started = time.monotonic()
+        lock = self.locks.setdefault(thread_id, asyncio.Lock())
+        self.users[thread_id] = self.users.get(thread_id, 0) + 1
+        try:
+            await asyncio.wait_for(lock.acquire(), self.timeout_s)
+        except TimeoutError:
+            self._leave(thread_id)
+            return time.monotonic() - started
+        except BaseException:  # cancelled while waiting in line: leave the line
+            self._leave(thread_id)
+            raise
+        try:
+            while not await ledger.claim_thread(thread_id, holder):
+                if time.monotonic() - started >= self.timeout_s:
+                    self.done(thread_id)
+                    return time.monotonic() - started
+                await asyncio.sleep(CLAIM_POLL_S)
+        except BaseException:
+            await asyncio.shield(ledger.release_thread(thread_id, holder))
+            self.done(thread_id)
+            raise
+        return None
+
+    def done(self, thread_id: str) -> None:
+        """Release the local lock taken by :meth:`wait_turn`."""
+        lock = self.locks.get(thread_id)
+        if lock is not None and lock.locked():
+            lock.release()
+        self._leave(thread_id)
+
+    def _leave(self, thread_id: str) -> None:
+        self.users[thread_id] = self.users.get(thread_id, 1) - 1
+        if self.users[thread_id] <= 0:
+            self.users.pop(thread_id, None)
+            self.locks.pop(thread_id, None)
 
 
 @dataclass
@@ -37,6 +95,8 @@ class Admission:
     released: bool = False
 
     renewer: asyncio.Task[None] | None = None
+    queue: ThreadQueues | None = None
+    """Where the thread's local lock is held (an ``enqueue`` request), released at the end."""
 
     def keep_alive(self) -> None:
         """Renew the thread lease and the reservation while the run lives (a run may outlast
@@ -69,11 +129,16 @@ class Admission:
             await self.ledger.settle(self.key_id, self.reserved, spent, self.holder)
         if self.thread_id is not None:
             await self.ledger.release_thread(self.thread_id, self.holder)
+            if self.queue is not None:
+                self.queue.done(self.thread_id)
 
 
-async def admit(ledger: Ledger, chat: ChatRequest, budget_usd: float) -> Admission:
+async def admit(
+    ledger: Ledger, chat: ChatRequest, budget_usd: float, queues: ThreadQueues | None = None
+) -> Admission:
     """Admit ``chat`` (whose run may spend up to ``budget_usd``) or raise the ApiError saying
-    why not. On success the request's budget may have been lowered to what its key has left."""
+    why not. On success the request's budget may have been lowered to what its key has left.
+    ``queues`` hold ``enqueue`` requests in line (default: a queue of this call's own)."""
     key = chat.key
     admission = Admission(ledger, holder=new_holder())
     if key is not None and key.requests_per_minute:
@@ -89,11 +154,24 @@ async def admit(ledger: Ledger, chat: ChatRequest, budget_usd: float) -> Admissi
             )
     if chat.thread_id is not None:
         kept = chat.kept_thread_id or chat.thread_id
-        if not await ledger.claim_thread(kept, admission.holder):
+        if chat.multitask_strategy == "enqueue":
+            queue = queues or ThreadQueues()
+            waited = await queue.wait_turn(ledger, kept, admission.holder)
+            if waited is not None:
+                raise ApiError(
+                    409,
+                    f"Thread {chat.thread_id!r} was still answering other turns after "
+                    f"{waited:.0f} s in the queue (this server's queue timeout); retry later.",
+                    "thread_id",
+                    code="thread_busy",
+                )
+            admission.queue = queue
+        elif not await ledger.claim_thread(kept, admission.holder):
             raise ApiError(
                 409,
                 f"Thread {chat.thread_id!r} is answering another turn; retry when it has "
-                "finished (one turn at a time per thread).",
+                'finished (one turn at a time per thread), or send "multitask_strategy": '
+                '"enqueue" to wait for it.',
                 "thread_id",
                 code="thread_busy",
             )

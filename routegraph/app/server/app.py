@@ -45,8 +45,18 @@ from starlette.routing import Route
 
 from routegraph.app.checkpoints import DB_VARIABLE, open_persistence
 from routegraph.app.ledger import MemoryLedger
-from routegraph.app.server.admission import Admission, admit
-from routegraph.app.server.chat_request import ChatRequest, owned_thread_id, parse_chat_request
+from routegraph.app.server.admission import (
+    DEFAULT_QUEUE_TIMEOUT_S,
+    Admission,
+    ThreadQueues,
+    admit,
+)
+from routegraph.app.server.chat_request import (
+    MULTITASK_STRATEGIES,
+    ChatRequest,
+    owned_thread_id,
+    parse_chat_request,
+)
 from routegraph.app.server.completions import (
     chunk_body,
     completion_body,
@@ -70,7 +80,7 @@ from routegraph.app.server.runs import GraphFactory, GraphRunner
 from routegraph.core.cancellation import CANCEL_EVENT, RunCancelledError, cancel_scope
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import context_from_dict
-from routegraph.core.errors import RouteGraphError
+from routegraph.core.errors import InvalidInputError, RouteGraphError
 from routegraph.core.outcomes import aread_outcomes
 from routegraph.graphs.registry import build_graph
 from routegraph.nodes.calls import CONTEXT_LENGTH
@@ -146,10 +156,15 @@ CLIENT_CLOSED = 499
 DISCONNECT_POLL_S = 0.25
 
 
-async def answer_unless_abandoned(request: Request, run: Callable[[], Awaitable[Any]]) -> Any:
+async def answer_unless_abandoned(
+    request: Request,
+    run: Callable[[], Awaitable[Any]],
+    undo: Callable[[Any], Awaitable[None]] | None = None,
+) -> Any:
     """``await run()``, cancelled within :data:`DISCONNECT_POLL_S` once the client disconnects
     (or the server stops): the task is cancelled and the run's cancel event set, so a model
-    decoding in a worker thread stops too. Raises :class:`RunCancelledError` then."""
+    decoding in a worker thread stops too. Raises :class:`RunCancelledError` then; a result
+    that arrived as the client left is handed to ``undo`` (e.g. a thread lease to give back)."""
     with cancel_scope() as cancel:
         task = asyncio.ensure_future(run())  # copies the context: the run sees the event
     try:
@@ -162,8 +177,16 @@ async def answer_unless_abandoned(request: Request, run: Callable[[], Awaitable[
     except BaseException:
         cancel.set()
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        outcomes = await asyncio.gather(task, return_exceptions=True)
+        outcome = outcomes[0]
+        if undo is not None and not isinstance(outcome, BaseException):
+            await undo(outcome)
         raise
+
+
+async def release_unused(admission: Admission) -> None:
+    """Give back what an admission holds when its client left before the run started."""
+    await admission.release(0.0)
 
 
 UNAUTHORIZED = ApiError(
@@ -182,11 +205,20 @@ def create_app(
     defaults: dict[str, Any] | None = None,
     keys: KeyRing | None = None,
     policy: RequestPolicy | None = None,
+    multitask: str = "reject",
+    queue_timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S,
 ) -> Starlette:
     """The app; ``db`` (default ``$ROUTEGRAPH_DB``) keeps threads and the outcome log;
     ``factory`` builds graphs (by id) and ``catalog`` is the one their settings are checked
     against; ``defaults`` are run settings for requests that do not name them; ``keys``
-    (default: from the environment) who may call; ``policy`` what requests may set."""
+    (default: from the environment) who may call; ``policy`` what requests may set;
+    ``multitask`` what a request on a busy thread does unless it says (``reject`` / ``enqueue``,
+    waiting at most ``queue_timeout_s``)."""
+    if multitask not in MULTITASK_STRATEGIES:
+        raise InvalidInputError(
+            "multitask", f"unknown strategy {multitask!r}", MULTITASK_STRATEGIES
+        )
+    queues = ThreadQueues(timeout_s=queue_timeout_s)
     if defaults:
         context_from_dict(dict(defaults), catalog)  # a bad operator setting stops the start
     runner = GraphRunner(factory, catalog=catalog, defaults=defaults, policy=policy)
@@ -246,7 +278,13 @@ def create_app(
             chat.key = key
             graph = chat.target.graph_id
             budget = runner.context(chat).budget_usd  # bad settings: a 400 before admission
-            admission = await admit(runner.ledger, chat, budget)
+            chat.multitask_strategy = chat.multitask_strategy or multitask
+            if chat.thread_id and chat.multitask_strategy == "enqueue":  # a wait the client
+                admission = await answer_unless_abandoned(  # may give up on
+                    request, lambda: admit(runner.ledger, chat, budget, queues), release_unused
+                )
+            else:
+                admission = await admit(runner.ledger, chat, budget, queues)
             if chat.stream:
                 return await streamed(chat, started, admission)
             trace = None

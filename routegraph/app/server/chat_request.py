@@ -25,6 +25,10 @@ from routegraph.app.server.errors import ApiError
 from routegraph.app.server.keys import ApiKey
 from routegraph.app.server.model_ids import ModelTarget, resolve_model_id
 
+MULTITASK_STRATEGIES = ("reject", "enqueue")
+"""What a request on a thread busy with another turn does (``multitask_strategy``; LangGraph's
+names): 409 at once, or wait its turn (:mod:`routegraph.app.server.admission`)."""
+
 ROLES = ("system", "developer", "user", "assistant", "tool")
 TOOL_CHOICES = ("none", "auto", "required")
 IGNORED_FIELDS = frozenset(
@@ -36,7 +40,7 @@ IGNORED_FIELDS = frozenset(
 KNOWN_FIELDS = frozenset(
     {"model", "messages", "stream", "stream_options", "temperature", "max_tokens",
      "max_completion_tokens", "seed", "n", "tools", "tool_choice", "routegraph", "thread_id",
-     "stop"}
+     "stop", "multitask_strategy"}
 ) | IGNORED_FIELDS  # fmt: skip
 
 
@@ -55,6 +59,9 @@ class ChatRequest:
     """Context field -> the body field it came from (for error messages)."""
     key: ApiKey | None = None
     """The API key the request came with (None where the server asks for none)."""
+    multitask_strategy: str | None = None
+    """What to do when ``thread_id`` is answering another turn: ``reject`` (409) or
+    ``enqueue`` (wait for it); None: the server's default."""
 
     @property
     def kept_thread_id(self) -> str | None:
@@ -102,6 +109,14 @@ def parse_chat_request(body: Any) -> ChatRequest:
     thread_id = body.get("thread_id")
     if thread_id is not None and (not isinstance(thread_id, str) or not thread_id.strip()):
         raise ApiError(400, "'thread_id' must be a non-empty string.", "thread_id")
+    strategy = body.get("multitask_strategy")
+    if strategy is not None and strategy not in MULTITASK_STRATEGIES:
+        raise ApiError(
+            400,
+            f"'multitask_strategy' {strategy!r} is not one of: {', '.join(MULTITASK_STRATEGIES)}"
+            " (what a request on a thread that is answering another turn does).",
+            "multitask_strategy",
+        )
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be true or false.", "stream")
@@ -116,6 +131,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         include_usage=bool(options.get("include_usage")),
         thread_id=thread_id,
         context_params=params,
+        multitask_strategy=strategy,
     )
 
 
