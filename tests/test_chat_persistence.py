@@ -102,3 +102,49 @@ def test_chat_document_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -> N
     result = chat(tmp_path / "c.sqlite", "--graph", "minions", "--document", str(tmp_path / "x"))
     assert result.returncode == 2
     assert "--document: cannot read" in result.stderr
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [(None, 1), ("full", 2)])
+def test_sqlite_commits_skip_the_fsync_unless_the_operator_asks_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str | None, pragma: int
+) -> None:
+    """WAL with synchronous=NORMAL (1) by default: a commit does not wait for the disk;
+    ``ROUTEGRAPH_SQLITE_SYNCHRONOUS=FULL`` (2) for commits that survive a power cut."""
+    import asyncio
+
+    from routegraph.app.checkpoints import SYNCHRONOUS_VARIABLE, open_persistence
+
+    if setting is None:
+        monkeypatch.delenv(SYNCHRONOUS_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(SYNCHRONOUS_VARIABLE, setting)
+
+    async def read() -> tuple[int, str]:
+        async with open_persistence(str(tmp_path / "db.sqlite")) as kept:
+            conn = kept.checkpointer.conn  # type: ignore[attr-defined]
+            async with conn.execute("PRAGMA synchronous") as cursor:
+                sync = (await cursor.fetchone())[0]
+            async with conn.execute("PRAGMA journal_mode") as cursor:
+                journal = (await cursor.fetchone())[0]
+        return sync, journal
+
+    assert asyncio.run(read()) == (pragma, "wal")
+
+
+def test_an_unknown_sqlite_synchronous_mode_is_refused_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from routegraph.app.checkpoints import SYNCHRONOUS_VARIABLE, open_persistence
+    from routegraph.core.errors import InvalidInputError
+
+    monkeypatch.setenv(SYNCHRONOUS_VARIABLE, "sometimes")
+
+    async def open_it() -> None:
+        async with open_persistence(str(tmp_path / "db.sqlite")):
+            pass
+
+    with pytest.raises(InvalidInputError) as refused:
+        asyncio.run(open_it())
+    assert refused.value.field == SYNCHRONOUS_VARIABLE and "NORMAL" in str(refused.value)
