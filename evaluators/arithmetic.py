@@ -70,6 +70,8 @@ def safe_eval(expression: str) -> float | None:
         value = walk(tree)
     except (ValueError, ZeroDivisionError, OverflowError, TypeError):
         return None
+    if isinstance(value, complex):  # a negative base to a fractional power: not a real number
+        return None
     return value if math.isfinite(value) else None
 
 
@@ -153,8 +155,11 @@ def check_arithmetic(answer: str) -> ArithmeticReport:
             if not left or not _OPERATOR.search(left) or left.count("(") != left.count(")"):
                 continue
             actual = safe_eval(left)
-            if _MATH_ONLY.match(right_part) and right_part is not parts[-1]:
-                # A middle link of a chain (``2 * (4 + 8) = 2 * 12 = 24``): its whole value.
+            if _MATH_ONLY.match(right_part) and (
+                right_part is not parts[-1] or _OPERATOR.search(right_part)
+            ):
+                # A middle link of a chain (``2 * (4 + 8) = 2 * 12 = 24``), or a last side that
+                # is itself arithmetic (``10 / 4 = 5 / 2``): its whole value.
                 claimed = safe_eval(right_part.strip())
             else:
                 right = _RIGHT_NUMBER.match(right_part)
