@@ -188,3 +188,11 @@ def test_a_last_side_that_is_itself_arithmetic_is_evaluated_whole() -> None:
 def test_a_negative_base_to_a_fractional_power_is_not_a_number_not_a_crash() -> None:
     assert safe_eval("(-8)^(1/3)") is None
     assert check_arithmetic("so (-8)^(1/3) = 2").checked == 0
+
+
+def test_a_last_side_of_plain_numbers_is_read_by_its_first_number() -> None:
+    """A table row ``3 * 8 = 24   24`` still checks ``3 * 8 = 24``: only a last side with an
+    operator is evaluated whole (kills ``parts[-1]`` -> ``parts[-0]`` / ``parts[not 1]``)."""
+    row = check_arithmetic("3 * 8 = 24   24")
+    assert (row.checked, row.wrong) == (1, 0)
+    assert check_arithmetic("3 * 8 = 25   24").wrong == 1
