@@ -25,6 +25,7 @@ from routegraph.app.server.errors import ApiError
 from routegraph.app.server.keys import ApiKey
 from routegraph.core.catalog import Catalog, load_catalog
 from routegraph.core.context import LOG_MODES, ROUTERS, RouteContext
+from routegraph.core.models import ModelResolver
 
 SERVER_ONLY = ("catalog_path", "explore", "call_retries")
 """Settings a request may not name: a file path, and the operator's own spending choices."""
@@ -160,12 +161,9 @@ class RequestPolicy:
                 catalog = load_catalog(catalog_path)
             except Exception:  # noqa: BLE001 - a bad catalog is reported by the context check
                 return [model]
-        chain = [model]
-        while chain[-1] in catalog and (fallback := catalog.get(chain[-1]).fallback):
-            if fallback in chain:
-                break
-            chain.append(fallback)
-        return chain
+        if model not in catalog:
+            return [model]  # an unknown name is refused by the context check, naming the field
+        return [spec.name for spec in ModelResolver(catalog).chain(model)]
 
 
 def _capped(default: Any, ceiling: float) -> Any:
