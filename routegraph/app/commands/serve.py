@@ -1,4 +1,5 @@
-"""``routegraph serve``: the OpenAI-compatible API on its own (uvicorn), one process, async.
+"""``routegraph serve``: the OpenAI-compatible API on its own (uvicorn), async, in one process or
+``--workers N`` processes on one port.
 
 It binds 127.0.0.1 unless ``--host`` says otherwise. With keys (``--keys FILE`` from ``routegraph
 keys create``, or ``ROUTEGRAPH_API_KEYS``) every request needs ``Authorization: Bearer <key>``;
@@ -7,19 +8,26 @@ operator means it. ``--db`` keeps threads (``thread_id`` requests)
 in a SQLite file or a PostgreSQL database; several ``serve`` processes on one PostgreSQL database
 continue each other's threads, and keeps the outcome log there (``POST /v1/feedback`` rates
 answers; ``routegraph learn`` refits from it); ``--router`` picks the router requests use unless
-they name one.
+they name one. ``--workers N`` runs N processes (uvicorn's supervisor); they need ``--db``, where
+they share leases, rates, spend, threads and the outcome log, and ``/metrics`` sums them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from routegraph.core.errors import InvalidInputError
 
 DEFAULT_PORT = 8000
+SETTINGS_VARIABLE = "ROUTEGRAPH_SERVE_SETTINGS"
+"""How ``--workers N`` hands its checked settings to the processes it starts (JSON)."""
 
 
 def decision_log(level: str) -> None:
@@ -114,6 +122,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "cancelled, model calls included (default: 10)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the port (default: 1); more than one needs --db, where they "
+        "share leases, rates, spend, threads and the outcome log; /metrics sums them all",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -122,11 +137,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def build_app(settings: dict[str, Any]) -> Any:
+    """The app from checked settings (``run`` builds them; each ``--workers`` process reads
+    them back in :func:`worker_app`)."""
+    from routegraph.app.server.app import create_app
+    from routegraph.app.server.keys import KeyRing
+
+    return create_app(
+        db=settings["db"],
+        defaults={"router": settings["router"]} if settings["router"] else None,
+        keys=KeyRing.from_environment(settings["keys"]),
+        multitask=settings["multitask"],
+        queue_timeout_s=settings["queue_timeout"],
+    )
+
+
+def worker_app() -> Any:
+    """The app of one ``--workers`` process (uvicorn imports this factory in each process)."""
+    settings = json.loads(os.environ[SETTINGS_VARIABLE])
+    decision_log(settings["log_level"])
+    return build_app(settings)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from routegraph.app.checkpoints import DB_VARIABLE, describe
-    from routegraph.app.server.app import create_app
+    from routegraph.app.server.observe import MULTIPROCESS_VARIABLE
 
     if not 0 < args.port < 65536:
         raise InvalidInputError("--port", f"{args.port} is not a TCP port", "1-65535")
@@ -149,28 +186,56 @@ def run(args: argparse.Namespace) -> int:
     db = args.db or os.environ.get(DB_VARIABLE) or None
     if not args.queue_timeout > 0:
         raise InvalidInputError("--queue-timeout", f"{args.queue_timeout}", "seconds > 0")
-    app = create_app(
-        db=db or "",
-        defaults={"router": args.router} if args.router else None,
-        keys=keys,
-        multitask=args.multitask,
-        queue_timeout_s=args.queue_timeout,
-    )
+    if not args.shutdown_timeout >= 0:
+        raise InvalidInputError("--shutdown-timeout", f"{args.shutdown_timeout}", "seconds >= 0")
+    if args.workers < 1:
+        raise InvalidInputError("--workers", f"{args.workers}", "an integer >= 1")
+    if args.workers > 1 and not db:
+        raise InvalidInputError(
+            "--workers",
+            f"{args.workers} processes without --db would each keep their own leases, rates "
+            "and spend, so a key's budget and rate would hold per process only",
+            "1, or --db FILE.sqlite / postgresql://... (shared by the processes)",
+        )
+    settings = {
+        "db": db or "",
+        "router": args.router,
+        "keys": args.keys,
+        "multitask": args.multitask,
+        "queue_timeout": args.queue_timeout,
+        "log_level": args.log_level,
+    }
     where = describe(db) if db else "none (stateless: each request carries its conversation)"
+    processes = f"; {args.workers} processes" if args.workers > 1 else ""
     print(
         f"routegraph serve: OpenAI-compatible API at http://{args.host}:{args.port}/v1 "
-        f"(threads: {where}; keys: {'required' if keys.enabled else 'none'})",
+        f"(threads: {where}; keys: {'required' if keys.enabled else 'none'}{processes})",
         file=sys.stderr,
         flush=True,
     )
-    decision_log(args.log_level)
-    if not args.shutdown_timeout >= 0:
-        raise InvalidInputError("--shutdown-timeout", f"{args.shutdown_timeout}", "seconds >= 0")
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=args.shutdown_timeout,
-    )
+    served = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "timeout_graceful_shutdown": args.shutdown_timeout,
+    }
+    if args.workers == 1:
+        app = build_app(settings)
+        decision_log(args.log_level)
+        uvicorn.run(app, **served)
+        return 0
+    made_metrics_dir = not os.environ.get(MULTIPROCESS_VARIABLE)
+    if made_metrics_dir:  # the workers' counts, summed by any worker's /metrics
+        os.environ[MULTIPROCESS_VARIABLE] = tempfile.mkdtemp(prefix="routegraph-metrics-")
+    os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
+    try:
+        uvicorn.run(
+            "routegraph.app.commands.serve:worker_app",
+            factory=True,
+            workers=args.workers,
+            **served,
+        )
+    finally:
+        if made_metrics_dir:
+            shutil.rmtree(os.environ.pop(MULTIPROCESS_VARIABLE), ignore_errors=True)
     return 0

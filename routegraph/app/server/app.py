@@ -238,19 +238,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not db:  # leases, rates and spend in this process (the runner's MemoryLedger)
-            yield
-            return
-        async with open_persistence(db) as kept:
-            runner.ledger = kept.ledger
-            runner.checkpointer = kept.checkpointer
-            runner.store = kept.store
-            ready["stores"] = True
-            yield
-            ready["stores"] = False
-            runner.checkpointer = None
-            runner.store = None
-            runner.ledger = MemoryLedger()
+        try:
+            if not db:  # leases, rates and spend in this process (the runner's MemoryLedger)
+                yield
+                return
+            async with open_persistence(db) as kept:
+                runner.ledger = kept.ledger
+                runner.checkpointer = kept.checkpointer
+                runner.store = kept.store
+                ready["stores"] = True
+                yield
+                ready["stores"] = False
+                runner.checkpointer = None
+                runner.store = None
+                runner.ledger = MemoryLedger()
+        finally:
+            metrics.close()
 
     async def list_models(request: Request) -> Response:
         try:
