@@ -1,0 +1,213 @@
+"""One model call's rules (``nodes/calls.py``), pinned on both sides of each boundary.
+
+Written for the mutation run on ``nodes/calls.py`` (``mutation/calls.toml``): the backoff
+schedule and its cap, which tool choices force a call, the window fit and its margin, the
+budget check (a worst case exactly at the budget is called), retries (how many tries, what is
+waited, which faults end at once), a replayed answer's recorded cost, and how failures read.
+Models are fakes (branch logic only); every expected value is worked out by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from routegraph.core.catalog import Catalog, ModelSpec
+from routegraph.core.context import RouteContext
+from routegraph.core.providers.result import chat_result
+from routegraph.nodes import calls
+from routegraph.nodes.budget import worst_case_cost
+from routegraph.nodes.calls import (
+    WINDOW_MARGIN_TOKENS,
+    CallResult,
+    backoff_s,
+    call_model,
+    fit_window,
+    forces_a_tool,
+    invoke_with_retries,
+)
+from routegraph.nodes.health import HEALTH, Fault
+from routegraph.nodes.resources import Toolkit
+from routegraph.nodes.turns import message_tokens
+from tests.fakes import ScriptedChatModel
+
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {}}}
+QUESTION = [HumanMessage("What is the capital of France?")]
+
+
+@pytest.fixture(autouse=True)
+def clean_board(monkeypatch: pytest.MonkeyPatch) -> Any:
+    waited: list[float] = []
+    monkeypatch.setattr(calls, "sleep", waited.append)
+    HEALTH.reset()
+    yield waited
+    HEALTH.reset()
+
+
+# --- backoff and forced tools ---------------------------------------------------------------
+def test_backoff_doubles_from_half_a_second_up_to_four_and_a_server_hint_wins() -> None:
+    plain = Fault("connection", "refused")
+    assert [backoff_s(r, plain) for r in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert backoff_s(1, Fault("rate_limited", "slow down", retry_after_s=7.0)) == 7.0
+    assert backoff_s(3, Fault("rate_limited", "slow down", retry_after_s=0.0)) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("tools", "choice", "forced"),
+    [
+        ([TOOL], "required", True),
+        ([TOOL], "any", True),
+        ([TOOL], {"type": "function", "function": {"name": "lookup"}}, True),
+        ([TOOL], "auto", False),
+        ([TOOL], "none", False),
+        ([TOOL], None, False),
+        ([], "required", False),
+    ],
+)
+def test_which_tool_choices_force_a_tool_call(tools: list[Any], choice: Any, forced: bool) -> None:
+    assert forces_a_tool(tools, choice) is forced
+
+
+# --- the window ------------------------------------------------------------------------------
+def test_a_prompt_that_fits_exactly_is_kept_whole_and_one_token_less_trims_it() -> None:
+    prompt = [SystemMessage("Be brief."), HumanMessage("Hello there."),
+              AIMessage("Hi."), HumanMessage("What is 2 + 2?")]  # fmt: skip
+    need = message_tokens(prompt)
+    answer = 10
+    exact = fit_window(prompt, need + answer + WINDOW_MARGIN_TOKENS, answer)
+    assert exact == prompt
+    trimmed = fit_window(prompt, need + answer + WINDOW_MARGIN_TOKENS - 1, answer)
+    assert trimmed is not None and len(trimmed) < len(prompt)
+    assert trimmed[-1].content == "What is 2 + 2?"
+    assert fit_window(prompt, answer + WINDOW_MARGIN_TOKENS, answer) is None  # no room at all
+    assert fit_window(prompt, answer + WINDOW_MARGIN_TOKENS + 1, answer) is None  # too little
+
+
+# --- CallResult ------------------------------------------------------------------------------
+def test_a_call_result_reads_its_failures_once_each_and_says_where_the_answer_came_from() -> None:
+    result = CallResult(requested="a")
+    assert (result.ok, result.source, result.why_unavailable()) == (False, "unavailable",
+                                                                     "unavailable")  # fmt: skip
+    result.record("a", Fault("unavailable", "no key"))
+    result.record("b", Fault("rate_limited", "429", retry_after_s=3.0), attempt=2)
+    result.record("b", Fault("rate_limited", "429", retry_after_s=3.0), attempt=3)
+    assert result.failures == ["a: no key", "b: rate_limited (429)"]
+    assert result.why_unavailable() == "a: no key; b: rate_limited (429)"
+    assert result.faults[0] == {"model": "a", "fault": "unavailable", "detail": "no key", "try": 1}
+    assert result.faults[2]["try"] == 3 and result.faults[2]["retry_after_s"] == 3.0
+    assert result.fault_kinds == ["unavailable", "rate_limited", "rate_limited"]
+    result.reply = AIMessage("x", response_metadata={"source": "recorded"})
+    result.input_tokens, result.output_tokens = 7, 5
+    assert (result.ok, result.source, result.tokens) == (True, "recorded", 12)
+    result.reply = AIMessage("x")
+    assert result.source == "live"
+    assert not result.is_local
+    result.spec = ModelSpec("s", "fake", "s", "local", 0.0, 0.0)
+    assert result.is_local
+    result.spec = ModelSpec("c", "fake", "c", "cloud", 0.0, 0.0)
+    assert not result.is_local
+
+
+# --- retries -------------------------------------------------------------------------------------
+class Flaky(ScriptedChatModel):
+    """Raises ``error`` for the first ``failures`` calls, then answers."""
+
+    failures: int = 0
+    error: Any = None
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:  # fmt: skip
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return chat_result("ok", 10, 5, {"source": "live"})
+
+
+def test_retries_try_once_more_than_call_retries_and_wait_the_backoff(
+    clean_board: list[float],
+) -> None:
+    model = Flaky(answers=["ok"], failures=2, error=ConnectionError("refused"))
+    result = CallResult(requested="m")
+    assert invoke_with_retries(model, QUESTION, "m", "k1", 2, result) is not None
+    assert model.calls == 3 and clean_board == [0.5, 1.0]
+    assert [f["try"] for f in result.faults] == [1, 2]
+    HEALTH.reset()
+    clean_board.clear()
+    short = Flaky(answers=["ok"], failures=2, error=ConnectionError("refused"))
+    assert invoke_with_retries(short, QUESTION, "m", "k2", 1, CallResult("m")) is None
+    assert short.calls == 2 and clean_board == [0.5]
+
+
+def test_a_fault_that_is_not_transient_is_not_retried(clean_board: list[float]) -> None:
+    model = Flaky(answers=["ok"], failures=1, error=TimeoutError("read timed out"))
+    result = CallResult(requested="m")
+    assert invoke_with_retries(model, QUESTION, "m", "k3", 3, result) is None
+    assert model.calls == 1 and clean_board == [] and result.fault_kinds == ["timeout"]
+
+
+# --- call_model: budget, recorded cost, forced tools ------------------------------------------
+def kit_with(model: Any, spec: ModelSpec) -> Toolkit:
+    return Toolkit(models={spec.name: model}, catalog=Catalog({spec.name: spec}, "test"))
+
+
+PRICED = ModelSpec("priced", "fake", "priced", "cloud", 1.0, 2.0)
+
+
+def test_a_worst_case_exactly_at_the_budget_is_called_and_a_cent_over_is_not() -> None:
+    ctx = RouteContext(max_tokens=64)
+    worst = worst_case_cost(PRICED, QUESTION, 64, ())
+    kit = kit_with(ScriptedChatModel(answers=["ok"]), PRICED)
+    assert call_model(kit, ctx, "priced", QUESTION, budget_left=worst).ok
+    over = call_model(kit, ctx, "priced", QUESTION, budget_left=worst * 0.99)
+    assert not over.ok and over.fault_kinds == ["budget"]
+    assert over.faults[0]["detail"].startswith(f"could cost up to ${worst:.6f}")
+
+
+def test_a_replayed_answer_costs_what_the_data_recorded_else_usage_times_price() -> None:
+    class Replayed(ScriptedChatModel):
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                      **kwargs: Any) -> ChatResult:  # fmt: skip
+            return chat_result("ok", 100, 50, {"source": "recorded", "recorded_cost_usd": 0.25})
+
+    ctx = RouteContext()
+    replayed = call_model(kit_with(Replayed(answers=["ok"]), PRICED), ctx, "priced", QUESTION)
+    assert replayed.cost_usd == 0.25 and replayed.source == "recorded"
+    live = call_model(kit_with(ScriptedChatModel(answers=["ok"]), PRICED), ctx, "priced",
+                      QUESTION)  # fmt: skip
+    assert live.cost_usd == pytest.approx((100 * 1.0 + 50 * 2.0) / 1e6)
+    assert (live.input_tokens, live.output_tokens) == (100, 50)
+
+
+def test_a_forced_tool_call_answered_in_plain_text_is_a_failure() -> None:
+    class Binds(ScriptedChatModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self
+
+    class Calls(Binds):
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                      **kwargs: Any) -> ChatResult:  # fmt: skip
+            call = {"name": "lookup", "args": {}, "id": "c1", "type": "tool_call"}
+            message = AIMessage("", tool_calls=[call])
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+    ctx = RouteContext()
+    plain = call_model(kit_with(Binds(answers=["Paris"]), PRICED), ctx, "priced", QUESTION,
+                       tools=[TOOL], tool_choice="required")  # fmt: skip
+    assert not plain.ok and plain.fault_kinds == ["tool_choice"]
+    auto = call_model(kit_with(Binds(answers=["Paris"]), PRICED), ctx, "priced", QUESTION,
+                      tools=[TOOL], tool_choice="auto")  # fmt: skip
+    assert auto.ok and auto.notes == []
+    called = call_model(kit_with(Calls(answers=[""]), PRICED), ctx, "priced", QUESTION,
+                        tools=[TOOL], tool_choice="required")  # fmt: skip
+    assert called.ok and called.reply is not None and called.reply.tool_calls[0]["id"] == "c1"
+
+
+def test_a_model_that_cannot_take_tools_answers_without_them_and_says_so() -> None:
+    ctx = RouteContext()
+    result = call_model(kit_with(ScriptedChatModel(answers=["Paris"]), PRICED), ctx, "priced",
+                        QUESTION, tools=[TOOL], tool_choice="auto")  # fmt: skip
+    assert result.ok
+    assert result.notes == ["scripted cannot call tools; answered without them"]

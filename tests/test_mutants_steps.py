@@ -1,0 +1,233 @@
+"""The graph loop's own promises (``nodes/steps.py``), pinned with values worked out by hand.
+
+Written for the mutation run on ``nodes/steps.py`` (``mutation/steps.toml``): each test checks
+one rule of the shared route -> generate -> evaluate -> finalize loop on both sides of its
+boundary, so an operator flipped in that rule fails here in the fast suite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.store.memory import InMemoryStore
+
+from routegraph.core.catalog import Catalog, ModelSpec
+from routegraph.core.context import RouteContext
+from routegraph.core.outcomes import iter_outcomes
+from routegraph.graphs.simple import build_simple_graph
+from routegraph.graphs.specialist import build_specialist_graph
+from routegraph.nodes import budget
+from routegraph.nodes.health import HEALTH
+from routegraph.nodes.routing import RouterHandle
+from routegraph.nodes.steps import best_attempt, evaluation_usage
+from routegraph.nodes.turns import conversation
+from tests.conftest import free_port
+from tests.fakes import FailingChatModel, ScriptedChatModel, TableEvaluator, tiny_catalog
+from tests.test_graph_branches import FixedRouter
+
+
+def attempt(step: int, confidence: float | None, source: str = "model") -> dict[str, Any]:
+    return {"step": step, "model": f"m{step}", "answer": f"a{step}", "confidence": confidence,
+            "source": source}  # fmt: skip
+
+
+def test_the_accepted_answer_is_returned_even_when_an_earlier_one_was_more_confident() -> None:
+    state: Any = {
+        "attempts": [attempt(1, 0.9), attempt(2, 0.4)],
+        "decisions": [{"action": "escalate"}, {"action": "accept"}],
+    }
+    assert best_attempt(state)["step"] == 2
+
+
+def test_without_an_accept_the_most_confident_answer_wins_and_a_tie_goes_to_the_later() -> None:
+    state: Any = {
+        "attempts": [attempt(1, 0.7), attempt(2, 0.5), attempt(3, 0.7), attempt(4, None)],
+        "decisions": [{"action": "escalate"}] * 4,
+    }
+    assert best_attempt(state)["step"] == 3
+    unavailable: Any = {"attempts": [attempt(1, None, "unavailable")], "decisions": []}
+    assert best_attempt(unavailable) is None
+    skipped: Any = {"attempts": [attempt(1, 0.9, "unavailable"), attempt(2, 0.1)], "decisions": []}
+    assert best_attempt(skipped)["step"] == 2
+
+
+# --- helpers: the graphs with fake models (branch logic only) ------------------------------
+CATALOG = tiny_catalog()  # small: local and free; medium: cloud $1 / $2; large: cloud $10 / $30
+TIERS: dict[str, Any] = {
+    "weak_model": "small",
+    "strong_model": "large",
+    "models": ["small", "medium", "large"],
+}
+
+
+class ToolCallingModel(ScriptedChatModel):
+    """Asks for one tool call (as an agent's model does), with the fixed usage."""
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:  # fmt: skip
+        self.calls += 1
+        call = {"name": "lookup", "args": {"q": "x"}, "id": "call_1", "type": "tool_call"}
+        message = AIMessage("", tool_calls=[call], usage_metadata={
+            "input_tokens": 100, "output_tokens": 50, "total_tokens": 150})  # fmt: skip
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def scripted(*names: str) -> dict[str, Any]:
+    return {n: ScriptedChatModel(answers=[f"answer of {n}"] * 10) for n in names}
+
+
+def simple_graph(p_strong: float, models: dict[str, Any] | None = None) -> Any:
+    return build_simple_graph(
+        models=models or scripted("small", "large"),
+        router=RouterHandle("fixed", FixedRouter({"small": 0.4, "large": 0.9}, p_strong), CATALOG),
+        evaluator=TableEvaluator({}, 0.9),
+        catalog=CATALOG,
+    )
+
+
+def ask(graph: Any, question: str = "What is 2 + 2?", **context: Any) -> dict[str, Any]:
+    return dict(graph.invoke({"messages": [HumanMessage(question)]}, context=context))
+
+
+def trace(out: dict[str, Any]) -> dict[str, Any]:
+    final = out["messages"][-1]
+    assert isinstance(final, AIMessage)
+    return dict(final.response_metadata["routegraph"])
+
+
+# --- generate: whose tokens are local, whose are remote -----------------------------------
+def test_a_local_answer_counts_local_tokens_and_a_cloud_answer_remote_ones() -> None:
+    local = ask(simple_graph(p_strong=0.1), **TIERS, threshold=0.5)  # small: tier local
+    assert trace(local)["chosen_model"] == "small"
+    assert (local["local_tokens"], local["remote_tokens"]) == (150, 0)
+    assert (trace(local)["local_tokens"], trace(local)["remote_tokens"]) == (150, 0)
+    cloud = ask(simple_graph(p_strong=0.9), **TIERS, threshold=0.5)  # large: tier cloud
+    assert trace(cloud)["chosen_model"] == "large"
+    assert (cloud["local_tokens"], cloud["remote_tokens"]) == (0, 150)
+    assert trace(cloud)["source"] == "live"  # the answering call's source, from the model
+
+
+# --- answered_attempt / evaluate: a tool request is not an answer to score ------------------
+def test_tool_calls_are_kept_on_the_attempt_and_only_a_tool_request_skips_the_evaluator() -> None:
+    asked = ask(simple_graph(0.1, {"small": ToolCallingModel(answers=[""]), **scripted("large")}),
+                **TIERS, threshold=0.5)  # fmt: skip
+    [attempt] = asked["attempts"]
+    assert attempt["tool_calls"][0]["name"] == "lookup"
+    assert attempt["evaluator"] == "tool_calls" and attempt["confidence"] is None
+    assert [c["name"] for c in asked["messages"][-1].tool_calls] == ["lookup"]  # for the agent
+    answered = ask(simple_graph(0.1), **TIERS, threshold=0.5)
+    [plain] = answered["attempts"]
+    assert "tool_calls" not in plain and plain["evaluator"] == "table"
+    assert answered["messages"][-1].tool_calls == []
+
+
+def test_an_evaluator_that_calls_no_model_adds_no_evaluation_cost() -> None:
+    out = ask(simple_graph(0.1), **TIERS, threshold=0.5)
+    assert "evaluation_cost_usd" not in out["attempts"][0]
+    assert evaluation_usage(None, {}) == {}
+
+
+# --- within_budget: the worst case against what is left --------------------------------------
+def worst_case(model: str, question: str = "What is 2 + 2?", max_tokens: int = 256) -> float:
+    prompt = conversation([HumanMessage(question)], RouteContext().max_input_tokens)
+    return float(budget.worst_case_cost(CATALOG.get(model), prompt, max_tokens, None))
+
+
+def test_a_model_whose_worst_case_is_exactly_the_budget_is_called() -> None:
+    limit = worst_case("large")
+    assert limit > worst_case("medium") > 0.0
+    exact = ask(simple_graph(0.9), **TIERS, threshold=0.5, max_tokens=256, budget_usd=limit)
+    assert exact["decisions"][0]["action"] == "route"
+    assert trace(exact)["chosen_model"] == "large"
+    below = ask(simple_graph(0.9), **TIERS, threshold=0.5, max_tokens=256,
+                budget_usd=limit * 0.999)  # fmt: skip
+    assert below["decisions"][0]["action"] == "downgrade"
+
+
+def test_a_downgrade_never_goes_back_to_a_model_that_already_failed() -> None:
+    """large is over budget, small (free) fails, so the next downgrade is to medium, not to
+    small again; a run that has an answer stops instead of downgrading."""
+    models = {"small": FailingChatModel(), **scripted("medium", "large")}
+    graph = build_specialist_graph(
+        models=models,
+        router=RouterHandle(
+            "fixed", FixedRouter({"small": 0.5, "medium": 0.6, "large": 0.9}), CATALOG
+        ),  # fmt: skip
+        evaluator=TableEvaluator({}, 0.9),
+        catalog=CATALOG,
+    )
+    budget_usd = (worst_case("medium") + worst_case("large")) / 2
+    out = ask(graph, **TIERS, cost_weight=0.0, max_tokens=256, budget_usd=budget_usd)
+    assert [a["model"] for a in out["attempts"]] == ["small", "medium"]
+    assert [d["action"] for d in out["decisions"]][:2] == ["downgrade", "downgrade"]
+    assert trace(out)["chosen_model"] == "medium"
+
+
+# --- explore: the extra call's step, cost and tokens -----------------------------------------
+def test_an_explored_call_is_numbered_after_the_turns_calls_and_counts_its_tokens() -> None:
+    graph = simple_graph(0.1).copy(update={"store": InMemoryStore()})
+    pair = {"weak_model": "small", "strong_model": "large", "models": ["small", "large"]}
+    out = ask(graph, **pair, threshold=0.5, explore=1.0)
+    [record] = list(iter_outcomes(graph.store))
+    first, extra = record["calls"]
+    assert (first["model"], extra["model"]) == ("small", "large")
+    assert extra["step"] == 2
+    # small answered (local, 150 tokens), then large was explored (cloud, 150 tokens)
+    assert (out["local_tokens"], out["remote_tokens"]) == (150, 150)
+
+
+# --- guarded_evaluation / evaluation_usage: the judge is the model that served the answer ------
+def test_a_fallbacks_answer_is_judged_by_the_fallback_and_its_judging_is_paid_for() -> None:
+    """large (a provider nothing here can build) falls back to medium; self-consistency re-asks
+    the model that served the answer (medium: two samples of 100 + 50 tokens at $1 / $2 per
+    million = $0.0004), not the one that could not."""
+    specs = dict(CATALOG.specs)
+    specs["large"] = ModelSpec("large", "fake", "large", "cloud", 10.0, 30.0, fallback="medium")
+    catalog = Catalog(specs, "tiny-with-fallback")
+    medium = ScriptedChatModel(answers=["answer of medium"] * 10)
+    graph = build_simple_graph(
+        models={"small": ScriptedChatModel(answers=["s"]), "medium": medium},  # large: none
+        router=RouterHandle("fixed", FixedRouter({"small": 0.4, "large": 0.9}, 0.9), catalog),
+        catalog=catalog,
+    )
+    out = ask(graph, **TIERS, threshold=0.5, evaluator="self_consistency", samples=2)
+    [attempt] = out["attempts"]
+    assert attempt["served_by"] == "medium" and trace(out)["served_by"] == "medium"
+    assert "failed" not in attempt["evaluation"], attempt["evaluation"]
+    assert attempt["confidence"] == 1.0  # both samples agree with the answer
+    assert medium.calls == 3  # the answer, then two samples
+    assert attempt["evaluation_cost_usd"] == pytest.approx(2 * (100 * 1.0 + 50 * 2.0) / 1e6)
+    assert out["cost_usd"] == pytest.approx(3 * (100 * 1.0 + 50 * 2.0) / 1e6)
+    assert (out["local_tokens"], out["remote_tokens"]) == (0, 450)
+
+
+def test_an_answer_served_after_a_failed_call_is_not_judged_by_the_model_that_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """large is a real OpenAI-compatible client on a port where nothing listens; its fallback
+    medium answers. The judge must be medium: asking large again would fail the evaluation."""
+    monkeypatch.setenv("ROUTEGRAPH_TEST_KEY", "sk-test")
+    specs = dict(CATALOG.specs)
+    specs["large"] = ModelSpec("large", "openai", "gpt-test", "cloud", 10.0, 30.0,
+                               fallback="medium", base_url=f"http://127.0.0.1:{free_port()}/v1",
+                               api_key_env="ROUTEGRAPH_TEST_KEY")  # fmt: skip
+    catalog = Catalog(specs, "tiny-with-a-dead-endpoint")
+    medium = ScriptedChatModel(answers=["answer of medium"] * 10)
+    graph = build_simple_graph(
+        models={"small": ScriptedChatModel(answers=["s"]), "medium": medium},
+        router=RouterHandle("fixed", FixedRouter({"small": 0.4, "large": 0.9}, 0.9), catalog),
+        catalog=catalog,
+    )
+    HEALTH.reset()
+    try:
+        out = ask(graph, **TIERS, threshold=0.5, evaluator="self_consistency", samples=2,
+                  call_retries=0)  # fmt: skip
+    finally:
+        HEALTH.reset()
+    [attempt] = out["attempts"]
+    assert attempt["served_by"] == "medium" and attempt["faults"][0]["fault"] == "connection"
+    assert "failed" not in attempt["evaluation"], attempt["evaluation"]
+    assert attempt["confidence"] == 1.0 and medium.calls == 3
