@@ -37,9 +37,9 @@ def attempt(step: int, confidence: float | None, source: str = "model") -> dict[
 def test_the_accepted_answer_is_returned_even_when_an_earlier_one_was_more_confident() -> None:
     state: Any = {
         "attempts": [attempt(1, 0.9), attempt(2, 0.4)],
-        "decisions": [{"action": "escalate"}, {"action": "accept"}],
+        "decisions": [{"action": "route"}, {"action": "escalate"}, {"action": "accept"}],
     }
-    assert best_attempt(state)["step"] == 2
+    assert best_attempt(state)["step"] == 2  # the LAST decision accepted it
 
 
 def test_without_an_accept_the_most_confident_answer_wins_and_a_tie_goes_to_the_later() -> None:
@@ -117,6 +117,7 @@ def test_tool_calls_are_kept_on_the_attempt_and_only_a_tool_request_skips_the_ev
     [attempt] = asked["attempts"]
     assert attempt["tool_calls"][0]["name"] == "lookup"
     assert attempt["evaluator"] == "tool_calls" and attempt["confidence"] is None
+    assert asked["decisions"][-1]["action"] == "accept"  # the agent runs the tools next
     assert [c["name"] for c in asked["messages"][-1].tool_calls] == ["lookup"]  # for the agent
     answered = ask(simple_graph(0.1), **TIERS, threshold=0.5)
     [plain] = answered["attempts"]
@@ -231,3 +232,82 @@ def test_an_answer_served_after_a_failed_call_is_not_judged_by_the_model_that_fa
     assert attempt["served_by"] == "medium" and attempt["faults"][0]["fault"] == "connection"
     assert "failed" not in attempt["evaluation"], attempt["evaluation"]
     assert attempt["confidence"] == 1.0 and medium.calls == 3
+
+
+# --- route: steps, stops, the tool loop, the novelty note --------------------------------------
+def test_steps_are_numbered_from_one_and_a_stop_records_no_router_columns() -> None:
+    graph = build_simple_graph(
+        models={"small": FailingChatModel(), **scripted("large")},
+        router=RouterHandle("fixed", FixedRouter({"small": 0.4, "large": 0.9}, 0.1), CATALOG),
+        evaluator=TableEvaluator({}, 0.9),
+        catalog=CATALOG,
+    )
+    out = ask(graph, **TIERS, threshold=0.5)
+    assert [d["step"] for d in out["decisions"]] == [1, 2, 2]
+    assert [a["step"] for a in out["attempts"]] == [1, 2]
+    assert out["decisions"][0]["router_columns"] == {"small": "small", "large": "large"}
+    stopped = ask(graph, **TIERS, threshold=0.5, max_steps=1)  # small fails; no step left
+    assert [d["action"] for d in stopped["decisions"]] == ["route", "stop"]
+    assert "router_columns" not in stopped["decisions"][-1]
+
+
+def test_a_tool_loop_stays_on_the_model_that_asked_for_the_tools_at_its_first_step() -> None:
+    from langchain_core.messages import ToolMessage
+
+    asked = AIMessage(
+        "",
+        tool_calls=[{"name": "lookup", "args": {}, "id": "c1", "type": "tool_call"}],
+        response_metadata={"routegraph": {"chosen_model": "large"}},
+    )
+    messages = [HumanMessage("Look it up."), asked, ToolMessage("42", tool_call_id="c1")]
+    graph = simple_graph(p_strong=0.1)  # the router alone would pick small
+    out = dict(graph.invoke({"messages": messages}, context={**TIERS, "threshold": 0.5}))
+    assert out["decisions"][0]["action"] == "stay"
+    assert trace(out)["chosen_model"] == "large"
+
+
+class NovelHandle(RouterHandle):
+    """Reports every query as novel with a fixed fallback weight."""
+
+    weight = 0.0
+
+    def novelty(self, prompt: str) -> dict[str, Any] | None:
+        return {"ood": 0.8, "fallback_weight": self.weight, "fallback": "prior"}
+
+
+@pytest.mark.parametrize(("weight", "noted"), [(0.0, False), (0.4, True)])
+def test_the_route_reason_mentions_the_fallback_only_when_it_had_a_say(
+    weight: float, noted: bool
+) -> None:
+    handle = NovelHandle("fixed", FixedRouter({"small": 0.5, "medium": 0.6, "large": 0.9}),
+                         CATALOG)  # fmt: skip
+    handle.weight = weight
+    graph = build_specialist_graph(models=scripted("small", "medium", "large"), router=handle,
+                                   evaluator=TableEvaluator({}, 0.9), catalog=CATALOG)  # fmt: skip
+    out = ask(graph, **TIERS, cost_weight=0.0)
+    reason = out["decisions"][0]["reason"]
+    assert ("unlike the router's training prompts" in reason) is noted, reason
+    if noted:
+        assert "novelty 0.80): 40% from its prior fallback" in reason
+
+
+# --- answered_attempt: notes; evaluation_usage: a local judge's tokens ----------------------
+def test_a_call_note_lands_on_the_attempt_and_a_call_without_notes_leaves_none() -> None:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {}}}
+    noted = ask(simple_graph(0.1), **TIERS, threshold=0.5, tools=[tool])
+    assert noted["attempts"][0]["note"] == "scripted cannot call tools; answered without them"
+    plain = ask(simple_graph(0.1), **TIERS, threshold=0.5)
+    assert "note" not in plain["attempts"][0]
+
+
+def test_a_local_judges_tokens_are_local() -> None:
+    small = ScriptedChatModel(answers=["answer of small"] * 10)
+    graph = build_simple_graph(
+        models={"small": small, **scripted("large")},
+        router=RouterHandle("fixed", FixedRouter({"small": 0.4, "large": 0.9}, 0.1), CATALOG),
+        catalog=CATALOG,
+    )
+    out = ask(graph, **TIERS, threshold=0.5, evaluator="self_consistency", samples=2)
+    assert small.calls == 3
+    assert (out["local_tokens"], out["remote_tokens"]) == (450, 0)
+    assert out["attempts"][0]["evaluation_cost_usd"] == 0.0  # small is free
