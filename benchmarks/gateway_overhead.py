@@ -72,7 +72,9 @@ def start_stub() -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
-def start_gateway(stub_url: str, folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_gateway(
+    stub_url: str, folder: Path, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str, str]:
     from routegraph.app.server.keys import create_key
 
     key, _ = create_key(  # each run reserves its worst case, $0.01, of the key's budget
@@ -84,7 +86,7 @@ def start_gateway(stub_url: str, folder: Path) -> tuple[subprocess.Popen[bytes],
            "OPENAI_API_KEY": "stub"}  # fmt: skip
     argv = [sys.executable, "-m", "routegraph.app.cli", "serve", "--port", str(port),
             "--keys", str(folder / "keys.json"), "--db", str(folder / "gateway.sqlite"),
-            "--log-level", "warning"]  # fmt: skip
+            "--log-level", "warning", "--workers", str(workers)]  # fmt: skip
     process = subprocess.Popen(argv, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -163,11 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds of open-loop load")
     parser.add_argument("--burst", type=int, default=100, help="concurrent clients in the burst")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers (processes)")
     parser.add_argument("--out", default="gateway_overhead", help="results/<out>.json")
     args = parser.parse_args(argv)
     stub, stub_url = start_stub()
     folder = Path(tempfile.mkdtemp(prefix="gateway-"))
-    gateway, url, key = start_gateway(stub_url, folder)
+    gateway, url, key = start_gateway(stub_url, folder, args.workers)
     try:
         auth = {"authorization": f"Bearer {key}"}
         warm = {"model": "router-heuristic-0.0", "messages": QUESTION}
@@ -188,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "command": "python benchmarks/gateway_overhead.py " + " ".join(argv or sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "setup": "serve --keys (budget + rate) --db SQLite; cloud = stub upstream answering at "
-        "once; model router-heuristic-0.0 (simple graph, every request to cloud)",
+        "setup": f"serve --keys (budget + rate) --db SQLite --workers {args.workers}; cloud = "
+        "stub upstream answering at once; model router-heuristic-0.0 (simple graph, every "
+        "request to cloud)",
         "direct": direct,
         "gateway": through,
         **added,

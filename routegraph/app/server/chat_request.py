@@ -105,7 +105,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
     params.update({key: f"routegraph.{key}" for key in extra})
     for key, value in openai_settings(body).items():
         context[key] = value
-        params[key] = "max_tokens" if key == "max_tokens" else key
+        newer = key == "max_tokens" and body.get("max_tokens") is None  # max_completion_tokens
+        params[key] = "max_completion_tokens" if newer else key
     thread_id = body.get("thread_id")
     if thread_id is not None and (not isinstance(thread_id, str) or not thread_id.strip()):
         raise ApiError(400, "'thread_id' must be a non-empty string.", "thread_id")
