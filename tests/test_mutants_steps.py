@@ -21,8 +21,9 @@ from routegraph.graphs.simple import build_simple_graph
 from routegraph.graphs.specialist import build_specialist_graph
 from routegraph.nodes import budget
 from routegraph.nodes.health import HEALTH
+from routegraph.nodes.resources import Toolkit
 from routegraph.nodes.routing import RouterHandle
-from routegraph.nodes.steps import best_attempt, evaluation_usage
+from routegraph.nodes.steps import best_attempt, evaluation_usage, make_route_node
 from routegraph.nodes.turns import conversation
 from tests.conftest import free_port
 from tests.fakes import FailingChatModel, ScriptedChatModel, TableEvaluator, tiny_catalog
@@ -311,3 +312,173 @@ def test_a_local_judges_tokens_are_local() -> None:
     assert small.calls == 3
     assert (out["local_tokens"], out["remote_tokens"]) == (450, 0)
     assert out["attempts"][0]["evaluation_cost_usd"] == 0.0  # small is free
+
+
+# --- the budget stop, at exactly the budget --------------------------------------------------
+class NeverAsked:
+    """A policy the route step must not consult (it stops first)."""
+
+    name = "never-asked"
+
+    def choose(self, *args: Any) -> Any:
+        raise AssertionError("the route step asked the policy instead of stopping")
+
+
+def test_a_run_that_has_spent_exactly_its_budget_stops() -> None:
+    from langgraph.runtime import Runtime
+
+    route = make_route_node(NeverAsked(), Toolkit(catalog=CATALOG))  # type: ignore[arg-type]
+    ctx = RouteContext(budget_usd=0.25, **TIERS)
+    state: Any = {"messages": [HumanMessage("Hi")], "attempts": [attempt(1, 0.2)],
+                  "cost_usd": 0.25}  # fmt: skip
+    command = route(state, Runtime(context=ctx))
+    assert command.goto == "finalize"
+    [record] = command.update["decisions"]
+    assert record["action"] == "stop" and record["reason"].startswith("budget 0.25 USD reached")
+
+
+def test_a_downgrade_to_a_model_whose_worst_case_is_exactly_what_is_left() -> None:
+    models = {"small": FailingChatModel(), **scripted("medium", "large")}
+    graph = build_specialist_graph(
+        models=models,
+        router=RouterHandle(
+            "fixed", FixedRouter({"small": 0.5, "medium": 0.6, "large": 0.9}), CATALOG
+        ),  # fmt: skip
+        evaluator=TableEvaluator({}, 0.9),
+        catalog=CATALOG,
+    )
+    out = ask(graph, **TIERS, cost_weight=0.0, max_tokens=256, budget_usd=worst_case("medium"))
+    assert [a["model"] for a in out["attempts"]] == ["small", "medium"]
+
+
+# --- what the evaluator is shown ----------------------------------------------------------------
+class Recording(TableEvaluator):
+    """Confidence 1 for everything; keeps each reply message it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__({}, 1.0)
+        self.seen: list[tuple[str, Any]] = []
+
+    def evaluate(self, item: Any) -> Any:
+        self.seen.append((item.model, item.message))
+        return super().evaluate(item)
+
+
+def test_the_evaluator_sees_the_reply_it_judges_the_answer_and_the_explored_one() -> None:
+    evaluator = Recording()
+    graph = build_simple_graph(
+        models=scripted("small", "large"),
+        router=RouterHandle("fixed", FixedRouter({"small": 0.4, "large": 0.9}, 0.1), CATALOG),
+        evaluator=evaluator,
+        catalog=CATALOG,
+    ).copy(update={"store": InMemoryStore()})
+    pair = {"weak_model": "small", "strong_model": "large", "models": ["small", "large"]}
+    ask(graph, **pair, threshold=0.5, explore=1.0)
+    assert [(m, msg.content) for m, msg in evaluator.seen] == [
+        ("small", "answer of small"),
+        ("large", "answer of large"),
+    ]
+
+
+# --- exploration: its judge's budget, cost and tokens --------------------------------------------
+PAIR: dict[str, Any] = {"weak_model": "small", "strong_model": "large",
+                        "models": ["small", "large"]}  # fmt: skip
+LARGE_CALL = (100 * 10.0 + 50 * 30.0) / 1e6  # $0.0025
+
+
+def explore_graph(p_strong: float) -> Any:
+    return build_simple_graph(
+        models=scripted("small", "large"),
+        router=RouterHandle("fixed", FixedRouter({"small": 0.4, "large": 0.9}, p_strong), CATALOG),
+        catalog=CATALOG,
+    ).copy(update={"store": InMemoryStore()})
+
+
+def test_an_explored_answers_judging_is_paid_for_and_counted_in_its_tokens() -> None:
+    graph = explore_graph(0.1)  # small answers; large is explored, judged by itself
+    out = ask(graph, **PAIR, threshold=0.5, explore=1.0, evaluator="self_consistency",
+              samples=2, max_tokens=256)  # fmt: skip
+    assert trace(out)["explored"]["cost_usd"] == pytest.approx(3 * LARGE_CALL)
+    assert out["cost_usd"] == pytest.approx(3 * LARGE_CALL)  # small is free
+    assert (out["local_tokens"], out["remote_tokens"]) == (450, 450)
+    [record] = list(iter_outcomes(graph.store))
+    assert record["cost_usd"] == pytest.approx(3 * LARGE_CALL)
+
+
+def test_a_local_explored_answers_judging_counts_local_tokens() -> None:
+    out = ask(explore_graph(0.9), **PAIR, threshold=0.5, explore=1.0,
+              evaluator="self_consistency", samples=2, max_tokens=256)  # fmt: skip
+    assert trace(out)["chosen_model"] == "large" and trace(out)["explored"]["model"] == "small"
+    assert (out["local_tokens"], out["remote_tokens"]) == (450, 450)
+
+
+def test_an_explored_answers_judge_gets_only_what_the_explored_call_left() -> None:
+    """The budget covers large's call (worst case) but not, after paying for it, a judging
+    call's worst case as well: the explored answer cannot be judged (confidence 0)."""
+    budget_usd = worst_case("large") + LARGE_CALL / 2
+    graph = explore_graph(0.1)
+    ask(graph, **PAIR, threshold=0.5, explore=1.0, evaluator="self_consistency", samples=2,
+        max_tokens=256, budget_usd=budget_usd)  # fmt: skip
+    [record] = list(iter_outcomes(graph.store))
+    explored = record["calls"][1]
+    assert explored["model"] == "large" and explored["confidence"] == 0.0
+
+
+def test_an_outcome_record_that_cannot_be_built_never_costs_the_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from routegraph.nodes import steps
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("no record today")
+
+    monkeypatch.setattr(steps, "outcome_record", broken)
+    graph = explore_graph(0.1)
+    out = ask(graph, **PAIR, threshold=0.5)
+    assert out["messages"][-1].content == "answer of small"
+    assert "outcome_id" not in trace(out) and list(iter_outcomes(graph.store)) == []
+
+
+# --- finalize: what the final message says ------------------------------------------------------
+def test_no_answer_lists_every_reason_and_a_second_turn_is_turn_two() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    dead = simple_graph(0.1, {"small": FailingChatModel(), "large": FailingChatModel()})
+    out = ask(dead, **TIERS, threshold=0.5)
+    content = out["messages"][-1].content
+    assert content.startswith("No model could answer: small is not available")
+    assert "large is not available" in content
+    threaded = simple_graph(0.1).copy(update={"checkpointer": InMemorySaver()})
+    config: Any = {"configurable": {"thread_id": "t"}}
+    for question, turn in (("What is 2 + 2?", 1), ("And 3 + 3?", 2)):
+        state = threaded.invoke({"messages": [HumanMessage(question)]}, config,
+                                context={**TIERS, "threshold": 0.5})  # fmt: skip
+        assert trace(state)["turn"] == turn
+        final = state["messages"][-1]
+        assert final.usage_metadata["total_tokens"] == 150
+        assert final.response_metadata["model_name"] == "small"
+
+
+def test_the_final_message_names_the_model_that_served_it() -> None:
+    specs = dict(CATALOG.specs)
+    specs["large"] = ModelSpec("large", "fake", "large", "cloud", 10.0, 30.0, fallback="medium")
+    catalog = Catalog(specs, "tiny-with-fallback")
+    graph = build_simple_graph(
+        models={"small": ScriptedChatModel(answers=["s"]), **scripted("medium")},
+        router=RouterHandle("fixed", FixedRouter({"small": 0.4, "large": 0.9}, 0.9), catalog),
+        evaluator=TableEvaluator({}, 0.9),
+        catalog=catalog,
+    )
+    out = ask(graph, **TIERS, threshold=0.5)
+    assert trace(out)["chosen_model"] == "large"
+    assert out["messages"][-1].response_metadata["model_name"] == "medium"
+
+
+def test_evaluator_details_are_made_json_safe() -> None:
+    import numpy as np
+
+    from routegraph.nodes.steps import _plain
+
+    plain = _plain({"a": np.int64(3), 1: [np.float32(0.5), (np.bool_(True),)]})
+    assert plain == {"a": 3, "1": [0.5, [True]]}
+    assert type(plain["a"]) is int and type(plain["1"][0]) is float
