@@ -77,13 +77,14 @@ def test_a_prompt_that_fits_exactly_is_kept_whole_and_one_token_less_trims_it() 
               AIMessage("Hi."), HumanMessage("What is 2 + 2?")]  # fmt: skip
     need = message_tokens(prompt)
     answer = 10
-    exact = fit_window(prompt, need + answer + WINDOW_MARGIN_TOKENS, answer)
+    assert WINDOW_MARGIN_TOKENS == 16  # chatml's template tokens (9) and rounding
+    exact = fit_window(prompt, need + answer + 16, answer)
     assert exact == prompt
-    trimmed = fit_window(prompt, need + answer + WINDOW_MARGIN_TOKENS - 1, answer)
+    trimmed = fit_window(prompt, need + answer + 15, answer)
     assert trimmed is not None and len(trimmed) < len(prompt)
     assert trimmed[-1].content == "What is 2 + 2?"
-    assert fit_window(prompt, answer + WINDOW_MARGIN_TOKENS, answer) is None  # no room at all
-    assert fit_window(prompt, answer + WINDOW_MARGIN_TOKENS + 1, answer) is None  # too little
+    assert fit_window(prompt, answer + 16, answer) is None  # no room at all
+    assert fit_window(prompt, answer + 17, answer) is None  # too little
 
 
 # --- CallResult ------------------------------------------------------------------------------
@@ -211,3 +212,156 @@ def test_a_model_that_cannot_take_tools_answers_without_them_and_says_so() -> No
                         QUESTION, tools=[TOOL], tool_choice="auto")  # fmt: skip
     assert result.ok
     assert result.notes == ["scripted cannot call tools; answered without them"]
+
+
+def test_a_retry_after_of_exactly_five_seconds_is_waited_out_and_a_longer_one_is_not(
+    clean_board: list[float],
+) -> None:
+    class Response:
+        def __init__(self, seconds: str) -> None:
+            self.headers = {"retry-after": seconds}
+
+    class RateLimitError(Exception):
+        def __init__(self, seconds: str) -> None:
+            super().__init__("429 slow down")
+            self.response = Response(seconds)
+
+    five = Flaky(answers=["ok"], failures=1, error=RateLimitError("5"))
+    assert invoke_with_retries(five, QUESTION, "m", "k4", 2, CallResult("m")) is not None
+    assert five.calls == 2 and clean_board == [5.0]
+    HEALTH.reset()
+    clean_board.clear()
+    longer = Flaky(answers=["ok"], failures=1, error=RateLimitError("5.5"))
+    assert invoke_with_retries(longer, QUESTION, "m", "k5", 2, CallResult("m")) is None
+    assert longer.calls == 1 and clean_board == []
+
+
+# --- the fallback chain: every way an option can be passed over leads to the next one --------
+class Recorder(ScriptedChatModel):
+    """Answers; keeps the ``stop`` each call was given; takes tools without calling them."""
+
+    stops: list[Any] = []
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:  # fmt: skip
+        self.stops = [*self.stops, stop]
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def chain_kit(first: ModelSpec, second_model: Any, third_model: Any) -> Toolkit:
+    """a (a provider nothing here builds) -> b (``first``) -> c (free)."""
+    specs = {
+        "a": ModelSpec("a", "fake", "a", "cloud", 1.0, 1.0, fallback="b"),
+        "b": first,
+        "c": ModelSpec("c", "fake", "c", "local", 0.0, 0.0),
+    }
+    return Toolkit(models={"b": second_model, "c": third_model}, catalog=Catalog(specs, "chain"))
+
+
+def b_spec(**fields: Any) -> ModelSpec:
+    return ModelSpec("b", "fake", "b", "cloud", 1.0, 2.0, fallback="c", **fields)
+
+
+def test_an_unbuildable_entry_is_recorded_and_its_fallback_answers() -> None:
+    b, c = Recorder(answers=["from b"]), Recorder(answers=["from c"])
+    result = call_model(chain_kit(b_spec(), b, c), RouteContext(), "a", QUESTION)
+    assert result.ok and result.reply is not None and result.reply.content == "from b"
+    assert result.faults[0]["model"] == "a" and result.faults[0]["fault"] == "unavailable"
+    assert c.calls == 0  # an option that answered ends the chain
+
+
+def test_a_model_nothing_can_build_is_an_unavailable_result_not_an_exception() -> None:
+    specs = {"a": ModelSpec("a", "fake", "a", "cloud", 1.0, 1.0)}
+    result = call_model(Toolkit(catalog=Catalog(specs, "none")), RouteContext(), "a", QUESTION)
+    assert not result.ok and result.fault_kinds == ["unavailable"]
+
+
+def test_an_option_over_the_budget_is_passed_over_for_the_next() -> None:
+    b, c = Recorder(answers=["from b"]), Recorder(answers=["from c"])
+    result = call_model(chain_kit(b_spec(), b, c), RouteContext(max_tokens=64), "a", QUESTION,
+                        budget_left=1e-9)  # fmt: skip
+    assert result.ok and result.spec is not None and result.spec.name == "c"
+    assert result.fault_kinds == ["unavailable", "budget"] and b.calls == 0
+
+
+def test_an_option_cooling_down_is_passed_over_for_the_next() -> None:
+    from routegraph.nodes.health import endpoint_key
+
+    b, c = Recorder(answers=["from b"]), Recorder(answers=["from c"])
+    kit = chain_kit(b_spec(), b, c)
+    ctx = RouteContext()
+    option = kit.resolver(ctx).resolve_all("a", kit.settings(ctx))[0]
+    HEALTH.failure(endpoint_key("b", option.chat), Fault("auth", "401"), waited=False)
+    result = call_model(kit, ctx, "a", QUESTION)
+    assert result.ok and result.spec is not None and result.spec.name == "c"
+    assert result.fault_kinds == ["unavailable", "cooling_down"] and b.calls == 0
+
+
+def test_a_prompt_too_long_for_an_options_window_goes_to_the_next() -> None:
+    b, c = Recorder(answers=["from b"]), Recorder(answers=["from c"])
+    ctx = RouteContext(max_tokens=64)
+    roomy = call_model(chain_kit(b_spec(context_window=4096), b, c), ctx, "a", QUESTION)
+    assert roomy.ok and roomy.spec is not None and roomy.spec.name == "b"
+    need = message_tokens(QUESTION)
+    tight = call_model(chain_kit(b_spec(context_window=64 + 16 + need - 1), b, c), ctx, "a",
+                       [HumanMessage("An earlier question."), AIMessage("An earlier answer."),
+                        *QUESTION])  # fmt: skip
+    assert tight.ok and tight.spec is not None and tight.spec.name == "c"
+    assert tight.fault_kinds == ["unavailable", "context_length"]
+    assert tight.faults[1]["detail"] == (
+        f"the newest message alone is {need} tokens; the model takes {64 + 16 + need - 1} "
+        "with 64 kept for the answer"
+    )
+
+
+def test_a_forced_tool_call_answered_in_text_goes_to_the_next_option() -> None:
+    class Calls(Recorder):
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                      **kwargs: Any) -> ChatResult:  # fmt: skip
+            call = {"name": "lookup", "args": {}, "id": "c1", "type": "tool_call"}
+            return ChatResult(
+                generations=[ChatGeneration(message=AIMessage("", tool_calls=[call]))]
+            )
+
+    b, c = Recorder(answers=["Paris"]), Calls(answers=[""])
+    result = call_model(chain_kit(b_spec(), b, c), RouteContext(), "a", QUESTION, tools=[TOOL],
+                        tool_choice="required")  # fmt: skip
+    assert result.ok and result.spec is not None and result.spec.name == "c"
+    assert result.faults[1]["fault"] == "tool_choice"
+    assert result.faults[1]["detail"].endswith("requires one (ignored)")
+
+
+def test_stop_sequences_reach_the_model_only_when_asked_for() -> None:
+    b, c = Recorder(answers=["x"]), Recorder(answers=["y"])
+    call_model(chain_kit(b_spec(), b, c), RouteContext(stop=["END"]), "a", QUESTION)
+    call_model(chain_kit(b_spec(), b, c), RouteContext(), "a", QUESTION)
+    assert b.stops == [["END"], None]
+
+
+def test_a_failed_call_costs_nothing_and_a_reply_without_usage_counts_no_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = CallResult(requested="m")
+    assert (empty.input_tokens, empty.output_tokens, empty.cost_usd, empty.latency_s) == (
+        0, 0, 0.0, 0.0)  # fmt: skip
+
+    class Bare(ScriptedChatModel):
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                      **kwargs: Any) -> ChatResult:  # fmt: skip
+            return ChatResult(generations=[ChatGeneration(message=AIMessage("ok"))])
+
+    class Clock:
+        ticks = iter([10.0, 10.123456789])
+
+        @classmethod
+        def perf_counter(cls) -> float:
+            return next(cls.ticks)
+
+    monkeypatch.setattr(calls, "time", Clock)
+    result = call_model(kit_with(Bare(answers=["ok"]), PRICED), RouteContext(), "priced",
+                        QUESTION)  # fmt: skip
+    assert (result.input_tokens, result.output_tokens, result.cost_usd) == (0, 0, 0.0)
+    assert result.latency_s == 0.1235
