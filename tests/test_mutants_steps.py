@@ -149,19 +149,21 @@ def test_a_model_whose_worst_case_is_exactly_the_budget_is_called() -> None:
     assert below["decisions"][0]["action"] == "downgrade"
 
 
-def test_a_downgrade_never_goes_back_to_a_model_that_already_failed() -> None:
+@pytest.mark.parametrize("exactly", [False, True])
+def test_a_downgrade_never_goes_back_to_a_model_that_already_failed(exactly: bool) -> None:
     """large is over budget, small (free) fails, so the next downgrade is to medium, not to
-    small again; a run that has an answer stops instead of downgrading."""
+    small again; also when medium's worst case is exactly the budget (``exactly``)."""
     models = {"small": FailingChatModel(), **scripted("medium", "large")}
     graph = build_specialist_graph(
         models=models,
         router=RouterHandle(
             "fixed", FixedRouter({"small": 0.5, "medium": 0.6, "large": 0.9}), CATALOG
-        ),  # fmt: skip
+        ),
         evaluator=TableEvaluator({}, 0.9),
         catalog=CATALOG,
     )
-    budget_usd = (worst_case("medium") + worst_case("large")) / 2
+    medium, large = worst_case("medium"), worst_case("large")
+    budget_usd = medium if exactly else (medium + large) / 2
     out = ask(graph, **TIERS, cost_weight=0.0, max_tokens=256, budget_usd=budget_usd)
     assert [a["model"] for a in out["attempts"]] == ["small", "medium"]
     assert [d["action"] for d in out["decisions"]][:2] == ["downgrade", "downgrade"]
@@ -335,20 +337,6 @@ def test_a_run_that_has_spent_exactly_its_budget_stops() -> None:
     assert command.goto == "finalize"
     [record] = command.update["decisions"]
     assert record["action"] == "stop" and record["reason"].startswith("budget 0.25 USD reached")
-
-
-def test_a_downgrade_to_a_model_whose_worst_case_is_exactly_what_is_left() -> None:
-    models = {"small": FailingChatModel(), **scripted("medium", "large")}
-    graph = build_specialist_graph(
-        models=models,
-        router=RouterHandle(
-            "fixed", FixedRouter({"small": 0.5, "medium": 0.6, "large": 0.9}), CATALOG
-        ),  # fmt: skip
-        evaluator=TableEvaluator({}, 0.9),
-        catalog=CATALOG,
-    )
-    out = ask(graph, **TIERS, cost_weight=0.0, max_tokens=256, budget_usd=worst_case("medium"))
-    assert [a["model"] for a in out["attempts"]] == ["small", "medium"]
 
 
 # --- what the evaluator is shown ----------------------------------------------------------------
