@@ -365,3 +365,13 @@ def test_a_failed_call_costs_nothing_and_a_reply_without_usage_counts_no_tokens(
                         QUESTION)  # fmt: skip
     assert (result.input_tokens, result.output_tokens, result.cost_usd) == (0, 0, 0.0)
     assert result.latency_s == 0.1235
+
+
+def test_an_option_whose_call_fails_is_passed_over_for_the_next() -> None:
+    from tests.fakes import FailingChatModel
+
+    c = Recorder(answers=["from c"])
+    result = call_model(chain_kit(b_spec(), FailingChatModel(), c), RouteContext(call_retries=0),
+                        "a", QUESTION)  # fmt: skip
+    assert result.ok and result.spec is not None and result.spec.name == "c"
+    assert result.fault_kinds == ["unavailable", "connection"]
