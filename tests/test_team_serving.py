@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from routegraph.app.cli import main as cli
+from routegraph.app.server import app as server_app
 from routegraph.app.server.app import create_app
 from routegraph.app.server.keys import ApiKey, KeyRing, create_key, read_keys_file, revoke_key
 from routegraph.core.errors import InvalidInputError
@@ -36,10 +38,63 @@ QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]
 LARGE_CALL_USD = CATALOG.get("large").cost(100, 50)  # the scripted model's usage
 
 
-def factory(delay_s: float = 0.0, failing: bool = False) -> Any:
+class Burst:
+    """Holds every admitted model call until each request of a burst was admitted or refused.
+
+    A burst test asks "of N requests sent together, how many does the server admit?". With a
+    fixed model delay the answer would depend on the machine's speed: on a busy machine an early
+    run can finish, and settle at its real (lower) cost, before the last request even arrives. The
+    burst opens only once admissions (counted as the server's ``admit`` returns, since admitted
+    runs may wait for one of the few executor threads) plus refusals make N, so the count depends
+    on the server's admission logic alone. ``patience_s`` bounds how long a broken server takes
+    to fail; it never decides whether a working one passes.
+    """
+
+    def __init__(self, size: int, monkeypatch: pytest.MonkeyPatch, patience_s: float = 60.0):
+        self.size, self.patience_s = size, patience_s
+        self.admitted = self.refused = 0
+        self._changed = threading.Condition()
+        admit = server_app.admit
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            admission = await admit(*args, **kwargs)  # a refusal raises, and is counted on reply
+            self._count("admitted")
+            return admission
+
+        monkeypatch.setattr(server_app, "admit", counted)
+
+    def _count(self, field: str) -> None:
+        with self._changed:
+            setattr(self, field, getattr(self, field) + 1)
+            self._changed.notify_all()
+
+    def wait(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self.admitted + self.refused >= self.size,
+                                   timeout=self.patience_s)  # fmt: skip
+
+    def refuse(self) -> None:
+        self._count("refused")
+
+
+class BurstChatModel(ScriptedChatModel):
+    """A model call that waits for its burst to be fully admitted or refused, then answers."""
+
+    burst: Any = None
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        self.burst.wait()
+        return super()._generate(messages, stop, run_manager, **kw)
+
+
+def factory(delay_s: float = 0.0, failing: bool = False, burst: Burst | None = None) -> Any:
     def build(graph_id: str) -> Any:
         large: Any = (
-            FailingChatModel() if failing else SlowChatModel(answers=["4!"], delay_s=delay_s)
+            FailingChatModel()
+            if failing
+            else BurstChatModel(answers=["4!"], burst=burst)
+            if burst
+            else SlowChatModel(answers=["4!"], delay_s=delay_s)
         )
         return build_graph(
             graph_id,
@@ -208,13 +263,21 @@ def test_a_thread_belongs_to_the_key_that_made_it(tmp_path: Path) -> None:
 
 
 # -- one turn at a time, budgets, rates ---------------------------------------------------------
-def at_once(http: TestClient, bodies: list[dict[str, Any]], key: str | None) -> list[Any]:
-    """Send ``bodies`` together (one thread each) to the app ``http`` runs on its event loop."""
+def at_once(
+    http: TestClient, bodies: list[dict[str, Any]], key: str | None, burst: Burst
+) -> list[Any]:
+    """Send ``bodies`` together (one thread each) to the app ``http`` runs on its event loop;
+    each refusal is counted on ``burst``, which holds the admitted calls until all are in."""
     headers = {"authorization": f"Bearer {key}"} if key else {}
+
+    def send(one: dict[str, Any]) -> Any:
+        reply = http.post("/v1/chat/completions", json=one, headers=headers)
+        if reply.status_code != 200:
+            burst.refuse()
+        return reply
+
     with ThreadPoolExecutor(len(bodies)) as pool:
-        return list(
-            pool.map(lambda b: http.post("/v1/chat/completions", json=b, headers=headers), bodies)
-        )
+        return list(pool.map(send, bodies))
 
 
 def body(**extra: Any) -> dict[str, Any]:
@@ -223,12 +286,13 @@ def body(**extra: Any) -> dict[str, Any]:
 
 
 def test_concurrent_turns_on_one_thread_one_runs_the_others_get_409_and_none_is_lost(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = str(tmp_path / "threads.sqlite")
-    app = app_with(tmp_path, None, db=db, delay_s=0.5)
+    burst = Burst(4, monkeypatch)
+    app = app_with(tmp_path, None, db=db, burst=burst)
     with TestClient(app) as http:  # the lifespan opens the SQLite ledger the requests share
-        replies = at_once(http, [body(thread_id="t")] * 4, None)
+        replies = at_once(http, [body(thread_id="t")] * 4, None, burst)
         codes = sorted(r.status_code for r in replies)
         assert codes == [200, 409, 409, 409]
         busy = next(r for r in replies if r.status_code == 409).json()["error"]
@@ -326,15 +390,16 @@ def test_a_request_cancelled_while_queued_leaves_the_line_and_holds_nothing() ->
 
 
 def test_a_key_budget_admits_only_what_it_can_pay_for_and_survives_a_restart(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     per_request = 0.01  # each run's worst case (its budget_usd): ten fit in the key's budget
     path, secret, entry = keys_file(tmp_path, budget_usd=10 * per_request)
     db = str(tmp_path / "spend.sqlite")
     bodies = [body(routegraph={**TO_LARGE, "budget_usd": per_request})] * 50  # the issue's 50
-    app = app_with(tmp_path, KeyRing(path), db=db, delay_s=0.5)
+    burst = Burst(len(bodies), monkeypatch)
+    app = app_with(tmp_path, KeyRing(path), db=db, burst=burst)
     with TestClient(app) as http:
-        replies = at_once(http, bodies, secret)
+        replies = at_once(http, bodies, secret, burst)
         assert sorted(r.status_code for r in replies) == [200] * 10 + [429] * 40
         refused = next(r for r in replies if r.status_code == 429).json()["error"]
         assert refused["code"] == "insufficient_quota" and entry.id in refused["message"]
