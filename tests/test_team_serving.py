@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 
 from routegraph.app.cli import main as cli
 from routegraph.app.server import app as server_app
+from routegraph.app.server.admission import ThreadQueues
 from routegraph.app.server.app import create_app
 from routegraph.app.server.keys import ApiKey, KeyRing, create_key, read_keys_file, revoke_key
 from routegraph.core.errors import InvalidInputError
@@ -302,13 +303,37 @@ def test_concurrent_turns_on_one_thread_one_runs_the_others_get_409_and_none_is_
         assert post(http, None, thread_id="t").json()["routegraph"]["turn"] == 2  # freed
 
 
-def staggered(http: TestClient, bodies: list[dict[str, Any]], gap_s: float) -> list[Any]:
-    """Send ``bodies`` concurrently, each ``gap_s`` after the one before (arrival order)."""
+class InLine:
+    """Counts requests that reached a thread's line (``ThreadQueues.wait_turn``), so a test can
+    send the next request only once the one before is in line: arrival order without sleeps."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.entered = 0
+        self._changed = threading.Condition()
+        wait_turn = ThreadQueues.wait_turn
+
+        async def counted(queues: ThreadQueues, *args: Any, **kwargs: Any) -> Any:
+            with self._changed:
+                self.entered += 1
+                self._changed.notify_all()
+            return await wait_turn(queues, *args, **kwargs)
+
+        monkeypatch.setattr(ThreadQueues, "wait_turn", counted)
+
+    def wait_for(self, count: int, patience_s: float = 30.0) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self.entered >= count, timeout=patience_s)
+
+
+def one_after_another(http: TestClient, bodies: list[dict[str, Any]], line: InLine) -> list[Any]:
+    """Send ``bodies`` concurrently, each once the one before has reached its thread's line (a
+    body without ``multitask_strategy: enqueue`` on a server that rejects is sent last)."""
     with ThreadPoolExecutor(len(bodies)) as pool:
-        futures = []
-        for b in bodies:
-            futures.append(pool.submit(http.post, "/v1/chat/completions", json=b))
-            time.sleep(gap_s)
+        futures, before = [], line.entered
+        for sent, one in enumerate(bodies, start=1):
+            futures.append(pool.submit(http.post, "/v1/chat/completions", json=one))
+            if sent < len(bodies):
+                line.wait_for(before + sent)
         return [f.result() for f in futures]
 
 
@@ -317,14 +342,15 @@ def asking(question: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_enqueued_turns_on_one_thread_all_run_one_at_a_time_in_arrival_order(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    line = InLine(monkeypatch)
     app = create_app(factory(delay_s=0.4), db=str(tmp_path / "t.sqlite"), catalog=CATALOG,
                      keys=KeyRing())  # fmt: skip
     questions = [f"Question number {i}?" for i in range(4)]
     with TestClient(app) as http:
-        replies = staggered(
-            http, [asking(q, thread_id="t", multitask_strategy="enqueue") for q in questions], 0.15
+        replies = one_after_another(
+            http, [asking(q, thread_id="t", multitask_strategy="enqueue") for q in questions], line
         )
         assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]
         assert [r.json()["routegraph"]["turn"] for r in replies] == [1, 2, 3, 4]
@@ -333,18 +359,22 @@ def test_enqueued_turns_on_one_thread_all_run_one_at_a_time_in_arrival_order(
         assert asked == questions  # every turn kept, in the order the requests came
         assert [h["turn"] for h in kept["history"]] == [1, 2, 3, 4]
         # a request that says reject still gets 409 while a turn runs
-        mixed = staggered(http, [asking("five?", thread_id="t", multitask_strategy="enqueue"),
-                                 asking("six?", thread_id="t")], 0.15)  # fmt: skip
+        mixed = one_after_another(http, [asking("five?", thread_id="t",
+                                                multitask_strategy="enqueue"),
+                                         asking("six?", thread_id="t")], line)  # fmt: skip
         assert [r.status_code for r in mixed] == [200, 409]
         assert "multitask_strategy" in mixed[1].json()["error"]["message"]
 
 
-def test_the_servers_default_strategy_and_its_queue_timeout(tmp_path: Path) -> None:
+def test_the_servers_default_strategy_and_its_queue_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = InLine(monkeypatch)
     app = create_app(factory(delay_s=0.8), db=str(tmp_path / "t.sqlite"), catalog=CATALOG,
                      keys=KeyRing(), multitask="enqueue", queue_timeout_s=0.3)  # fmt: skip
     with TestClient(app) as http:
         pair = [asking("one?", thread_id="q"), asking("two?", thread_id="q")]
-        first, late = staggered(http, pair, 0.1)
+        first, late = one_after_another(http, pair, line)
         assert first.status_code == 200
         assert late.status_code == 409, late.text
         error = late.json()["error"]
@@ -414,7 +444,6 @@ def test_a_key_budget_admits_only_what_it_can_pay_for_and_survives_a_restart(
 def test_a_key_over_its_rate_gets_429_with_retry_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
 
     monkeypatch.setattr("routegraph.app.server.keys.RELOAD_EVERY_S", 0.0)  # new keys at once
     path = tmp_path / "keys.json"
@@ -735,7 +764,6 @@ def test_a_reservation_left_by_a_dead_run_is_given_back_when_it_expires(
     """A process killed mid-run never settles; its reservation must not hold the key's budget
     for ever. Simulated by reserving without settling, then moving the clock past the lease."""
     import asyncio
-    import time
 
     from routegraph.app import ledger as ledger_module
     from routegraph.app.checkpoints import open_persistence
