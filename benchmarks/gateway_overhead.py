@@ -4,8 +4,9 @@ concurrent clients with keys, budgets and threads on.
     nice -n 5 python benchmarks/gateway_overhead.py --rate 100 --seconds 15 --burst 100
 
 1. A stub OpenAI-compatible upstream (``tests/fault_server.py`` in its own process) answers
-   every completion at once. ``routegraph serve`` runs with a keys file (budget and rate on),
-   ``--db`` on a SQLite file (ledger, threads, outcome log) and ``cloud`` pointed at the stub.
+   every completion at once (or after ``--upstream-delay`` seconds: a slow provider).
+   ``routegraph serve`` runs with a keys file (budget and rate on), ``--db`` on a SQLite file
+   (ledger, threads, outcome log) and ``cloud`` pointed at the stub.
 2. Open loop at ``--rate`` requests per second for ``--seconds``: the same request sent to the
    stub directly, then through the gateway as ``router-heuristic-0.0`` (the simple graph, every
    request to ``cloud``). Added latency = gateway percentile - direct percentile, same run.
@@ -39,14 +40,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 STUB = """
-import socket, sys, uvicorn
+import asyncio, socket, sys, uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tests.fault_server import completion_body
 
+DELAY_S = float(sys.argv[1])
+
 async def complete(request):
     body = await request.json()
+    if DELAY_S:
+        await asyncio.sleep(DELAY_S)
     return JSONResponse(completion_body(body.get("model", "stub"), "Paris."))
 
 sock = socket.socket(); sock.bind(("127.0.0.1", 0)); port = sock.getsockname()[1]; sock.close()
@@ -63,9 +68,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_stub() -> tuple[subprocess.Popen[str], str]:
+def start_stub(delay_s: float = 0.0) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", STUB], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", STUB, str(delay_s)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
     assert process.stdout is not None
@@ -73,7 +78,7 @@ def start_stub() -> tuple[subprocess.Popen[str], str]:
 
 
 def start_gateway(
-    stub_url: str, folder: Path, workers: int = 1
+    stub_url: str, folder: Path, workers: int = 1, model_threads: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str, str]:
     from routegraph.app.server.keys import create_key
 
@@ -87,6 +92,8 @@ def start_gateway(
     argv = [sys.executable, "-m", "routegraph.app.cli", "serve", "--port", str(port),
             "--keys", str(folder / "keys.json"), "--db", str(folder / "gateway.sqlite"),
             "--log-level", "warning", "--workers", str(workers)]  # fmt: skip
+    if model_threads is not None:
+        argv += ["--model-threads", str(model_threads)]
     process = subprocess.Popen(argv, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -166,11 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds of open-loop load")
     parser.add_argument("--burst", type=int, default=100, help="concurrent clients in the burst")
     parser.add_argument("--workers", type=int, default=1, help="serve --workers (processes)")
+    parser.add_argument("--model-threads", type=int, help="serve --model-threads (default: its)")
+    parser.add_argument(
+        "--upstream-delay", type=float, default=0.0, help="seconds the stub waits per answer"
+    )
     parser.add_argument("--out", default="gateway_overhead", help="results/<out>.json")
     args = parser.parse_args(argv)
-    stub, stub_url = start_stub()
+    stub, stub_url = start_stub(args.upstream_delay)
     folder = Path(tempfile.mkdtemp(prefix="gateway-"))
-    gateway, url, key = start_gateway(stub_url, folder, args.workers)
+    gateway, url, key = start_gateway(stub_url, folder, args.workers, args.model_threads)
     try:
         auth = {"authorization": f"Bearer {key}"}
         warm = {"model": "router-heuristic-0.0", "messages": QUESTION}
@@ -191,9 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "command": "python benchmarks/gateway_overhead.py " + " ".join(argv or sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "setup": f"serve --keys (budget + rate) --db SQLite --workers {args.workers}; cloud = "
-        "stub upstream answering at once; model router-heuristic-0.0 (simple graph, every "
-        "request to cloud)",
+        "setup": f"serve --keys (budget + rate) --db SQLite --workers {args.workers}"
+        + (f" --model-threads {args.model_threads}" if args.model_threads else "")
+        + f"; cloud = stub upstream answering after {args.upstream_delay} s; model "
+        "router-heuristic-0.0 (simple graph, every request to cloud)",
         "direct": direct,
         "gateway": through,
         **added,

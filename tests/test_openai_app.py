@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from routegraph.app.server.app import create_app
 from routegraph.app.server.model_ids import resolve_model_id, served_model_ids
+from routegraph.core.errors import InvalidInputError
 from routegraph.graphs.registry import GRAPH_IDS, build_graph
 from tests.fakes import ScriptedChatModel, TableEvaluator, tiny_catalog
 from tests.test_graph_branches import FixedRouter, handle
@@ -375,6 +376,74 @@ def test_one_process_serves_requests_concurrently() -> None:
     # Blocking model calls of different requests overlap (one at a time: never more than 1).
     assert flight.most > 1, "the four requests' model calls ran one at a time"
     assert flight.now == 0
+
+
+class Crowd:
+    """Blocking model calls that wait, up to ``patience_s``, until ``size`` are in flight at
+    once; ``most`` is how many ever were. A server that caps its blocking calls below ``size``
+    shows that cap (the first call to run out of patience ends all waiting); the patience never
+    decides a pass."""
+
+    def __init__(self, size: int, patience_s: float = 30.0):
+        self.size, self.patience_s = size, patience_s
+        self.now = self.most = 0
+        self.gave_up = False
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> Crowd:
+        with self._changed:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self._changed.notify_all()
+            full = self._changed.wait_for(
+                lambda: self.most >= self.size or self.gave_up, timeout=self.patience_s
+            )
+            self.gave_up = self.gave_up or not full
+            self._changed.notify_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self.now -= 1
+
+
+def test_model_threads_sets_how_many_blocking_model_calls_one_process_runs_at_once() -> None:
+    """LangGraph runs sync nodes on the event loop's default thread pool, which Python sizes to
+    the cores + 4, at most 32 (6 on two cores): without ``model_threads`` a gateway would have
+    at most that many upstream calls in flight, however slow the upstream."""
+    import asyncio
+
+    import httpx
+
+    crowd = Crowd(40)  # more than Python's default pool ever has on any machine
+
+    def build(graph_id: str) -> Any:
+        model = OverlapChatModel(answers=["4"], flight=crowd)
+        return build_graph(
+            graph_id,
+            catalog=CATALOG,
+            models={"small": model, "large": model},
+            evaluator=TableEvaluator({"small": 0.9}),
+            router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1)),
+        )
+
+    app = create_app(build, db=None, catalog=CATALOG, model_threads=48)
+    body = {"model": "routegraph-simple", "messages": QUESTION, "routegraph": SETTINGS}
+
+    async def forty_at_once() -> list[int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+                replies = await asyncio.gather(
+                    *(http.post("/v1/chat/completions", json=body) for _ in range(40))
+                )
+        return [r.status_code for r in replies]
+
+    assert asyncio.run(forty_at_once()) == [200] * 40
+    assert crowd.most == 40 and crowd.now == 0
+    with pytest.raises(InvalidInputError) as bad:
+        create_app(build, model_threads=0)
+    assert bad.value.field == "model_threads" and "integer >= 1" in str(bad.value)
 
 
 def test_a_failing_run_is_a_500_in_openai_shape() -> None:

@@ -8,7 +8,8 @@ request open, so the admitted requests stay in flight while the others are refus
   concurrent requests are admitted and five get 429 ``insufficient_quota``;
 - ``/metrics`` answered by any worker counts every worker's requests, and lists one
   ``routegraph_local_sampled_tokens`` series per live worker;
-- several workers without ``--db`` are refused before anything starts, naming the flag.
+- several workers without ``--db`` are refused before anything starts, naming the flag;
+- ``--model-threads`` sizes the pool that runs the blocking model calls of each process.
 """
 
 from __future__ import annotations
@@ -87,3 +88,27 @@ def test_several_workers_need_a_shared_database(
     assert "error: --workers: 2 processes without --db" in err and "--db FILE.sqlite" in err
     assert main(["serve", "--workers", "0", "--port", str(free_port())]) == 2
     assert "error: --workers: 0; allowed: an integer >= 1" in capsys.readouterr().err
+
+
+def test_model_threads_is_checked_and_sizes_each_processs_model_pool(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import threading
+
+    from routegraph.app.cli import main
+    from routegraph.app.commands.serve import DEFAULT_MODEL_THREADS, build_app
+
+    monkeypatch.delenv("ROUTEGRAPH_DB", raising=False)
+    assert main(["serve", "--model-threads", "0", "--port", str(free_port())]) == 2
+    assert "error: --model-threads: 0; allowed: an integer >= 1" in capsys.readouterr().err
+    settings = {"db": "", "router": None, "keys": None, "multitask": "reject",
+                "queue_timeout": 1.0, "model_threads": DEFAULT_MODEL_THREADS}  # fmt: skip
+    app = build_app(settings)
+
+    async def pool_thread() -> str:
+        async with app.router.lifespan_context(app):  # what a worker process does at start
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, lambda: threading.current_thread().name)
+
+    assert asyncio.run(pool_thread()).startswith("routegraph-model")

@@ -26,6 +26,8 @@ from typing import Any
 from routegraph.core.errors import InvalidInputError
 
 DEFAULT_PORT = 8000
+DEFAULT_MODEL_THREADS = 128
+"""Blocking model calls one ``serve`` process runs at once (``--model-threads``)."""
 SETTINGS_VARIABLE = "ROUTEGRAPH_SERVE_SETTINGS"
 """How ``--workers N`` hands its checked settings to the processes it starts (JSON)."""
 
@@ -129,6 +131,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "share leases, rates, spend, threads and the outcome log; /metrics sums them all",
     )
     parser.add_argument(
+        "--model-threads",
+        type=int,
+        default=DEFAULT_MODEL_THREADS,
+        help="blocking model calls each process runs at once, i.e. upstream calls in flight "
+        f"(default: {DEFAULT_MODEL_THREADS}; Python's own pool would allow the cores + 4, at "
+        "most 32, however slow the upstream); each waiting call holds one thread",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -149,6 +159,7 @@ def build_app(settings: dict[str, Any]) -> Any:
         keys=KeyRing.from_environment(settings["keys"]),
         multitask=settings["multitask"],
         queue_timeout_s=settings["queue_timeout"],
+        model_threads=settings["model_threads"],
     )
 
 
@@ -190,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--shutdown-timeout", f"{args.shutdown_timeout}", "seconds >= 0")
     if args.workers < 1:
         raise InvalidInputError("--workers", f"{args.workers}", "an integer >= 1")
+    if args.model_threads < 1:
+        raise InvalidInputError("--model-threads", f"{args.model_threads}", "an integer >= 1")
     if args.workers > 1 and not db:
         raise InvalidInputError(
             "--workers",
@@ -203,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         "keys": args.keys,
         "multitask": args.multitask,
         "queue_timeout": args.queue_timeout,
+        "model_threads": args.model_threads,
         "log_level": args.log_level,
     }
     where = describe(db) if db else "none (stateless: each request carries its conversation)"

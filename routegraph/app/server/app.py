@@ -33,6 +33,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -207,17 +208,27 @@ def create_app(
     policy: RequestPolicy | None = None,
     multitask: str = "reject",
     queue_timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S,
+    model_threads: int | None = None,
 ) -> Starlette:
     """The app; ``db`` (default ``$ROUTEGRAPH_DB``) keeps threads and the outcome log;
     ``factory`` builds graphs (by id) and ``catalog`` is the one their settings are checked
     against; ``defaults`` are run settings for requests that do not name them; ``keys``
     (default: from the environment) who may call; ``policy`` what requests may set;
     ``multitask`` what a request on a busy thread does unless it says (``reject`` / ``enqueue``,
-    waiting at most ``queue_timeout_s``)."""
+    waiting at most ``queue_timeout_s``); ``model_threads`` how many blocking model calls the
+    process runs at once (None: the event loop's own pool, which Python sizes to the cores + 4,
+    at most 32; LangGraph runs the graphs' sync nodes there, so it caps the upstream calls in
+    flight however slow they are; set while the app runs, as ``routegraph serve`` does)."""
     if multitask not in MULTITASK_STRATEGIES:
         raise InvalidInputError(
             "multitask", f"unknown strategy {multitask!r}", MULTITASK_STRATEGIES
         )
+    if model_threads is not None and not (
+        isinstance(model_threads, int)
+        and not isinstance(model_threads, bool)
+        and model_threads >= 1
+    ):
+        raise InvalidInputError("model_threads", f"{model_threads!r}", "an integer >= 1")
     queues = ThreadQueues(timeout_s=queue_timeout_s)
     if defaults:
         context_from_dict(dict(defaults), catalog)  # a bad operator setting stops the start
@@ -238,6 +249,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if model_threads is not None:  # the loop's runner shuts it down with the loop
+            asyncio.get_running_loop().set_default_executor(
+                ThreadPoolExecutor(model_threads, thread_name_prefix="routegraph-model")
+            )
         try:
             if not db:  # leases, rates and spend in this process (the runner's MemoryLedger)
                 yield
