@@ -67,8 +67,9 @@ class RouterHandle:
         specs = [self.catalog.get(c, field="models") for c in rest]
         free = [m for m in models if m not in explicit.values()]
         mapped = column_map(specs, free, self.catalog) if specs else {}
+        given = {spec.name: c for c, spec in zip(rest, specs, strict=True)}  # a provider id too
         out = {c: explicit[c] for c in candidates if c in explicit}
-        out.update({name: free[i] for name, i in mapped.items()})
+        out.update({given[name]: free[i] for name, i in mapped.items()})
         if len(candidates) == 2 and len(out) < 2:
             # weak / strong pair: an unmatched side uses the router's own weak / strong column
             s, w = self.router.strong_weak_columns()
@@ -116,21 +117,21 @@ class RouterHandle:
     def scores(
         self, prompt: str, candidates: list[str], explicit: dict[str, str] | None = None
     ) -> dict[str, float]:
-        """Predicted quality in [0, 1] of each candidate (catalog names) for ``prompt``."""
+        """Predicted quality in [0, 1] of each candidate for ``prompt``, keyed as given (a
+        catalog name or a provider model id the catalog knows)."""
         if self.router is None:
             return dict(
                 zip(candidates, map(float, self._random(prompt, len(candidates))), strict=True)
             )
-        specs = [self.catalog.get(c, field="models") for c in candidates]
         row = self.router.predict_quality([prompt])[0]
         named = self.columns(candidates, explicit)
         columns = {c: self.router.models_.index(m) for c, m in named.items()}
-        if all(spec.name in columns for spec in specs):
-            return {spec.name: float(row[columns[spec.name]]) for spec in specs}
+        if all(c in columns for c in candidates):
+            return {c: float(row[columns[c]]) for c in candidates}
         fallback = HeuristicRouter(candidates).predict_quality([prompt])[0]
         return {
-            spec.name: float(row[columns[spec.name]]) if spec.name in columns else float(fb)
-            for spec, fb in zip(specs, fallback, strict=True)
+            c: float(row[columns[c]]) if c in columns else float(fb)
+            for c, fb in zip(candidates, fallback, strict=True)
         }
 
 
