@@ -5,12 +5,13 @@
 #   git clone . /tmp/mut && cd /tmp/mut && python3 -m venv .venv && \
 #   .venv/bin/pip install -e ".[test,mutation]" && mutation/run.sh [MODULE ...]
 # MODULE: a config mutation/<MODULE>.toml: budget redact policy health guarantee calibration
-# arithmetic turns chat_request chat_model steps calls graphs (all of them when none is named).
+# arithmetic turns chat_request chat_model steps calls graphs routing metered resources
+# node_policy outcomes minions (all of them when none is named; several hours on two cores).
 # Reports land in mutation/reports/<module>.txt; mutation/README.md summarises them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 modules=("$@")
-if [ ${#modules[@]} -eq 0 ]; then modules=(budget redact policy health guarantee calibration arithmetic turns chat_request chat_model steps calls graphs); fi
+if [ ${#modules[@]} -eq 0 ]; then modules=(budget redact policy health guarantee calibration arithmetic turns chat_request chat_model steps calls graphs routing metered resources node_policy outcomes minions); fi
 mkdir -p mutation/reports mutation/sessions
 for name in "${modules[@]}"; do
     config="mutation/${name}.toml"
