@@ -303,14 +303,15 @@ class SlowChatModel(ScriptedChatModel):
 class Flight:
     """How many model calls are in flight at once (``most``), across every model sharing it.
 
-    Each call waits, up to ``patience_s``, until some call has overlapped another, so calls
-    that can run concurrently do overlap whatever the machine's load; a server that runs them
-    one at a time gives up waiting once and then shows ``most == 1``. The patience bounds how
+    Each call waits, up to ``patience_s``, until ``size`` calls have been in flight together
+    (2: some call overlapped another), so calls that can run concurrently do overlap whatever
+    the machine's load; a server that caps them below ``size`` makes the first call to run out
+    of patience end all waiting, and then shows its cap in ``most``. The patience bounds how
     long a broken server takes to fail, never whether a working one passes.
     """
 
-    def __init__(self, patience_s: float = 30.0):
-        self.patience_s = patience_s
+    def __init__(self, size: int = 2, patience_s: float = 30.0):
+        self.size, self.patience_s = size, patience_s
         self.now = 0
         self.most = 0
         self.gave_up = False
@@ -321,10 +322,11 @@ class Flight:
             self.now += 1
             self.most = max(self.most, self.now)
             self._changed.notify_all()
-            overlapped = self._changed.wait_for(
-                lambda: self.most > 1 or self.gave_up, timeout=self.patience_s
+            full = self._changed.wait_for(
+                lambda: self.most >= self.size or self.gave_up, timeout=self.patience_s
             )
-            self.gave_up = self.gave_up or not overlapped
+            self.gave_up = self.gave_up or not full
+            self._changed.notify_all()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -378,35 +380,6 @@ def test_one_process_serves_requests_concurrently() -> None:
     assert flight.now == 0
 
 
-class Crowd:
-    """Blocking model calls that wait, up to ``patience_s``, until ``size`` are in flight at
-    once; ``most`` is how many ever were. A server that caps its blocking calls below ``size``
-    shows that cap (the first call to run out of patience ends all waiting); the patience never
-    decides a pass."""
-
-    def __init__(self, size: int, patience_s: float = 30.0):
-        self.size, self.patience_s = size, patience_s
-        self.now = self.most = 0
-        self.gave_up = False
-        self._changed = threading.Condition()
-
-    def __enter__(self) -> Crowd:
-        with self._changed:
-            self.now += 1
-            self.most = max(self.most, self.now)
-            self._changed.notify_all()
-            full = self._changed.wait_for(
-                lambda: self.most >= self.size or self.gave_up, timeout=self.patience_s
-            )
-            self.gave_up = self.gave_up or not full
-            self._changed.notify_all()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._changed:
-            self.now -= 1
-
-
 def test_model_threads_sets_how_many_blocking_model_calls_one_process_runs_at_once() -> None:
     """LangGraph runs sync nodes on the event loop's default thread pool, which Python sizes to
     the cores + 4, at most 32 (6 on two cores): without ``model_threads`` a gateway would have
@@ -415,7 +388,7 @@ def test_model_threads_sets_how_many_blocking_model_calls_one_process_runs_at_on
 
     import httpx
 
-    crowd = Crowd(40)  # more than Python's default pool ever has on any machine
+    crowd = Flight(40)  # more than Python's default pool ever has on any machine
 
     def build(graph_id: str) -> Any:
         model = OverlapChatModel(answers=["4"], flight=crowd)
