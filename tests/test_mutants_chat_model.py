@@ -120,20 +120,26 @@ def test_a_route_context_is_taken_field_by_field() -> None:
     assert model._settings["threshold"] == RouteContext().threshold
 
 
-@pytest.mark.parametrize(("p_strong", "chosen"), [(0.1, "small"), (0.9, "large")])
-def test_the_given_router_decides(p_strong: float, chosen: str) -> None:
-    """Simple routing at its 0.5 threshold: the given router's P(strong), not the default's."""
-    model = RoutedChatModel(
+def simple_routed(p_strong: float, small: str, large: str, **extra: Any) -> RoutedChatModel:
+    """Simple routing between scripted ``small`` and ``large`` answers by a fixed P(strong)."""
+    return RoutedChatModel(
         graph="simple",
         context=TIERS,
         models={
-            "small": ScriptedChatModel(answers=["from small"]),
-            "large": ScriptedChatModel(answers=["from large"]),
+            "small": ScriptedChatModel(answers=[small]),
+            "large": ScriptedChatModel(answers=[large]),
         },
         router=handle(FixedRouter({"small": 0.5, "large": 0.9}, p_strong)),
         evaluator=TableEvaluator({}),
         catalog=CATALOG,
+        **extra,
     )
+
+
+@pytest.mark.parametrize(("p_strong", "chosen"), [(0.1, "small"), (0.9, "large")])
+def test_the_given_router_decides(p_strong: float, chosen: str) -> None:
+    """Simple routing at its 0.5 threshold: the given router's P(strong), not the default's."""
+    model = simple_routed(p_strong, "from small", "from large")
     reply = model.invoke("What is 2 + 2?")
     assert reply.text == f"from {chosen}"
     assert reply.response_metadata["routegraph"]["chosen_model"] == chosen
@@ -358,18 +364,7 @@ def test_calls_answer_with_the_graphs_last_message() -> None:
 # --- the outcome log ----------------------------------------------------------------------
 def test_a_store_logs_each_call_and_takes_feedback() -> None:
     store = InMemoryStore()
-    model = RoutedChatModel(
-        graph="simple",
-        context=TIERS,
-        models={
-            "small": ScriptedChatModel(answers=["ok"]),
-            "large": ScriptedChatModel(answers=["x"]),
-        },
-        router=handle(FixedRouter({"small": 0.5, "large": 0.9}, 0.1)),
-        evaluator=TableEvaluator({}),
-        catalog=CATALOG,
-        store=store,
-    )
+    model = simple_routed(0.1, "ok", "x", store=store)
     assert model.compiled_graph.store is store
     reply = model.invoke("hi")
     outcome_id = outcome_of(reply)

@@ -26,7 +26,6 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.outputs import ChatResult
 
-from routegraph.core.providers.result import chat_result
 from routegraph.nodes.health import HEALTH
 from routegraph.nodes.minions import (
     chunk_document,
@@ -36,7 +35,7 @@ from routegraph.nodes.minions import (
     parse_jobs,
 )
 from routegraph.nodes.resources import Toolkit
-from tests.fakes import FailingChatModel, TableEvaluator, tiny_catalog
+from tests.fakes import FailingChatModel, ScriptedChatModel, TableEvaluator, tiny_catalog
 
 CATALOG = tiny_catalog()
 BASE = {"weak_model": "small", "strong_model": "large", "models": ["small", "large"]}
@@ -44,15 +43,10 @@ DOCUMENT = "P1 alpha.\n\nP2 beta.\n\n   \n\nP3 gamma."
 LARGE_CALL = (100 * 10 + 50 * 30) / 1e6  # 100 tokens in, 50 out: 0.0025 USD
 
 
-class Recording(BaseChatModel):
-    """Answers ``answers[i]`` (last repeated), 100 tokens in and 50 out; keeps every prompt."""
+class Recording(ScriptedChatModel):
+    """A scripted model (100 tokens in, 50 out) that keeps every prompt it was sent."""
 
-    answers: list[str]
     prompts: list[list[BaseMessage]] = []
-
-    @property
-    def _llm_type(self) -> str:
-        return "recording"
 
     def _generate(
         self,
@@ -61,9 +55,8 @@ class Recording(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        answer = self.answers[min(len(self.prompts), len(self.answers) - 1)]
         self.prompts.append(list(messages))
-        return chat_result(answer, 100, 50, {"source": "live"})
+        return super()._generate(messages, stop, run_manager, **kwargs)
 
 
 @pytest.fixture(autouse=True)
