@@ -7,7 +7,7 @@ Why: the benchmarks a router trains on are exam questions and word problems; use
 greetings, one-line facts, proofs and system designs. ``tests/data/everyday_prompts.jsonl``
 holds 240 hand-written requests, clearly easy or clearly hard (``tests/data/EVERYDAY_PROMPTS.md``
 says how they were made); its ``dev`` half may be used to fit things (the shipped default fits
-its free-text floor there), the ``test`` half is reported. Per router and half: ROC AUC of
+its region floors there), the ``test`` half is reported. Per router and half: ROC AUC of
 P(strong needed) with hard as positive, the share of easy prompts below the default threshold
 0.5 and of hard ones at or above it, and the highest score among the quarter of prompts it
 scores lowest (below 0.5: the easiest quarter goes to the weak model). Writes

@@ -15,16 +15,22 @@ models. :class:`GuardedRouter` wraps any trained router (the *inner* one) with a
   either the inner router's mean score (``prior``) or the built-in ``heuristic`` difficulty
   rule, whose easy / hard boundary sits at 0.5 like the graphs' default threshold;
 * the answer is ``(1 - w) * inner + w * fallback`` with ``w = strength * novelty``, or at
-  least the ``floors`` weight of the prompt's format: how little the inner router is trusted
-  on a format where validation showed it knows little (the shipped default fits its floor for
-  free text on validation, see ``scripts/train_default_routers.py``).
+  least the prompt's *floor*: how little the inner router is trusted where validation showed
+  it knows little. Two kinds, the larger counts: ``floors`` per format, and ``region_floors``
+  per training *region* (a source of a stacked training set: the part of each category before
+  ``:``, e.g. ``gsm8k`` or ``arena_bench`` in the shipped default; a plain dataset is one region),
+  read through the prompt's ``k`` nearest training prompts (the mean of their regions' floors).
+  A prompt among grade-school word problems, where the learned router ranks well, keeps its
+  answer; one among chat prompts, where it is near chance, leans on the fallback (the shipped
+  default fits both kinds on validation, see ``scripts/train_default_routers.py``).
 
 Every decision can say how novel its prompt was and what it fell back to (:meth:`novelty`); the
 graphs put that in their decision records as ``ood``.
 
 Artifact: ``router.json`` (kind ``guarded``; inner router's name and parameters; the novelty
-scales, length range and priors in ``meta``), ``arrays.npz`` (the reference embeddings, float16,
-and their formats) and the inner router's complete artifact in ``inner/``.
+scales, length range, region names and priors in ``meta``), ``arrays.npz`` (the reference
+embeddings, float16, their formats and regions) and the inner router's complete artifact in
+``inner/``.
 """
 
 from __future__ import annotations
@@ -62,6 +68,14 @@ def multiple_choice(prompts: list[str]) -> np.ndarray:
     return np.array([bool(CHOICE_LINE.search(p)) for p in prompts], dtype=bool)
 
 
+def region_of(category: str | None, dataset: str) -> str:
+    """A training prompt's region: the source named before ``:`` in its category (stacked
+    datasets prefix categories with their source, ``gsm8k:all``), else the dataset itself."""
+    if category and ":" in category:
+        return category.split(":", 1)[0]
+    return dataset
+
+
 def log_words(prompts: list[str]) -> np.ndarray:
     """log(1 + word count) per prompt: the form of a prompt that mean-pooled vectors lose."""
     return np.log1p(np.array([len(p.split()) for p in prompts], dtype=np.float64))
@@ -95,9 +109,15 @@ class NoveltyScorer:
         k: int,
         scales: dict[str, list[float]],
         length_range: tuple[float, float],
+        reference_regions: np.ndarray | None = None,
     ) -> None:
         self.reference = np.asarray(reference, np.float32)
         self.reference_choices = np.asarray(reference_choices, bool)
+        self.reference_regions = (
+            np.zeros(len(self.reference), np.int64)
+            if reference_regions is None
+            else np.asarray(reference_regions, np.int64)
+        )
         self.k = int(k)
         self.scales = {str(f): [float(v) for v in scale] for f, scale in scales.items()}
         self.length_range = (float(length_range[0]), float(length_range[1]))
@@ -112,10 +132,11 @@ class NoveltyScorer:
         full_distance: float = 1.5,
         max_reference: int = 3000,
         seed: int = 0,
+        regions: np.ndarray | None = None,
     ) -> NoveltyScorer:
         """References = up to ``max_reference`` training vectors per format; each format's
         scale from its references' leave-one-out distances (each against the others); length
-        range from all ``prompts``."""
+        range from all ``prompts``; ``regions``: each prompt's region index (default: all 0)."""
         vectors = np.asarray(vectors, np.float32)
         choices = multiple_choice(prompts)
         rng = np.random.default_rng(seed)
@@ -140,21 +161,26 @@ class NoveltyScorer:
         lengths = log_words(prompts)
         low, high = (float(v) for v in np.quantile(lengths, [0.01, 0.99]))
         refs = vectors[rows].astype(np.float16).astype(np.float32)
-        return cls(refs, choices[rows], k, scales, (low, high))
+        regions = np.zeros(len(prompts), np.int64) if regions is None else np.asarray(regions)
+        return cls(refs, choices[rows], k, scales, (low, high), regions[rows])
 
     def score(self, vectors: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
-        """Per prompt: ``novelty`` in [0, 1] (the larger of ``topic`` and ``form``), and the
-        raw ``distance`` to its format's references (NaN where the format is unseen)."""
+        """Per prompt: ``novelty`` in [0, 1] (the larger of ``topic`` and ``form``), the raw
+        ``distance`` to its format's references (NaN where the format is unseen), and its
+        ``neighbours``: the ``k`` nearest references (rows of ``reference``; -1 where the format
+        is unseen)."""
         vectors = np.asarray(vectors, np.float32)
         n = len(prompts)
         topic, distance, form = np.zeros(n), np.full(n, np.nan), np.zeros(n)
+        neighbours = np.full((n, self.k), -1, np.int64)
         ref_formats = _formats(self.reference_choices)
         for name, rows in _formats(multiple_choice(prompts)).items():
             if name not in self.scales or name not in ref_formats:
                 form[rows] = 1.0
                 continue
             refs = self.reference[ref_formats[name]]
-            _, sim = top_k_similar(vectors[rows], refs, self.k)
+            idx, sim = top_k_similar(vectors[rows], refs, self.k)
+            neighbours[rows, : idx.shape[1]] = ref_formats[name][idx]
             start, full = self.scales[name]
             distance[rows] = 1.0 - sim.mean(axis=1)
             topic[rows] = np.clip((distance[rows] - start) / (full - start), 0.0, 1.0)
@@ -167,12 +193,34 @@ class NoveltyScorer:
             "topic": topic,
             "form": form,
             "distance": distance,
+            "neighbours": neighbours,
         }
+
+    def region_floor(self, neighbours: np.ndarray, floors: np.ndarray) -> np.ndarray:
+        """Mean floor of each prompt's neighbours' regions (``floors`` per region index); 0
+        for a prompt with no neighbours (an unseen format is fully novel anyway)."""
+        seen = neighbours >= 0
+        values = floors[self.reference_regions[np.where(seen, neighbours, 0)]] * seen
+        return values.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
 
 
 def _rounded(value: float) -> float | None:
     """JSON-safe: 4 decimals, or None for NaN (a format with no training prompts)."""
     return round(float(value), 4) if np.isfinite(value) else None
+
+
+def _checked_floors(
+    field: str, floors: dict[str, float], names: list[str] | tuple[str, ...] | None
+) -> dict[str, float]:
+    """``floors`` as plain floats, each in [0, 1] and (when ``names`` is known) named in it."""
+    out = {str(name): float(value) for name, value in floors.items()}
+    for name, value in out.items():
+        if (names is not None and name not in names) or not 0.0 <= value <= 1.0:
+            allowed = f"one of {tuple(names)}" if names is not None else "a region name"
+            raise InvalidInputError(
+                f"{field}[{name!r}]", str(value), f"a number in [0, 1] for {allowed}"
+            )
+    return out
 
 
 def _formats(choices: np.ndarray) -> dict[str, np.ndarray]:
@@ -195,6 +243,7 @@ class GuardedRouter(EmbeddingRouter):
         start_quantile: float = 0.95,
         full_distance: float = 1.5,
         floors: dict[str, float] | None = None,
+        region_floors: dict[str, float] | None = None,
         embedder=None,
     ) -> None:
         super().__init__(embedder)
@@ -215,12 +264,9 @@ class GuardedRouter(EmbeddingRouter):
         if full_distance <= 1.0:
             raise InvalidInputError("full_distance", str(full_distance), "a number above 1")
         self.full_distance = float(full_distance)
-        self.floors = {str(f): float(v) for f, v in (floors or {}).items()}
-        for name, value in self.floors.items():
-            if name not in FORMATS or not 0.0 <= value <= 1.0:
-                raise InvalidInputError(
-                    f"floors[{name!r}]", str(value), f"a number in [0, 1] for one of {FORMATS}"
-                )
+        self.floors: dict[str, float] = {}
+        self.region_floors: dict[str, float] = {}
+        self.set_floors(floors or {}, region_floors or {})
         self.router_: Router | None = None
         self.scorer_: NoveltyScorer | None = None
         self._memo: tuple[tuple[Any, ...], dict[str, np.ndarray]] | None = None
@@ -234,7 +280,24 @@ class GuardedRouter(EmbeddingRouter):
             "start_quantile": self.start_quantile,
             "full_distance": self.full_distance,
             "floors": self.floors,
+            "region_floors": self.region_floors,
         }
+
+    def set_floors(
+        self, floors: dict[str, float], region_floors: dict[str, float] | None = None
+    ) -> None:
+        """Replace the format floors (and the region floors, when given), checked first: a
+        bad entry changes nothing. Region names are checked against the training regions
+        once the router is trained (``meta_["regions"]``)."""
+        formats = _checked_floors("floors", floors, FORMATS)
+        known = self.meta_.get("regions") if hasattr(self, "meta_") else None
+        regions = (
+            self.region_floors
+            if region_floors is None
+            else _checked_floors("region_floors", region_floors, known)
+        )
+        self.floors, self.region_floors = formats, regions
+        self._memo = None
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, data: RoutingDataset) -> GuardedRouter:
@@ -248,11 +311,20 @@ class GuardedRouter(EmbeddingRouter):
         self.router_ = inner.fit(data)
         self._memo = None
         vectors = self.embed(data.prompts)
+        names = [region_of(c, data.name) for c in (data.categories or [None] * len(data))]
+        regions = sorted(set(names))
+        _checked_floors("region_floors", self.region_floors, regions)
         self.scorer_ = NoveltyScorer.fit(
-            vectors, data.prompts, self.k, self.start_quantile, self.full_distance
+            vectors,
+            data.prompts,
+            self.k,
+            self.start_quantile,
+            self.full_distance,
+            regions=np.array([regions.index(n) for n in names], np.int64),
         )
         self.models_ = list(inner.models_)
         self.meta_ = dict(inner.meta_)
+        self.meta_["regions"] = regions
         self.meta_.update(self._embedding_meta())
         self.meta_["inner_kind"] = inner.kind
         self.meta_["novelty_scale"] = self.scorer_.scales
@@ -276,7 +348,12 @@ class GuardedRouter(EmbeddingRouter):
 
         A routing step asks twice about the same query (its score, then what the decision
         records), so the facts of the last small batch are kept and reused (read-only)."""
-        key = (tuple(prompts), self.strength, tuple(sorted(self.floors.items())))
+        key = (
+            tuple(prompts),
+            self.strength,
+            tuple(sorted(self.floors.items())),
+            tuple(sorted(self.region_floors.items())),
+        )
         memo = self._memo
         if memo is not None and memo[0] == key:
             return memo[1]
@@ -285,6 +362,10 @@ class GuardedRouter(EmbeddingRouter):
         floor = np.zeros(len(prompts))
         for name, rows in _formats(multiple_choice(prompts)).items():
             floor[rows] = self.floors.get(name, 0.0)
+        if self.region_floors:
+            names = self.meta_.get("regions", [])
+            per_region = np.array([self.region_floors.get(n, 0.0) for n in names] or [0.0])
+            floor = np.maximum(floor, scorer.region_floor(facts["neighbours"], per_region))
         facts["weight"] = np.maximum(self.strength * facts["novelty"], floor)
         if len(prompts) <= MEMO_PROMPTS:
             self._memo = (key, facts)
@@ -338,6 +419,7 @@ class GuardedRouter(EmbeddingRouter):
         return {
             "reference": scorer.reference.astype(np.float16),
             "reference_choices": scorer.reference_choices.astype(np.uint8),
+            "reference_regions": scorer.reference_regions.astype(np.uint16),
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -359,7 +441,9 @@ class GuardedRouter(EmbeddingRouter):
             self.k,
             scales,
             (lengths[0], lengths[1]),
+            arrays.get("reference_regions"),  # absent before region floors: one region
         )
+        _checked_floors("region_floors", self.region_floors, self.meta_.get("regions", []))
         self.router_ = load_router(directory / "inner")
         if self.router_.kind != self.inner["name"]:
             raise ArtifactError(

@@ -114,6 +114,7 @@ def test_the_artifact_reloads_to_the_same_answers(guarded, tmp_path) -> None:
         ({"full_distance": 0.5}, "full_distance"),
         ({"floors": {"free": 2.0}}, "floors"),
         ({"floors": {"essay": 0.5}}, "floors"),
+        ({"region_floors": {"chat": -0.1}}, "region_floors"),
         ({"inner": {"params": {}}}, "inner"),
     ],
 )
@@ -133,6 +134,55 @@ def test_a_format_floor_caps_how_much_the_inner_router_is_trusted(guarded) -> No
     assert [f["fallback_weight"] for f in floored.novelty(ordinary)] == [0.25, 0.25]
 
 
+def two_sources() -> RoutingDataset:
+    """Exam questions (region ``exam``) stacked with free-text chat requests (region ``chat``),
+    categories prefixed by source as the shipped default's training set is."""
+    exam = exam_questions(120)
+    chat = [
+        f"Could you write a friendly note number {i} to my neighbour about the garden party on "
+        f"day {i % 9}, mentioning the weather and asking them to bring {i % 5} chairs along?"
+        for i in range(120)
+    ]
+    quality = np.vstack([exam.quality, np.tile([1.0, 0.0], (120, 1))])
+    return RoutingDataset(
+        "mixed",
+        exam.prompts + chat,
+        ["weak", "strong"],
+        quality,
+        np.tile([1e-5, 1e-3], (240, 1)),
+        categories=["exam:all"] * 120 + ["chat:all"] * 120,
+        strong_model="strong",
+        weak_model="weak",
+    )
+
+
+def test_a_region_floor_distrusts_the_inner_router_only_near_that_region(tmp_path) -> None:
+    """Neighbours decide: a prompt among the chat requests takes the ``chat`` floor, an exam
+    question keeps the inner answer; the floors and regions survive a reload, and a region the
+    training data never had is refused naming the field."""
+    data = two_sources()
+    router = GuardedRouter(inner={"name": "knn", "params": {"k": 5}}, fallback="heuristic")
+    router.fit(data)
+    assert router.meta_["regions"] == ["chat", "exam"]
+    router.set_floors({}, {"chat": 0.6})
+    chat, exam = data.prompts[-1], data.prompts[0]
+    inner = router.router_.strong_probability([chat, exam])
+    novelty = [f["ood"] for f in router.novelty([chat, exam])]
+    weights = [f["fallback_weight"] for f in router.novelty([chat, exam])]
+    assert weights[0] == pytest.approx(max(0.6, novelty[0]))
+    assert weights[1] == pytest.approx(novelty[1]) and weights[1] < 0.6
+    rule = np.array([difficulty(p) for p in (chat, exam)])
+    w = np.array(weights)
+    assert np.allclose(router.strong_probability([chat, exam]), (1 - w) * inner + w * rule)
+    router.save(tmp_path / "g")
+    again = load_router(tmp_path / "g")
+    assert again.region_floors == {"chat": 0.6}
+    assert [f["fallback_weight"] for f in again.novelty([chat, exam])] == weights
+    with pytest.raises(InvalidInputError, match=r"region_floors\['essay'\].*chat"):
+        router.set_floors({}, {"essay": 0.5})
+    assert router.region_floors == {"chat": 0.6}  # nothing half-applied
+
+
 # -- the shipped default on everyday requests ------------------------------------------------
 def everyday() -> list[dict]:
     return [json.loads(line) for line in EVERYDAY.read_text().splitlines() if line.strip()]
@@ -149,12 +199,13 @@ def test_the_everyday_prompt_set_is_what_its_note_says() -> None:
 def test_shipped_default_tells_easy_from_hard_everyday_requests() -> None:
     """On the test half (never used to fit anything): ROC AUC of P(strong needed) with hard as
     positive; the quarter of prompts it scores lowest all go to the weak model at the default
-    threshold 0.5. BENCHMARKS.md reports the measured values (AUC 0.847 on the test half)."""
+    threshold 0.5. BENCHMARKS.md reports the measured values (AUC 0.869 on the test half; the
+    goal of issue 16 is 0.85)."""
     router = load_router("default")
     rows = [r for r in everyday() if r["split"] == "test"]
     p = router.strong_probability([r["prompt"] for r in rows])
     hard = np.array([r["label"] == "hard" for r in rows])
-    assert roc_auc_score(hard, p) >= 0.80
+    assert roc_auc_score(hard, p) >= 0.85
     lowest_quarter = np.sort(p)[: len(p) // 4]
     assert lowest_quarter.max() < 0.5
     assert np.mean(p[~hard] < 0.5) > np.mean(p[hard] < 0.5) + 0.4
