@@ -34,6 +34,7 @@ from routegraph.nodes.outcomes import candidates, exploration_pick, outcome_reco
 from routegraph.nodes.policy import Choice, Policy
 from routegraph.nodes.resources import Toolkit, current_context, routing_query, user_query
 from routegraph.nodes.turns import conversation, tool_loop_model, turn_record
+from routegraph.routers.guard import fallback_note
 
 Node = Callable[..., Any]
 log = logging.getLogger(__name__)
@@ -84,12 +85,7 @@ def make_route_node(policy: Policy, kit: Toolkit) -> Node:
             choice = policy.choose(state, ctx, kit, query)
         if choice.ood and choice.ood.get("fallback_weight", 0.0) > 0:
             ood = choice.ood
-            choice = replace(
-                choice,
-                reason=f"{choice.reason}; query unlike the router's training prompts "
-                f"(novelty {ood['ood']:.2f}): {ood['fallback_weight']:.0%} from its "
-                f"{ood['fallback']} fallback",
-            )
+            choice = replace(choice, reason=f"{choice.reason}; {fallback_note(ood)}")
         if choice.model:
             choice = within_budget(choice, state, ctx, kit)
         record = decision_record(step, choice)

@@ -209,6 +209,17 @@ def _rounded(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
 
 
+def fallback_note(ood: dict[str, Any]) -> str:
+    """Why part of a decision came from the fallback, in words (decision reasons): the prompt
+    was novel, or a floor applies near it (validation showed the router knows little there)."""
+    weight, novelty = float(ood.get("fallback_weight", 0.0)), float(ood.get("ood", 0.0))
+    floor = float(ood.get("floor", 0.0))
+    share = f"{weight:.0%} from its {ood.get('fallback', 'prior')} fallback"
+    if floor >= weight and floor > novelty:
+        return f"router trusted little near such prompts (floor {floor:.2f}): {share}"
+    return f"query unlike the router's training prompts (novelty {novelty:.2f}): {share}"
+
+
 def _checked_floors(
     field: str, floors: dict[str, float], names: list[str] | tuple[str, ...] | None
 ) -> dict[str, float]:
@@ -366,6 +377,7 @@ class GuardedRouter(EmbeddingRouter):
             names = self.meta_.get("regions", [])
             per_region = np.array([self.region_floors.get(n, 0.0) for n in names] or [0.0])
             floor = np.maximum(floor, scorer.region_floor(facts["neighbours"], per_region))
+        facts["floor"] = floor
         facts["weight"] = np.maximum(self.strength * facts["novelty"], floor)
         if len(prompts) <= MEMO_PROMPTS:
             self._memo = (key, facts)
@@ -398,8 +410,10 @@ class GuardedRouter(EmbeddingRouter):
 
     def novelty(self, prompts: list[str]) -> list[dict[str, Any]]:
         """What each decision records: how unlike the training prompts (``ood`` in [0, 1], the
-        larger of ``topic`` and ``form``; the raw vector ``distance``), how much of the answer
-        came from the fallback (``fallback_weight``), and which fallback."""
+        larger of ``topic`` and ``form``; the raw vector ``distance``), the ``floor`` its format
+        and its neighbours' regions set, how much of the answer came from the fallback
+        (``fallback_weight``: the larger of ``strength * ood`` and ``floor``), and which
+        fallback."""
         facts = self._novelty(prompts)
         return [
             {
@@ -408,6 +422,7 @@ class GuardedRouter(EmbeddingRouter):
                 "form": round(float(facts["form"][i]), 4),
                 "distance": _rounded(facts["distance"][i]),
                 "fallback": self.fallback,
+                "floor": round(float(facts["floor"][i]), 4),
                 "fallback_weight": round(float(facts["weight"][i]), 4),
             }
             for i in range(len(prompts))

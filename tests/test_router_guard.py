@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
 from routegraph.graphs.simple import build_simple_graph
-from routegraph.routers.guard import GuardedRouter, multiple_choice
+from routegraph.routers.guard import GuardedRouter, fallback_note, multiple_choice
 from routegraph.routers.heuristic import difficulty
 from routegraph.routers.registry import load_router
 from tests.fakes import ScriptedChatModel, tiny_catalog
@@ -171,6 +171,12 @@ def test_a_region_floor_distrusts_the_inner_router_only_near_that_region(tmp_pat
     weights = [f["fallback_weight"] for f in router.novelty([chat, exam])]
     assert weights[0] == pytest.approx(max(0.6, novelty[0]))
     assert weights[1] == pytest.approx(novelty[1]) and weights[1] < 0.6
+    assert [f["floor"] for f in router.novelty([chat, exam])] == [0.6, 0.0]
+    reasons = [fallback_note(f) for f in router.novelty([chat, exam])]
+    assert reasons[0] == (
+        "router trusted little near such prompts (floor 0.60): 60% from its heuristic fallback"
+    )
+    assert reasons[1].startswith("query unlike the router's training prompts (novelty 0.")
     rule = np.array([difficulty(p) for p in (chat, exam)])
     w = np.array(weights)
     assert np.allclose(router.strong_probability([chat, exam]), (1 - w) * inner + w * rule)

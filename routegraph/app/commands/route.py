@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     if "ood" in result:
         ood = result["ood"]
         console.print(
-            f"novelty {ood['ood']:.2f} (topic {ood['topic']:.2f}, form {ood['form']:.2f}): "
+            f"novelty {ood['ood']:.2f} (topic {ood['topic']:.2f}, form {ood['form']:.2f}), "
+            f"floor {ood.get('floor', 0.0):.2f}: "
             f"{ood['fallback_weight']:.0%} of the answer from the {ood['fallback']} fallback"
         )
     return 0
