@@ -58,9 +58,10 @@ SPECIALIST: tuple[str, dict[str, Any]] = (
     "guarded",
     {"inner": {"name": "sw_ranking", "params": {}}, "fallback": "prior"},
 )
-"""SW ranking, not boosted trees: on MMLU-Pro's validation-chosen cost weights it reaches 99.7%
-of Gemini-1.5-pro's quality at 0.54x its cost where boosted trees reach 98.4% at 0.67x, and its
-best point is above pro's quality where boosted trees' is below (BENCHMARKS.md, "MMLU-Pro")."""
+"""SW ranking, not boosted trees: more quality at every cost on MMLU-Pro, and a best point above
+Gemini-1.5-pro's quality where boosted trees' is below (BENCHMARKS.md, "MMLU-Pro"); its
+``gamma`` and ``prior`` are chosen on validation (:func:`fit_specialist_params`)."""
+SW_GRID = {"gamma": (5.0, 10.0, 20.0, 40.0), "prior": (0.5, 1.0, 2.0)}
 PAIR = ("mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview")
 """The default router's (weak, strong) columns, in every source's column order."""
 TWO_MODEL_SETS = ("gsm8k", "mmlu", "mt_bench")
@@ -183,11 +184,43 @@ def fit_region_floors(router, val: RoutingDataset) -> None:
     print(f"  region floors {best['floors']}: {best}")
 
 
+def fit_specialist_params(train: RoutingDataset, val: RoutingDataset) -> dict[str, Any]:
+    """Choose SW ranking's ``gamma`` (how sharply the nearest battles count) and ``prior`` on
+    validation, for what a specialist is for: the most quality at half the best single model's
+    cost (on the cost-quality hull of the cost-weight sweep the ``specialist`` graph makes,
+    each model's cost known as its training mean). Returns the chosen parameters and the grid.
+    """
+    from itertools import product
+
+    from routegraph.core.metrics import hull_quality_at, lambda_curve, nondecreasing_hull
+
+    rows = np.flatnonzero(np.isfinite(np.asarray(val.quality, float)).all(axis=1))
+    prompts = [val.prompts[i] for i in rows]
+    q = np.asarray(val.quality, float)[rows]
+    c = np.asarray(val.cost_usd, float)[rows]
+    best = int(np.argmax(q.mean(axis=0)))
+    known_cost = np.nanmean(np.asarray(train.cost_usd, float), axis=0)
+    grid = []
+    for gamma, prior in product(SW_GRID["gamma"], SW_GRID["prior"]):
+        router = make_router("sw_ranking", gamma=gamma, prior=prior).fit(train)
+        order = [router.models_.index(m) for m in val.models]
+        points, _ = lambda_curve(router.predict_quality(prompts)[:, order], known_cost, q, c, best)
+        hull = nondecreasing_hull(points.cost_usd, points.quality)
+        at_half = float(hull_quality_at(*hull, np.array([c[:, best].mean() / 2]))[0])
+        grid.append({"gamma": gamma, "prior": prior, "val_quality_at_half_cost": at_half})
+    chosen = max(grid, key=lambda g: g["val_quality_at_half_cost"])
+    print(f"  specialist parameters: {chosen}")
+    return {"chosen": {"gamma": chosen["gamma"], "prior": chosen["prior"]}, "grid": grid}
+
+
 def train_specialist() -> None:
     started = time.perf_counter()
     train, val, test = split(load_dataset("mmlu_pro"))
     name, params = SPECIALIST
+    fit = fit_specialist_params(train, val)
+    params = {**params, "inner": {**params["inner"], "params": fit["chosen"]}}
     router = make_router(name, **params).fit(train)
+    router.meta_["inner_param_fit"] = fit
     router.meta_["validation"] = evaluate(router, val)
     router.meta_["test"] = {"mmlu_pro": evaluate(router, test)}
     router.meta_["split"] = {"seed": 0, "val_frac": 0.1, "test_frac": 0.2, "datasets": ["mmlu_pro"]}

@@ -52,6 +52,7 @@ def test_hand_computed_summary():
     # 95% of .75 = .7125 reached on the hull at 1 + .925 * 4.5
     assert rec["cost_at_95pct_strong"] == pytest.approx(5.1625)
     assert rec["cost_ratio_at_95pct_strong"] == pytest.approx(0.51625)
+    assert rec["cost_ratio_at_strong_quality"] == pytest.approx(0.55)  # .75 first at cost 5.5
     assert rec["quality_at_half_strong_cost"] == pytest.approx(0.25 + 4 / 4.5 * 0.5)
     assert len(rec["curve"]) == 5
     assert set(rec["curve"][0]) == {"threshold", "strong_share", "quality", "cost_usd"}

@@ -321,8 +321,9 @@ def summarize_curve(
     only (a router that never reaches 95% of the strong quality gets ``None``). Keys: ``apgr``,
     ``cpt50``, ``cpt80`` (strong shares), ``aiq``, ``cost_at_95pct_strong`` (USD per query),
     ``cost_ratio_at_95pct_strong`` (that cost / the strong model's),
-    ``quality_at_half_strong_cost``, ``max_quality`` and ``curve`` (the points as given).
-    NaN values become ``None``.
+    ``cost_ratio_at_strong_quality`` (the cost of matching the strong model's quality / its
+    cost: what a router saves at no loss), ``quality_at_half_strong_cost``, ``max_quality``
+    and ``curve`` (the points as given). NaN values become ``None``.
     """
     share, q, c = _share_curve(points, strong, weak)
     g = pgr(q, strong[0], weak[0])
@@ -337,6 +338,11 @@ def summarize_curve(
         "aiq": aiq(points.cost_usd, points.quality, lo_hi),
         "cost_at_95pct_strong": cost95,
         "cost_ratio_at_95pct_strong": cost95 / strong[1] if strong[1] > 0 else float("nan"),
+        "cost_ratio_at_strong_quality": (
+            cost_to_reach(points.cost_usd, points.quality, strong[0]) / strong[1]
+            if strong[1] > 0
+            else float("nan")
+        ),
         "quality_at_half_strong_cost": float(hull_quality_at(hc, hq, np.array([strong[1] / 2]))[0]),
         "max_quality": float(points.quality.max()),
     }

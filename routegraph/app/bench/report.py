@@ -20,6 +20,7 @@ ROUTER_COLUMNS = (
     ("$/query @95% strong", "cost_at_95pct_strong", "{:.3g}"),
     ("cost ratio @95%", "cost_ratio_at_95pct_strong", "{:.2f}"),
     ("cost / zero router @95%", "cost_vs_zero_at_95pct_strong", "{:.2f}"),
+    ("cost ratio @100%", "cost_ratio_at_strong_quality", "{:.2f}"),
     ("quality @½ strong $", "quality_at_half_strong_cost", "{:.3f}"),
     ("max quality", "max_quality", "{:.3f}"),
 )
