@@ -215,7 +215,7 @@ def fallback_note(ood: dict[str, Any]) -> str:
     weight, novelty = float(ood.get("fallback_weight", 0.0)), float(ood.get("ood", 0.0))
     floor = float(ood.get("floor", 0.0))
     share = f"{weight:.0%} from its {ood.get('fallback', 'prior')} fallback"
-    if floor >= weight and floor > novelty:
+    if floor > 0 and floor >= weight:
         return f"router trusted little near such prompts (floor {floor:.2f}): {share}"
     return f"query unlike the router's training prompts (novelty {novelty:.2f}): {share}"
 

@@ -75,8 +75,9 @@ class RoutingDecision(TypedDict, total=False):
     router model), when a router trained on other models stands in for the run's candidates."""
     ood: dict[str, Any]
     """How unlike the router's training prompts this query is (``ood`` in [0, 1], ``distance``)
-    and what the router leaned on instead (``fallback``, ``fallback_weight``): routers with a
-    novelty guard only (the shipped ones)."""
+    and what the router leaned on instead (``fallback``, ``fallback_weight``; ``floor``: the
+    least weight its fallback gets near such prompts): routers with a novelty guard only (the
+    shipped ones)."""
 
 
 class SubtaskResult(TypedDict, total=False):
