@@ -189,6 +189,24 @@ def test_a_region_floor_distrusts_the_inner_router_only_near_that_region(tmp_pat
     assert router.region_floors == {"chat": 0.6}  # nothing half-applied
 
 
+def test_an_artifact_from_before_region_floors_still_loads(guarded, tmp_path) -> None:
+    """Guarded routers saved before regions existed (no region array, no region names, no
+    ``region_floors`` parameter) load as one region with no region floor, answers unchanged."""
+    folder = guarded.save(tmp_path / "old")
+    record = json.loads((folder / "router.json").read_text())
+    del record["params"]["region_floors"], record["meta"]["regions"]
+    record["arrays"].remove("reference_regions")
+    (folder / "router.json").write_text(json.dumps(record))
+    with np.load(folder / "arrays.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "reference_regions"}
+    np.savez_compressed(folder / "arrays.npz", **arrays)
+    old = load_router(folder)
+    prompts = exam_questions().prompts[:3] + ["hello there"]
+    assert old.region_floors == {}
+    assert np.allclose(old.strong_probability(prompts), guarded.strong_probability(prompts))
+    assert [f["floor"] for f in old.novelty(prompts)] == [0.0] * 4
+
+
 # -- the shipped default on everyday requests ------------------------------------------------
 def everyday() -> list[dict]:
     return [json.loads(line) for line in EVERYDAY.read_text().splitlines() if line.strip()]
