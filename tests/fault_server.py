@@ -15,7 +15,9 @@ It answers ``POST /v1/chat/completions`` on 127.0.0.1 with whatever fault the te
 
 "Connection refused" needs no server: a free port with nothing listening. Faults are taken
 from a queue, one per request; when the queue is empty ``default`` applies. Every request is
-recorded (path, headers, body) so tests can check what the client sent and how often.
+recorded (path, headers, body) so tests can check what the client sent and how often. Closing
+``gate`` holds every answer (after the request is recorded) until it is opened again: a burst
+test can count the calls that arrived before any of them finishes.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class FaultServer:
         self.queue: deque[str] = deque()
         self.received: list[Received] = []
         self.stopping = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()  # open: answers go out at once
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.httpd.daemon_threads = True
@@ -80,6 +84,7 @@ class FaultServer:
 
     def stop(self) -> None:
         self.stopping.set()  # releases hanging handlers
+        self.gate.set()  # and held ones
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(timeout=5)
@@ -181,6 +186,7 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             received = Received(self.path, headers, body, fault)
             server.received.append(received)
+            server.gate.wait(timeout=120)
             model = str(body.get("model", "fault-model"))
             stream = bool(body.get("stream"))
             if fault == "hang":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from tests.conftest import (
     free_port,
     wait_for_http,
 )
+from tests.fault_server import FaultServer
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,6 +43,7 @@ pytestmark = [
 ]
 
 LOCAL = "router-heuristic-1.0"  # threshold 1: every turn on the local model (no cloud needed)
+CLOUD = "router-heuristic-0.0"  # threshold 0: every turn on `cloud`
 QUESTIONS = [
     "What is the capital of France?",
     "And of Italy?",
@@ -61,13 +64,15 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def start_serve(launch_server: Launcher, postgres_url: str, smollm2_gguf: Path) -> Any:
-    """``start_serve(name, *extra_args)`` -> a ``routegraph serve --db <postgres>`` process."""
+    """``start_serve(name, *extra_args, env=...)`` -> a ``routegraph serve --db <postgres>``
+    process; the machine's cloud settings are dropped unless ``env`` sets them."""
 
-    def start(name: str, *extra: str) -> ServerProcess:
+    def start(name: str, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
         port = free_port()
         argv = [executable("routegraph"), "serve", "--port", str(port), "--db", postgres_url,
                 *extra]  # fmt: skip
-        server = launch_server(name, argv, port=port, drop_env=CLOUD_ENV_VARS)
+        dropped = [k for k in CLOUD_ENV_VARS if k not in (env or {})]
+        server = launch_server(name, argv, port=port, env=env, drop_env=dropped)
         wait_for_http(server, "/healthz", timeout_s=120)
         return server
 
@@ -181,7 +186,7 @@ def test_two_processes_serve_one_thread_alternately(
 
 
 def test_thread_turns_budgets_and_ownership_hold_across_processes(
-    start_serve: Any, tmp_path: Path
+    start_serve: Any, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -192,11 +197,18 @@ def test_thread_turns_budgets_and_ownership_hold_across_processes(
     team, _ = create_key(keys, "team", budget_usd=3 * per_request)
     other, _ = create_key(keys, "other")
     slow_keys = [create_key(keys, f"slow-{i}", requests_per_minute=2)[0] for i in range(2)]
-    servers = [start_serve(f"serve-keys-{i}", "--keys", str(keys)) for i in range(2)]
+    # the budget burst calls `cloud`: a local OpenAI-compatible stub whose gate holds every
+    # admitted call until the whole burst has been admitted or refused
+    cloud = FaultServer().start()
+    request.addfinalizer(cloud.stop)
+    env = {"OPENAI_BASE_URL": cloud.url, "OPENAI_API_KEY": "test"}
+    servers = [start_serve(f"serve-keys-{i}", "--keys", str(keys), env=env) for i in range(2)]
 
-    def send(i: int, key: str, thread: str | None, budget: float | None = None) -> Any:
+    def send(
+        i: int, key: str, thread: str | None, budget: float | None = None, model: str = LOCAL
+    ) -> Any:
         question = [{"role": "user", "content": QUESTIONS[i % 4]}]
-        body: dict[str, Any] = {"model": LOCAL, "max_tokens": 24, "messages": question}
+        body: dict[str, Any] = {"model": model, "max_tokens": 24, "messages": question}
         if thread:
             body["thread_id"] = thread
         if budget is not None:
@@ -220,10 +232,30 @@ def test_thread_turns_budgets_and_ownership_hold_across_processes(
         == 404
     )
 
-    with ThreadPoolExecutor(8) as pool:  # eight at once against a budget for three
-        replies = list(pool.map(lambda i: send(i, team, None, per_request), range(8)))
+    # eight at once against a budget for three. Admitted runs reach the stub and wait there,
+    # so none settles (at its real, lower cost) before the last request is decided: the count
+    # depends on the admission logic alone, not on how fast this machine is.
+    refused = 0
+    decided = threading.Condition()
+
+    def burst(i: int) -> Any:
+        nonlocal refused
+        reply = send(i, team, None, per_request, model=CLOUD)
+        if reply.status_code != 200:
+            with decided:
+                refused += 1
+                decided.notify_all()
+        return reply
+
+    cloud.gate.clear()
+    with ThreadPoolExecutor(8) as pool:
+        pending = [pool.submit(burst, i) for i in range(8)]
+        with decided:
+            decided.wait_for(lambda: cloud.completions + refused >= 8, timeout=120)
+        cloud.gate.set()
+        replies = [p.result() for p in pending]
     codes = [r.status_code for r in replies]
-    assert set(codes) <= {200, 429} and 1 <= codes.count(200) <= 3, codes
+    assert sorted(codes) == [200] * 3 + [429] * 5, codes
     refusal = next(r for r in replies if r.status_code == 429).json()["error"]
     assert refusal["code"] == "insufficient_quota"
 
