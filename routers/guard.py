@@ -301,7 +301,7 @@ class GuardedRouter(EmbeddingRouter):
         bad entry changes nothing. Region names are checked against the training regions
         once the router is trained (``meta_["regions"]``)."""
         formats = _checked_floors("floors", floors, FORMATS)
-        known = self.meta_.get("regions") if hasattr(self, "meta_") else None
+        known = self.meta_.get("regions")  # None until trained or loaded
         regions = (
             self.region_floors
             if region_floors is None
