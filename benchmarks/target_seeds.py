@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from routegraph.app.bench import run_bench  # noqa: E402
@@ -50,6 +52,27 @@ def seed_row(result: dict[str, Any]) -> dict[str, Any]:
             "met_but_infeasible_zero_bound": bounds_but_zero
             and rec.get("zero_bound_feasible") is False,
         }
+    row["routers"] = {name: router_row(rec) for name, rec in result["routers"].items()}
+    return row
+
+
+PER_ROUTER = (
+    "apgr",
+    "quality_at_half_strong_cost",
+    "cost_ratio_at_95pct_strong",
+    "cost_vs_zero_at_95pct_strong",
+    "cost_ratio_at_strong_quality",
+)
+"""Each router's own test-curve figures per seed (not only the one selected): how a router's
+settings hold up by task, whatever the selection picks."""
+
+
+def router_row(rec: dict[str, Any]) -> dict[str, Any]:
+    if "error" in rec:
+        return {"error": rec["error"]}
+    row = {key: rec.get(key) for key in PER_ROUTER}
+    for target, verdict in rec.get("validated", {}).items():
+        row[f"{target}_met"] = bool(verdict.get("met"))
     return row
 
 
@@ -100,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         for t in TARGETS
     }
+    for name in rows[0]["routers"]:
+        cells = [r["routers"].get(name, {}) for r in rows]
+        figures = "  ".join(
+            f"{key} {np.nanmedian([c.get(key) or np.nan for c in cells]):.3f}" for key in PER_ROUTER
+        )
+        print(f"{name} (median over seeds): {figures}", file=sys.stderr)
     stem = Path(args.data).stem if args.data else args.dataset
     out = RESULTS / f"{args.out or f'target_seeds_{stem}_{args.split}'}.json"
     record = {"source": args.data or args.dataset, "split": args.split, "rows": rows}

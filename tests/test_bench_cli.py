@@ -96,6 +96,52 @@ def test_unknown_router_is_one_clear_error(tiny_csv, capsys):
     assert "router" in err and "no-such-router" in err and "knn" in err
 
 
+def test_two_settings_of_one_router_run_side_by_side(tiny_csv, capsys):
+    """``NAME:KEY=VALUE`` benches a variant beside the plain router; the record is keyed by
+    the spec and the settings take effect (a neighbourhood of 1 scores differently than 25)."""
+    result = run_json(capsys, "--data", str(tiny_csv), "--router", "knn", "--router", "knn:k=1")
+    assert set(result["routers"]) == {"knn", "knn:k=1"}
+    curves = [result["routers"][name]["curve"] for name in ("knn", "knn:k=1")]
+    assert curves[0] != curves[1]
+
+
+def test_router_spec_parses_json_values_with_commas():
+    from routegraph.app.bench.harness import new_router, router_spec
+
+    inner = {"name": "sw_ranking", "params": {"gamma": 20, "prior": 0.5}}
+    spec = 'guarded:inner={"name": "sw_ranking", "params": {"gamma": 20, "prior": 0.5}},k=7'
+    assert router_spec(spec, seed=3) == ("guarded", {"inner": inner, "k": 7})
+    assert router_spec("random", seed=3) == ("random", {"seed": 3})
+    assert router_spec("random:seed=9", seed=3) == ("random", {"seed": 9})
+    guarded = new_router(spec, seed=0)
+    assert guarded.inner == inner and guarded.k == 7
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("knn:", "nothing after ':'"),
+        ("knn:k", "KEY=VALUE"),
+        ("knn:kay=3", "allowed: "),
+        ("nope:k=3", "unknown router 'nope'"),
+    ],
+)
+def test_a_bad_router_spec_fails_before_any_router_is_fitted(
+    tiny_csv, capsys, monkeypatch, spec, says
+):
+    from routegraph.app.bench import harness
+
+    fitted: list[str] = []
+    real = harness.obtain_router
+    monkeypatch.setattr(
+        harness, "obtain_router", lambda name, *a: fitted.append(name) or real(name, *a)
+    )
+    assert main(["bench", "--data", str(tiny_csv), "--router", "random", "--router", spec]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "router" in err
+    assert fitted == []  # refused before the valid first router was fitted
+
+
 def two_model_dataset(n: int = 200) -> RoutingDataset:
     rng = np.random.default_rng(5)
     strong = (rng.random(n) < 0.8).astype(float)

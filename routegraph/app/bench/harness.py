@@ -244,8 +244,9 @@ def _artifact_names(router_dir: Path) -> list[str]:
 
 
 def obtain_router(name: str, train: RoutingDataset, router_dir: Path | None, seed: int):
-    """(router, source): the artifact ``router_dir/name`` if present, else a fresh fit."""
-    from routegraph.routers.registry import load_router, make_router
+    """(router, source): the artifact ``router_dir/name`` if present, else a fresh fit of the
+    :func:`router_spec` ``name``."""
+    from routegraph.routers.registry import load_router
 
     if router_dir is not None and (router_dir / name / "router.json").is_file():
         router = load_router(router_dir / name)
@@ -256,15 +257,60 @@ def obtain_router(name: str, train: RoutingDataset, router_dir: Path | None, see
                 f"dataset needs {sorted(missing)}"
             )
         return router, f"loaded {router_dir / name}"
+    return new_router(name, seed).fit(train), "trained on the train split"
+
+
+ROUTER_SPEC = "NAME or NAME:KEY=VALUE[,KEY=VALUE...] (e.g. sw_ranking:gamma=20,prior=0.5)"
+
+
+def router_spec(spec: str, seed: int) -> tuple[str, dict[str, Any]]:
+    """``"sw_ranking:gamma=20,prior=0.5"`` -> ``("sw_ranking", {"gamma": 20, "prior": 0.5})``.
+
+    Why: a router's settings are what one compares on held-out data, so ``bench`` takes a
+    variant wherever it takes a router name (results are keyed by the whole spec, so two
+    variants of one router run side by side). Values are JSON where they parse, else text; the
+    random baseline takes the run's seed unless the spec sets one."""
+    from routegraph.app.commands.options import parse_key_values
+
+    name, sep, rest = spec.partition(":")
     known = available_routers()
     if name not in known:
-        raise InvalidInputError("router", f"unknown router {name!r}", known)
-    return make_router(name, **router_params(name, seed)).fit(train), "trained on the train split"
+        raise InvalidInputError("router", f"unknown router {name!r} in {spec!r}", known)
+    if sep and not rest.strip():
+        raise InvalidInputError("router", f"{spec!r} has nothing after ':'", ROUTER_SPEC)
+    params = parse_key_values(top_level_items(rest), "router") if sep else {}
+    if name == "random":
+        params.setdefault("seed", seed)
+    return name, params
 
 
-def router_params(name: str, seed: int) -> dict[str, Any]:
-    """Constructor parameters of a router ``bench`` trains: the random baseline takes the seed."""
-    return {"seed": seed} if name == "random" else {}
+def top_level_items(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets and quotes, so a JSON value may hold
+    commas (``inner={"name": "knn", "params": {"k": 5}},fallback=prior`` is two items)."""
+    items, depth, quote, start = [], 0, "", 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote and text[i - 1] != "\\" else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return items
+
+
+def new_router(spec: str, seed: int):
+    """A fresh, untrained router from a :func:`router_spec` (bad parameters fail here, naming
+    the router's own)."""
+    from routegraph.routers.registry import make_router
+
+    name, params = router_spec(spec, seed)
+    return make_router(name, **params)
 
 
 def raw_scores(router, ds: RoutingDataset, refs: References) -> np.ndarray:
@@ -301,13 +347,12 @@ def task_chooser(
     router fitted without its task (:func:`~routegraph.app.bench.task_folds.out_of_task_scores`).
     """
     from routegraph.app.bench.task_folds import out_of_task_scores, task_resampled_setting
-    from routegraph.routers.registry import make_router
 
-    params = router_params(name, seed)
+    new_router(name, seed)  # a bad spec fails before any fold is fitted
     complete = np.isfinite(train.quality).all(axis=1) & np.isfinite(train.cost_usd).all(axis=1)
     pool_train = train.subset(np.flatnonzero(complete))
     scores = out_of_task_scores(
-        lambda: make_router(name, **params),
+        lambda: new_router(name, seed),
         pool_train,
         lambda router, ds: raw_scores(router, ds, refs),
         seed=seed,
@@ -399,6 +444,9 @@ def run_bench(
     names = list(routers or (_artifact_names(rdir) if rdir is not None else default_routers()))
     if not names:
         raise InvalidInputError("router", "no router to run", available_routers())
+    for name in names:  # every spec is checked before the first router is fitted
+        if rdir is None or not (rdir / name / "router.json").is_file():
+            new_router(name, seed)
     decision_cost = decision_costs("mean", train, test)
     val_decision_cost = decision_costs("mean", train, val) if len(val) else decision_cost
     if cost_model != "mean" and not refs.two_model:  # thresholds of two models use no cost

@@ -223,13 +223,12 @@ def run_online(
 ) -> dict[str, Any]:
     """``routegraph bench --online``: split, fit ``router`` on the training part, stream the
     test part (:func:`simulate_online`); the record says which split and router."""
-    from routegraph.app.bench.harness import bench_splits, load_bench_dataset
-    from routegraph.routers.registry import make_router
+    from routegraph.app.bench.harness import bench_splits, load_bench_dataset, new_router
 
     check_settings(window, update_every, epsilon)
     ds = load_bench_dataset(dataset, data)
     train, val, test, info = bench_splits(ds, seed=seed, mode=split)
-    fitted = make_router(router).fit(train)
+    fitted = new_router(router, seed).fit(train)
     record = simulate_online(fitted, train, val, test, window, update_every, epsilon, seed=seed)
     record.update({"dataset": ds.name, "router": router, "split": info})
     record["settings"] = {"window": window, "update_every": update_every, "epsilon": epsilon}

@@ -3,6 +3,7 @@
 Examples::
 
     routegraph bench --dataset mmlu --router random --router knn
+    routegraph bench --dataset mmlu_pro --router sw_ranking --router sw_ranking:gamma=20,prior=0.5
     routegraph bench --data my_routerbench.csv --json > run.json
     routegraph bench --dataset gsm8k --router-dir artifacts/ --plot gsm8k.png
 """
@@ -39,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         metavar="R",
         help="router to run (repeatable; default: every fast router in the registry, or every "
-        "artifact in --router-dir)",
+        "artifact in --router-dir); NAME:KEY=VALUE[,KEY=VALUE] runs it with those settings, "
+        "e.g. sw_ranking:gamma=20,prior=0.5 beside plain sw_ranking",
     )
     parser.add_argument(
         "--router-dir",
