@@ -12,6 +12,9 @@ concurrent clients with keys, budgets and threads on.
    request to ``cloud``). Added latency = gateway percentile - direct percentile, same run.
 3. Burst: ``--burst`` clients at once, each on its own thread id; then every thread is read
    back: each 200 must have left exactly one turn (nothing lost, nothing doubled).
+4. ``--sequential N``: N requests one after another through the gateway; the CPU time its
+   processes spent (user + system, from ``/proc``) per request: what one request costs on an
+   idle core, the figure that sets how many requests per second a process can serve.
 
 Writes ``benchmarks/results/gateway_overhead.json``.
 """
@@ -137,6 +140,34 @@ async def open_loop(
     }
 
 
+def group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group ``pgid`` (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ... utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def sequential_cpu(url: str, body: dict[str, Any], auth: dict[str, str], n: int, pgid: int):
+    """CPU milliseconds the gateway's processes spend per request, over ``n`` in a row."""
+    with httpx.Client(timeout=60) as client:
+        before, started = group_cpu_s(pgid), time.perf_counter()
+        for _ in range(n):
+            client.post(f"{url}/v1/chat/completions", json=body, headers=auth).raise_for_status()
+        wall = time.perf_counter() - started
+    return {
+        "requests": n,
+        "cpu_ms_per_request": round(1000 * (group_cpu_s(pgid) - before) / n, 2),
+        "wall_ms_per_request": round(1000 * wall / n, 2),
+    }
+
+
 async def burst(url: str, key: str, clients: int) -> dict[str, Any]:
     """``clients`` requests at once, one thread each; then each thread is read back."""
     headers = {"authorization": f"Bearer {key}"}
@@ -177,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--upstream-delay", type=float, default=0.0, help="seconds the stub waits per answer"
     )
+    parser.add_argument(
+        "--sequential", type=int, default=0, help="also N requests in a row: CPU per request"
+    )
     parser.add_argument("--out", default="gateway_overhead", help="results/<out>.json")
     args = parser.parse_args(argv)
     stub, stub_url = start_stub(args.upstream_delay)
@@ -195,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         added = {f"added_p{q}_ms": round(through[f"p{q}_ms"] - direct[f"p{q}_ms"], 2)
                  for q in (50, 95, 99)}  # fmt: skip
         crowd = asyncio.run(burst(url, key, args.burst))
+        sequential = (
+            sequential_cpu(url, warm, auth, args.sequential, gateway.pid)
+            if args.sequential
+            else None
+        )
     finally:
         for process in (gateway, stub):
             os.killpg(process.pid, signal.SIGTERM)
@@ -210,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "gateway": through,
         **added,
         "burst": crowd,
+        "sequential": sequential,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -441,7 +441,7 @@ class _Exploding:
     def copy(self, update: dict[str, Any]) -> Any:
         return self
 
-    async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("disk on fire")
 
 

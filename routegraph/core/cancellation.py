@@ -10,10 +10,13 @@ away; the local model checks it before it starts and between tokens, and gives u
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 from routegraph.core.errors import RouteGraphError
 
@@ -46,3 +49,26 @@ def cancel_scope() -> Iterator[threading.Event]:
         yield event
     finally:
         CANCEL_EVENT.reset(token)
+
+
+T = TypeVar("T")
+
+
+async def run_in_worker(work: Callable[[], T]) -> T:
+    """``work()`` on the loop's default executor, in this context (it sees the run's cancel
+    event). If the caller is cancelled, the event is set and this waits for ``work`` to stop
+    before re-raising: a thread cannot be killed, and what it would still write (a checkpoint,
+    an outcome record) must land before the caller cleans up (gives back a thread lease), not
+    after. ``work`` must look at :func:`cancelled` often enough for that wait to be short."""
+    context = contextvars.copy_context()
+    event = CANCEL_EVENT.get()
+    if event is None:  # no scope around the caller: the work gets its own event to stop by
+        event = threading.Event()
+        context.run(CANCEL_EVENT.set, event)
+    future = asyncio.get_running_loop().run_in_executor(None, context.run, work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        event.set()
+        await asyncio.wait([future])
+        raise

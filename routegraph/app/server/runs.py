@@ -23,6 +23,7 @@ from routegraph.app.server.chat_request import ChatRequest
 from routegraph.app.server.errors import ApiError
 from routegraph.app.server.policy import RequestPolicy
 from routegraph.app.server.thread_points import new_messages, thread_point
+from routegraph.core.cancellation import raise_if_cancelled, run_in_worker
 from routegraph.core.catalog import Catalog
 from routegraph.core.context import RouteContext, context_from_dict
 from routegraph.core.errors import InvalidInputError
@@ -133,10 +134,17 @@ class GraphRunner:
             raise api_error_for(exc, request) from None
 
     async def answer(self, request: ChatRequest) -> AIMessage:
-        """Run the graph to the end; its final message carries the answer and the trace."""
+        """Run the graph to the end; its final message carries the answer and the trace.
+
+        The whole run is one synchronous graph run on one worker thread, not ``ainvoke``: the
+        nodes are synchronous, and ``ainvoke`` hops to a worker thread and back for each of
+        them (about 2 ms of a request's 10 ms of CPU against an instant upstream,
+        BENCHMARKS.md "Serving a team"). Cancellation stops it between steps."""
         graph, config, context, messages = await self._plan(request)
         try:
-            state = await graph.ainvoke({"messages": messages}, config, context=context)
+            state = await run_in_worker(
+                lambda: final_state(graph, {"messages": messages}, config, context)
+            )
         except InvalidInputError as exc:
             raise api_error_for(exc, request) from None
         message = state["messages"][-1]
@@ -177,6 +185,22 @@ class GraphRunner:
             "history": list(point.values.get("history", [])),
             "interrupted": point.interrupted,
         }
+
+
+def final_state(
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    inputs: dict[str, Any],
+    config: RunnableConfig,
+    context: RouteContext,
+) -> dict[str, Any]:
+    """What ``graph.invoke`` returns, raising :class:`RunCancelledError` between steps once the
+    run is cancelled (as a cancelled ``ainvoke`` stops at its next step: the steps already
+    done stay in the thread's checkpoints, nothing after them runs)."""
+    last: dict[str, Any] = {}
+    for values in graph.stream(inputs, config, context=context, stream_mode="values"):
+        raise_if_cancelled()
+        last = values
+    return last
 
 
 def api_error_for(exc: InvalidInputError, request: ChatRequest) -> ApiError:
