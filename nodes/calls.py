@@ -160,9 +160,12 @@ def invoke_with_retries(
     key: str,
     retries: int,
     result: CallResult,
+    deterministic: bool = False,
 ) -> Any | None:
     """The reply of ``runnable`` on ``prompt``, retrying transient faults; None when it failed
-    (each failed try recorded in ``result`` and on the health board)."""
+    (each failed try recorded in ``result`` and on the health board). A ``deterministic`` model
+    (the embedded one at temperature 0) would give the same malformed reply again: that fault
+    is not retried (each try of a forced tool call took about 10 s for nothing)."""
     for attempt in range(1, retries + 2):
         try:
             reply = runnable.invoke(prompt)
@@ -172,7 +175,11 @@ def invoke_with_retries(
             fault = classify(exc)
             result.record(name, fault, attempt)
             wait = backoff_s(attempt, fault)
-            will_retry = fault.retryable and attempt <= retries and wait <= MAX_RETRY_AFTER_S
+            same_again = deterministic and fault.kind == "malformed"
+            will_retry = (
+                fault.retryable and not same_again and attempt <= retries
+                and wait <= MAX_RETRY_AFTER_S
+            )  # fmt: skip
             HEALTH.failure(key, fault, waited=will_retry)
             if not will_retry:
                 return None
@@ -252,7 +259,10 @@ def _try_option(
     runnable, why_no_tools = with_tools(option.chat, tools, tool_choice)
     if ctx.stop:
         runnable = runnable.bind(stop=list(ctx.stop))
-    reply = invoke_with_retries(runnable, prompt, spec.name, key, ctx.call_retries, result)
+    deterministic = spec.provider == "llamacpp" and ctx.temperature == 0
+    reply = invoke_with_retries(
+        runnable, prompt, spec.name, key, ctx.call_retries, result, deterministic
+    )
     if reply is None:
         return False
     if forces_a_tool(tools, tool_choice) and not getattr(reply, "tool_calls", None):

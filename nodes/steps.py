@@ -147,6 +147,13 @@ def make_generate_node(kit: Toolkit) -> Node:
     return generate
 
 
+def stopped_at_max_tokens(reply: AIMessage) -> bool:
+    """Whether a reply was cut off by its token limit: OpenAI-compatible servers and llama.cpp
+    say ``finish_reason`` ``length``, Ollama ``done_reason`` ``length``."""
+    meta = reply.response_metadata
+    return "length" in (meta.get("finish_reason"), meta.get("done_reason"))
+
+
 def answered_attempt(step: int, name: str, call: CallResult) -> Attempt:
     """The attempt record of a call that returned a reply (``call.ok``)."""
     assert call.spec is not None and call.reply is not None
@@ -166,6 +173,8 @@ def answered_attempt(step: int, name: str, call: CallResult) -> Attempt:
     }
     if call.reply.tool_calls:
         attempt["tool_calls"] = [dict(tc) for tc in call.reply.tool_calls]
+    if stopped_at_max_tokens(call.reply):
+        attempt["truncated"] = True
     if call.notes:
         attempt["note"] = "; ".join(call.notes)
     if call.spec.name != name:
@@ -468,6 +477,8 @@ def make_finalize_node(
             response_metadata={
                 "routegraph": metadata,
                 "model_name": metadata["served_by"] or metadata["chosen_model"],
+                # what OpenAI clients read to tell a cut-off answer from a finished one
+                "finish_reason": "length" if chosen and chosen.get("truncated") else "stop",
             },
         )
         emit({"event": "final", **metadata})

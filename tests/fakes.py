@@ -21,6 +21,8 @@ class ScriptedChatModel(BaseChatModel):
     input_tokens: int = 100
     output_tokens: int = 50
     calls: int = 0
+    metadata: dict[str, Any] = {}
+    """Extra response metadata of every reply (e.g. ``finish_reason``)."""
 
     @property
     def _llm_type(self) -> str:
@@ -35,7 +37,9 @@ class ScriptedChatModel(BaseChatModel):
     ) -> ChatResult:
         answer = self.answers[min(self.calls, len(self.answers) - 1)]
         self.calls += 1
-        return chat_result(answer, self.input_tokens, self.output_tokens, {"source": "live"})
+        return chat_result(
+            answer, self.input_tokens, self.output_tokens, {"source": "live", **self.metadata}
+        )
 
 
 class FailingChatModel(BaseChatModel):

@@ -47,8 +47,10 @@ def test_chat_resumes_a_thread_after_a_restart(tmp_path: Path, smollm2_gguf: Pat
     assert "routegraph chat --thread trip" in first.stdout  # how to resume
 
     # A new process: no --graph (the thread's graph is reused), only the follow-up question.
-    second = chat(db, "--thread", "trip", *SETTINGS, text="And of Italy?\n/good right\n/quit\n")
+    second = chat(db, "--thread", "trip", *SETTINGS,
+                  text="And of Italy?\n/bogus\n/good right\n/quit\n")  # fmt: skip
     assert second.returncode == 0, second.stderr
+    assert "unknown command /bogus" in second.stdout  # not sent as a turn (history below)
     assert "noted: turn 2 rated 1" in second.stdout
     assert "resuming (1 earlier turns) · graph hybrid" in second.stdout
     assert "rome" in second.stdout.lower().split("and of italy?")[1]

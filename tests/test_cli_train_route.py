@@ -125,6 +125,18 @@ def test_every_option_has_help(capsys):
                 pytest.fail(f"option without help: {line}")
 
 
+def test_no_help_text_shows_a_doubled_percent_sign(capsys):
+    """argparse %-formats option help but not a description: '%%' there prints as '%%'."""
+    from routegraph.app.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for command in commands:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "%%" not in capsys.readouterr().out, command
+    assert "95% of" in commands["bench"].format_help()
+
+
 def test_routellm_router_names_work_and_help_lists_both_spellings(capsys, monkeypatch):
     from routegraph.routers.registry import ROUTERS, make_router
 
@@ -166,3 +178,26 @@ def test_shipped_routers_load_and_route(capsys):
     assert len(specialist.models_) == 9
     scores = specialist.score("Compute the integral of x^2 from 0 to 3.\nA. 9\nB. 6")
     assert set(scores) == set(specialist.models_)
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(tmp_path):
+    """``routegraph route ... --json | head``: the reader closing the pipe ends the command
+    quietly with 141 (a shell's code for SIGPIPE), not with a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    from tests.conftest import OFFLINE_ENV, PROJECT_ROOT
+
+    env = {**__import__("os").environ, **OFFLINE_ENV}
+    script = (
+        "import os, sys\n"
+        "r, w = os.pipe()\n"
+        "os.close(r)\n"  # the reader is already gone
+        "os.dup2(w, 1)\n"
+        "from routegraph.app.cli import main\n"
+        "sys.exit(main(['route', 'What is 2+2?', '--json']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, cwd=PROJECT_ROOT, timeout=120)  # fmt: skip
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -203,6 +204,11 @@ def test_learn_and_promote_commands_on_the_sqlite_log(tmp_path: Path, capsys: An
     assert "promoted v0001" in capsys.readouterr().out
     assert main(["promote", str(out), "--list"]) == 0
     assert "* v0001  learned from 40 records" in capsys.readouterr().out
+    shutil.copytree(out / "v0001", out / "v0002")  # a version made by hand (train, copy)
+    (out / "v0002" / "learn_report.json").unlink()
+    assert main(["promote", str(out), "--list"]) == 0
+    assert "v0002  trained or copied here" in capsys.readouterr().out
+    shutil.rmtree(out / "v0002")
     assert main(["learn", "--db", str(db), "--min-records", "100", "--out", str(out)]) == 2
     assert "at least 100 (--min-records)" in capsys.readouterr().err
     assert versions(out) == ["v0001"]  # a refused run writes nothing

@@ -59,6 +59,9 @@ def load(path: Path) -> Any:
          'fallback = "nowhere"\n', "models.x.fallback", "'nowhere' is not in the catalog"),
         ('[models.x]\nprovider = "openai"\nmodel = "m"\ninput_price = 1\noutput_price = 1\n'
          'api_base = "http://x"\n', "models.x.api_base", "is not a model field"),
+        ('[models.x]\nprovider = "openai"\nmodel = "m"\ninput_price = 1\noutput_price = 1\n'
+         'api_key = "sk-123"\n', "models.x.api_key",
+         "never written in the file; allowed: api_key_env"),
         ('[models.x]\nprovider = "openai"\nmodel = "my-own-finetune"\n', "models.x.input_price",
          "genai-prices"),
         ('[models.x]\nprovider = "openai"\nmodel = "m"\ninput_price = 1\noutput_price = 1\n'

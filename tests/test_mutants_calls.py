@@ -9,6 +9,7 @@ Models are fakes (branch logic only); every expected value is worked out by hand
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -140,6 +141,23 @@ def test_retries_try_once_more_than_call_retries_and_wait_the_backoff(
     short = Flaky(answers=["ok"], failures=2, error=ConnectionError("refused"))
     assert invoke_with_retries(short, QUESTION, "m", "k2", 1, CallResult("m")) is None
     assert short.calls == 2 and clean_board == [0.5]
+
+
+def test_a_deterministic_model_is_not_asked_again_for_a_malformed_reply(
+    clean_board: list[float],
+) -> None:
+    """At temperature 0 the embedded model repeats its broken tool-call JSON: no retry; a
+    malformed reply of any other model is still retried (a server may have cut it)."""
+    broken = json.JSONDecodeError("Invalid control character", '{"a": "b', 8)
+    same = Flaky(answers=["ok"], failures=1, error=broken)
+    result = CallResult(requested="m")
+    assert invoke_with_retries(same, QUESTION, "m", "k6", 2, result, deterministic=True) is None
+    assert same.calls == 1 and result.fault_kinds == ["malformed"] and clean_board == []
+    other = Flaky(answers=["ok"], failures=1, error=broken)
+    assert invoke_with_retries(other, QUESTION, "m", "k7", 2, CallResult("m")) is not None
+    assert other.calls == 2
+    refused = Flaky(answers=["ok"], failures=1, error=ConnectionError("refused"))
+    assert invoke_with_retries(refused, QUESTION, "m", "k8", 2, CallResult("m"), True) is not None
 
 
 def test_a_fault_that_is_not_transient_is_not_retried(clean_board: list[float]) -> None:

@@ -39,13 +39,19 @@ LOOKUP = {
 }
 
 
-def factory(small_confidence: float = 0.9, tool_model: ToolCallingChatModel | None = None) -> Any:
+def factory(
+    small_confidence: float = 0.9,
+    tool_model: ToolCallingChatModel | None = None,
+    large_metadata: dict[str, Any] | None = None,
+) -> Any:
     """Graphs on fake models: 'small' answers '4' (confidence as given), 'large' '4!'."""
 
     def build(graph_id: str) -> Any:
         models: dict[str, Any] = {
             "small": tool_model or RecordingChatModel(answers=["4"]),
-            "large": ScriptedChatModel(answers=["4!"], input_tokens=300, output_tokens=20),
+            "large": ScriptedChatModel(
+                answers=["4!"], input_tokens=300, output_tokens=20, metadata=large_metadata or {}
+            ),
         }
         overrides: dict[str, Any] = {
             "catalog": CATALOG,
@@ -157,6 +163,25 @@ def test_stream_ends_with_the_trace_then_a_usage_chunk(make_client: Any) -> None
     assert finish[0].model_extra["routegraph"]["chosen_model"] == "large"
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 100 + 50 + 300 + 20
+
+
+def test_an_answer_cut_off_at_max_tokens_finishes_with_length(make_client: Any) -> None:
+    """OpenAI clients read ``finish_reason`` to tell a cut-off answer from a finished one: the
+    chosen model's ``length`` comes through, plain and streamed; the draft's does not count."""
+    client = make_client(small_confidence=0.2, large_metadata={"finish_reason": "length"})
+    assert ask(client).parse().choices[0].finish_reason == "length"
+    stream = client.chat.completions.create(
+        model="routegraph-cascade",
+        messages=QUESTION,  # type: ignore[arg-type]
+        stream=True,
+        extra_body={"routegraph": SETTINGS},
+    )
+    finish = [
+        c.choices[0].finish_reason for c in stream if c.choices and c.choices[0].finish_reason
+    ]
+    assert finish == ["length"]
+    confident = make_client(small_confidence=0.9, large_metadata={"finish_reason": "length"})
+    assert ask(confident).parse().choices[0].finish_reason == "stop"  # small answered in full
 
 
 def test_stream_without_include_usage_has_no_usage_chunk(make_client: Any) -> None:

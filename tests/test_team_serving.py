@@ -149,7 +149,14 @@ def test_keys_file_keeps_hashes_only_and_the_cli_shows_no_key(
     assert cli(["keys", "--file", str(path), "revoke", "key-nope"]) == 2
     assert "KEY_ID" in capsys.readouterr().err
     assert cli(["keys", "--file", str(path), "create", "x", "--limit", "speed=3"]) == 2
-    assert "allowed: budget_usd, max_rounds" in capsys.readouterr().err
+    assert "allowed: budget_usd, call_timeout_s, max_input_tokens" in capsys.readouterr().err
+    # a key naming a graph or model that does not exist could never be used: refused, not kept
+    before = path.read_text()
+    assert cli(["keys", "--file", str(path), "create", "x", "--graphs", "simple,nosuch"]) == 2
+    assert "--graphs: unknown graph(s) ['nosuch']; allowed: cascade" in capsys.readouterr().err
+    assert cli(["keys", "--file", str(path), "create", "x", "--models", "nosuchmodel"]) == 2
+    assert "--models: unknown model 'nosuchmodel'" in capsys.readouterr().err
+    assert path.read_text() == before
 
 
 def test_without_a_valid_key_every_v1_route_is_401_in_openai_shape(
@@ -261,6 +268,32 @@ def test_a_thread_belongs_to_the_key_that_made_it(tmp_path: Path) -> None:
         assert post(http, key_b, thread_id="t1").json()["routegraph"]["turn"] == 1
         mine = http.get("/v1/threads/t1", headers={"authorization": f"Bearer {key_a}"}).json()
         assert len(mine["history"]) == 1
+
+
+def test_a_key_rates_only_its_own_answers(tmp_path: Path) -> None:
+    """Feedback trains the router (``routegraph learn``): another key's answer, named by its
+    completion id, is a 404 like an unknown id (ids cannot be probed), and its score stays."""
+    path = tmp_path / "keys.json"
+    key_a, _ = create_key(path, "a")
+    key_b, _ = create_key(path, "b")
+    admin, _ = create_key(path, "ops", admin=True)
+    db = str(tmp_path / "threads.sqlite")
+    with TestClient(app_with(tmp_path, KeyRing(path), db=db)) as http:
+        answer_id = post(http, key_a).json()["id"]
+
+        def rate(key: str, score: float) -> Any:
+            return http.post("/v1/feedback", json={"id": answer_id, "score": score},
+                             headers={"authorization": f"Bearer {key}"})  # fmt: skip
+
+        assert rate(key_a, 1.0).status_code == 200
+        refused = rate(key_b, 0.0)
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["error"]["code"] == "outcome_not_found"
+        unknown = http.post("/v1/feedback", json={"id": "chatcmpl-nosuch", "score": 0.0},
+                            headers={"authorization": f"Bearer {key_b}"})  # fmt: skip
+        assert unknown.status_code == 404
+        assert rate(admin, 0.5).json()["feedback"]["score"] == 0.5  # operators may correct
+        assert rate(key_a, 0.75).json()["feedback"]["score"] == 0.75
 
 
 # -- one turn at a time, budgets, rates ---------------------------------------------------------
@@ -674,6 +707,33 @@ def test_unnamed_settings_are_capped_at_the_ceiling_never_raised_to_it() -> None
     assert policy.apply({}, {}, "simple", high)["max_tokens"] == 256  # the default, kept
     assert policy.apply({"max_tokens": 32}, {}, "simple", low)["max_tokens"] == 32
     assert policy.apply({}, {}, "simple", None)["budget_usd"] == 1.0  # default under $5
+
+
+def test_every_documented_ceiling_can_be_set_per_key() -> None:
+    """The README's ceilings can all be lowered per key (``keys create --limit``)."""
+    from routegraph.app.server.errors import ApiError
+    from routegraph.app.server.keys import LIMIT_FIELDS
+    from routegraph.app.server.policy import SERVER_LIMITS, RequestPolicy
+
+    assert set(LIMIT_FIELDS) == set(SERVER_LIMITS)
+    key = ApiKey(id="k-low", name="low", hash="0" * 64,
+                 limits={"max_input_tokens": 500, "call_timeout_s": 5.0})  # fmt: skip
+    applied = RequestPolicy().apply({}, {}, "simple", key)
+    assert (applied["max_input_tokens"], applied["call_timeout_s"]) == (500, 5.0)
+    with pytest.raises(ApiError) as refused:
+        RequestPolicy().apply({"call_timeout_s": 60}, {}, "simple", key)
+    assert refused.value.status == 400 and "for key k-low" in str(refused.value)
+
+
+def test_an_unknown_setting_lists_only_what_a_request_may_set() -> None:
+    from routegraph.app.server.errors import ApiError
+    from routegraph.app.server.policy import SERVER_ONLY, RequestPolicy
+
+    with pytest.raises(ApiError) as refused:
+        RequestPolicy().apply({"temprature": 0.5}, {}, "simple", None)
+    message = str(refused.value)
+    assert "unknown setting(s) ['temprature']" in message and "temperature" in message
+    assert not any(name in message for name in SERVER_ONLY)
 
 
 def test_a_request_may_make_the_outcome_log_more_private_only() -> None:

@@ -10,6 +10,7 @@ process serves many clients; the outcome log (one record per routed request, fee
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -103,10 +104,32 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
             await connection.execute(f"PRAGMA synchronous = {synchronous}")
         saver, store = AsyncSqliteSaver(conn), AsyncSqliteStore(store_conn)
         ledger = sqlite_ledger(conn)
-        await saver.setup()
-        await store.setup()
-        await ledger.setup()
+        async with setup_lock(path):
+            await saver.setup()
+            await store.setup()
+            await ledger.setup()
         yield Persistence(saver, store, ledger)
+
+
+@asynccontextmanager
+async def setup_lock(path: Path) -> AsyncIterator[None]:
+    """Hold an exclusive lock on ``<db>.setup.lock`` while the tables are created or migrated.
+
+    Why: the workers of ``serve --workers N`` open a new file at the same moment, and two
+    processes running the store's migrations together failed one of them ("duplicate column
+    name"); uvicorn then stopped the whole server mid-traffic. Where ``fcntl`` is missing
+    (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not a POSIX system
+        yield
+        return
+    with open(path.with_name(path.name + ".setup.lock"), "a") as handle:
+        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 SYNCHRONOUS_VARIABLE = "ROUTEGRAPH_SQLITE_SYNCHRONOUS"

@@ -71,4 +71,6 @@ async def run_in_worker(work: Callable[[], T]) -> T:
     except asyncio.CancelledError:
         event.set()
         await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()  # how it stopped (RunCancelledError, mostly) is of no use now
         raise

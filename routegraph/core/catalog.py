@@ -128,6 +128,12 @@ def parse_entry(
     if not isinstance(entry, dict):
         raise InvalidInputError(where, "is not a table")
     unknown = sorted(set(entry) - ENTRY_FIELDS)
+    if "api_key" in unknown:  # a secret in a file that gets committed and shared
+        raise InvalidInputError(
+            f"{where}.api_key",
+            "keys are never written in the file",
+            "api_key_env = NAME of the environment variable holding the key",
+        )
     if unknown:
         raise InvalidInputError(f"{where}.{unknown[0]}", "is not a model field", ENTRY_FIELDS)
     fields_: dict[str, Any] = dict(base.__dict__) if base else {"name": name}

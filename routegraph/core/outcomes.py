@@ -90,9 +90,15 @@ def _rating(
     )
 
 
-def _rated(rating: _Rating, items: Sequence[Item | None]) -> dict[str, Any]:
-    """The found record with its new feedback, else OutcomeNotFoundError."""
+def _rated(
+    rating: _Rating, items: Sequence[Item | None], owner: str | None = None
+) -> dict[str, Any]:
+    """The found record with its new feedback, else OutcomeNotFoundError. With ``owner`` (an
+    API key's id) a record another key's request left is not found either: a key rates only
+    its own answers (the same 404 as an unknown id, so ids of other keys cannot be probed)."""
     if not items or items[0] is None:
+        raise OutcomeNotFoundError(rating.missing)
+    if owner is not None and items[0].value.get("key") != owner:
         raise OutcomeNotFoundError(rating.missing)
     record = dict(items[0].value)
     record["feedback"] = rating.feedback
@@ -130,13 +136,17 @@ async def arecord_feedback(
     thread_id: str | None = None,
     turn: int | None = None,
     source: str = "api",
+    owner: str | None = None,
 ) -> dict[str, Any]:
-    """:func:`record_feedback` for async stores and servers."""
+    """:func:`record_feedback` for async stores and servers; with ``owner`` only the outcomes
+    of that API key's own requests can be rated."""
     rating = _rating(outcome_id, thread_id, turn, score, comment, source)
+    found: Sequence[Item | None]
     if rating.where is None:
-        record = _rated(rating, [await store.aget(NAMESPACE, rating.key)])
+        found = [await store.aget(NAMESPACE, rating.key)]
     else:
-        record = _rated(rating, await store.asearch(NAMESPACE, filter=rating.where, limit=1))
+        found = await store.asearch(NAMESPACE, filter=rating.where, limit=1)
+    record = _rated(rating, found, owner)
     await store.aput(NAMESPACE, record["id"], record, index=False)
     return record
 

@@ -54,9 +54,11 @@ class Attempt(TypedDict, total=False):
     """What the evaluator's own model calls cost (self_eval, self_consistency); in the run's
     ``cost_usd``, not in this attempt's ``cost_usd``."""
     tool_calls: list[dict[str, Any]]
+    """The tool calls the model asked for (OpenAI / LangChain shape); absent when none."""
     explored: bool
     """An exploratory call (the ``explore`` setting): logged for learning, never the answer."""
-    """The tool calls the model asked for (OpenAI / LangChain shape); absent when none."""
+    truncated: bool
+    """The model stopped at its ``max_tokens`` (finish reason ``length``); absent otherwise."""
 
 
 class RoutingDecision(TypedDict, total=False):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -33,6 +34,9 @@ from routegraph.graphs.registry import GRAPH_IDS, build_graph
 DEFAULT_GRAPH = "hybrid"
 QUIT = ("/quit", "/exit")
 FEEDBACK = {"/good": 1.0, "/bad": 0.0}
+COMMANDS = ("/history", "/good [comment]", "/bad [comment]", "/quit")
+COMMAND_LIKE = re.compile(r"^/[A-Za-z]+(\s|$)")
+"""A line whose first word is a slash and letters is a command (a path like /etc/hosts is not)."""
 """Chat commands that rate the newest answer (an optional comment may follow)."""
 
 
@@ -128,6 +132,10 @@ async def chat(args: argparse.Namespace, db: str, context: dict[str, Any]) -> in
             if verdict is not None:
                 values = await thread_values(saver, config)
                 await give_feedback(console, kept.store, thread, values, text, verdict)
+                continue
+            if COMMAND_LIKE.match(text):  # a mistyped command must not become a paid turn
+                word = text.split(maxsplit=1)[0]
+                console.print(f"[red]unknown command {word}[/red]; commands: {', '.join(COMMANDS)}")
                 continue
             inputs: dict[str, Any] = {"messages": [HumanMessage(text)]}
             if getattr(args, "document_text", None):

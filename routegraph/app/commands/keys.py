@@ -92,16 +92,33 @@ def _names(raw: str | None, option: str) -> list[str] | None:
     return names
 
 
+def check_rights(graphs: list[str] | None, models: list[str] | None) -> None:
+    """A key naming a graph or model that does not exist could never be used: refuse it now,
+    naming the allowed values (models: the catalog ``serve`` reads, with the user's config)."""
+    from routegraph.core.catalog import load_catalog
+    from routegraph.graphs.registry import GRAPH_IDS
+
+    unknown = sorted(set(graphs or ()) - set(GRAPH_IDS))
+    if unknown:
+        raise InvalidInputError("--graphs", f"unknown graph(s) {unknown}", GRAPH_IDS)
+    if models:
+        catalog = load_catalog()
+        for name in models:
+            catalog.get(name, field="--models")
+
+
 def run_create(args: argparse.Namespace) -> int:
     limits = parse_key_values(args.limit, "--limit")
     for name, value in limits.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidInputError(f"--limit {name}", f"{value!r} is not a number", "a number")
+    graphs, models = _names(args.graphs, "--graphs"), _names(args.models, "--models")
+    check_rights(graphs, models)
     secret, entry = create_key(
         keys_file(args),
         args.name,
-        graphs=_names(args.graphs, "--graphs"),
-        models=_names(args.models, "--models"),
+        graphs=graphs,
+        models=models,
         limits=limits,
         budget_usd=args.budget_usd,
         requests_per_minute=args.rpm,

@@ -209,10 +209,12 @@ def run_promote(args: argparse.Namespace) -> int:
 
 
 def _version_note(path: Path) -> str:
-    """What made a version: learned from the log, or a model profiled into it."""
+    """What made a version: learned from the log, a model profiled into it, or neither (a
+    router trained or copied there)."""
     learned, profiled = path / "learn_report.json", path / "profile_report.json"
     if profiled.is_file():
         report = json.loads(profiled.read_text())
         return f"profiled {report.get('model')} on {report.get('probe_prompts')} probe prompts"
-    records = json.loads(learned.read_text()).get("records", "?") if learned.is_file() else "?"
-    return f"learned from {records} records"
+    if learned.is_file():
+        return f"learned from {json.loads(learned.read_text()).get('records', '?')} records"
+    return "trained or copied here (no learn or profile report)"

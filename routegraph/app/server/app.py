@@ -398,7 +398,8 @@ def create_app(
                     "postgresql:// URL) to take feedback.",
                     None,
                 )
-            record = await apply_feedback(runner.store, body)
+            owner = None if key is None or key.admin else key.id
+            record = await apply_feedback(runner.store, body, owner)
         except ApiError as exc:
             return error_response(exc)
         return JSONResponse(

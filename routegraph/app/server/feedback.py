@@ -18,8 +18,9 @@ from routegraph.core.outcomes import OutcomeNotFoundError, arecord_feedback
 FIELDS = ("id", "thread_id", "turn", "score", "comment")
 
 
-async def apply_feedback(store: BaseStore, body: Any) -> dict[str, Any]:
-    """Validate ``body`` and record it; ApiError 400 (bad field) or 404 (unknown outcome)."""
+async def apply_feedback(store: BaseStore, body: Any, owner: str | None = None) -> dict[str, Any]:
+    """Validate ``body`` and record it; ApiError 400 (bad field) or 404 (unknown outcome, or
+    one another key's request left when ``owner`` names the caller's key)."""
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object.", None)
     unknown = sorted(set(body) - set(FIELDS))
@@ -42,6 +43,7 @@ async def apply_feedback(store: BaseStore, body: Any) -> dict[str, Any]:
             thread_id=thread_id,
             turn=body.get("turn"),
             source="api",
+            owner=owner,
         )
     except InvalidInputError as exc:
         raise ApiError(400, str(exc), exc.field) from None

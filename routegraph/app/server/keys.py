@@ -34,7 +34,16 @@ KEYS_FILE_VARIABLE = "ROUTEGRAPH_KEYS_FILE"
 KEY_PREFIX = "rg-"
 RELOAD_EVERY_S = 1.0
 """How often a server looks whether its keys file changed (a revocation applies within it)."""
-LIMIT_FIELDS = ("max_tokens", "samples", "max_steps", "budget_usd", "max_rounds", "max_subtasks")
+LIMIT_FIELDS = (
+    "max_tokens",
+    "samples",
+    "max_steps",
+    "budget_usd",
+    "max_rounds",
+    "max_subtasks",
+    "max_input_tokens",
+    "call_timeout_s",
+)
 """Per-request settings a key may be given a ceiling for (a request may go lower, never higher)."""
 
 

@@ -25,6 +25,7 @@ from routegraph.app.server.errors import ApiError
 from routegraph.app.server.keys import ApiKey
 from routegraph.core.catalog import Catalog, load_catalog
 from routegraph.core.context import LOG_MODES, ROUTERS, RouteContext
+from routegraph.core.errors import InvalidInputError
 from routegraph.core.models import ModelResolver
 
 SERVER_ONLY = ("catalog_path", "explore", "call_retries")
@@ -69,6 +70,14 @@ class RequestPolicy:
         self, context: dict[str, Any], params: dict[str, str], graph_id: str, key: ApiKey | None
     ) -> dict[str, Any]:
         """The request's settings over the operator's, checked; raises :class:`ApiError`."""
+        unknown = sorted(set(context) - set(DEFAULTS))
+        if unknown:  # named here so the allowed list leaves out what only the operator sets
+            allowed = sorted(set(DEFAULTS) - set(SERVER_ONLY))
+            raise ApiError(
+                400,
+                str(InvalidInputError("context", f"unknown setting(s) {unknown}", allowed)),
+                "routegraph",
+            )
         for name in SERVER_ONLY:
             if name in context:
                 raise ApiError(
