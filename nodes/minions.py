@@ -97,13 +97,15 @@ def make_decompose_node(kit: Toolkit) -> Any:
         )
         jobs = parse_jobs(call.reply.text, ctx.max_subtasks) if call.reply else []
         notes = []
+        instead = "split the document into chunks" if document else "asked the question itself"
         if not call.ok:
             notes.append(
                 f"strong model {ctx.strong_model} unavailable for decomposition "
-                f"({call.why_unavailable()}); split the document into chunks instead"
+                f"({call.why_unavailable()}); {instead} instead"
             )
         elif not jobs:
-            notes.append("the strong model's decomposition was not a JSON list; used chunks")
+            used = "used chunks" if document else "asked the question itself"
+            notes.append(f"the strong model's decomposition was not a JSON list; {used}")
         chunks = chunk_document(document, ctx.max_subtasks) if document else []
         if chunks:
             tasks = [

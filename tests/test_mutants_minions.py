@@ -149,6 +149,17 @@ def test_a_later_round_tells_the_strong_model_what_the_last_round_answered() -> 
     assert [s.arg["task"] for s in command.goto] == ["q?"]  # no jobs, no document: the query
     assert command.update["round"] == 2 and command.goto[0].arg["round"] == 2
     assert command.update["decisions"][0]["step"] == 3
+    assert command.update["notes"] == [  # no document to chunk: the workers get the question
+        "the strong model's decomposition was not a JSON list; asked the question itself"
+    ]
+
+
+def test_a_decomposition_that_is_not_a_list_falls_back_to_the_documents_chunks() -> None:
+    state: Any = {"messages": [HumanMessage("q?")], "document": DOCUMENT}
+    command = make_decompose_node(_kit(Recording(answers=["no list"])))(
+        state, _runtime(max_subtasks=2)
+    )
+    assert len(command.goto) == 2  # one job per chunk
     assert command.update["notes"] == [
         "the strong model's decomposition was not a JSON list; used chunks"
     ]
@@ -168,6 +179,12 @@ def test_an_unreachable_strong_model_splits_the_document_into_chunks() -> None:
     assert note.startswith("strong model large unavailable for decomposition (")
     assert note.endswith("); split the document into chunks instead")
     assert "cost_usd" not in command.update and "remote_tokens" not in command.update
+    no_document: Any = {"messages": [HumanMessage("q?")]}
+    command = make_decompose_node(_kit(FailingChatModel()))(
+        no_document, _runtime(max_subtasks=2, call_retries=0)
+    )
+    assert [s.arg["task"] for s in command.goto] == ["q?"]
+    assert command.update["notes"][0].endswith("); asked the question itself instead")
 
 
 # --- a worker --------------------------------------------------------------------------------
