@@ -158,6 +158,18 @@ def test_invoke_returns_the_accepted_answer_with_usage_summed_over_attempts() ->
     assert reply.response_metadata["model_name"] == "large"
 
 
+def test_an_argument_the_model_does_not_take_is_named_in_a_warning() -> None:
+    """LangChain models drop unknown arguments; a misspelt ``settings=`` for ``context=`` would
+    silently run the defaults, so the warning names it and the arguments there are."""
+    with pytest.warns(UserWarning, match=r"ignores \['settings'\].*'context'"):
+        RoutedChatModel(graph="simple", settings={"max_tokens": 5})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        routed()  # known arguments only: no warning
+
+
 def test_context_may_be_a_route_context() -> None:
     from routegraph.core.context import RouteContext
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
@@ -132,6 +133,14 @@ class RoutedChatModel(BaseChatModel):
     _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def __init__(self, **data: Any) -> None:
+        ignored = sorted(set(data) - set(type(self).model_fields))
+        if ignored:  # dropped, as by every LangChain model; a typo must not pass unseen
+            warnings.warn(
+                f"RoutedChatModel ignores {ignored}; its arguments are "
+                f"{sorted(type(self).model_fields)} (run settings go in context={{...}})",
+                UserWarning,
+                stacklevel=2,
+            )
         super().__init__(**data)
         self._compile()  # outside pydantic validation, so errors keep their own type
 
