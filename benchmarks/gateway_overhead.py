@@ -45,9 +45,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 STUB = """
 import asyncio, socket, sys, uvicorn
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
-from tests.fault_server import completion_body
+from tests.fault_server import completion_body, stream_chunks
 
 DELAY_S = float(sys.argv[1])
 
@@ -55,6 +55,9 @@ async def complete(request):
     body = await request.json()
     if DELAY_S:
         await asyncio.sleep(DELAY_S)
+    if body.get("stream"):  # a streamed request gets SSE chunks, as from OpenAI
+        chunks = stream_chunks(body.get("model", "stub"), "Paris.")
+        return StreamingResponse(iter(chunks), media_type="text/event-stream")
     return JSONResponse(completion_body(body.get("model", "stub"), "Paris."))
 
 sock = socket.socket(); sock.bind(("127.0.0.1", 0)); port = sock.getsockname()[1]; sock.close()
@@ -211,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sequential", type=int, default=0, help="also N requests in a row: CPU per request"
     )
+    parser.add_argument(
+        "--stream", action="store_true", help="streamed requests (SSE), direct and through"
+    )
     parser.add_argument("--out", default="gateway_overhead", help="results/<out>.json")
     args = parser.parse_args(argv)
     stub, stub_url = start_stub(args.upstream_delay)
@@ -218,11 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     gateway, url, key = start_gateway(stub_url, folder, args.workers, args.model_threads)
     try:
         auth = {"authorization": f"Bearer {key}"}
-        warm = {"model": "router-heuristic-0.0", "messages": QUESTION}
+        streamed = {"stream": True} if args.stream else {}
+        warm = {"model": "router-heuristic-0.0", "messages": QUESTION, **streamed}
         for _ in range(20):  # compile graphs, open connections, load the catalog
             httpx.post(f"{url}/v1/chat/completions", json=warm, headers=auth, timeout=120)
         direct = asyncio.run(open_loop(f"{stub_url}/chat/completions",
-                                       {"model": "gpt-4o-mini", "messages": QUESTION}, {},
+                                       {"model": "gpt-4o-mini", "messages": QUESTION,
+                                        **streamed}, {},
                                        args.rate, args.seconds))  # fmt: skip
         through = asyncio.run(open_loop(f"{url}/v1/chat/completions", warm, auth, args.rate,
                                         args.seconds))  # fmt: skip
@@ -243,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "setup": f"serve --keys (budget + rate) --db SQLite --workers {args.workers}"
         + (f" --model-threads {args.model_threads}" if args.model_threads else "")
+        + ("; streamed requests" if args.stream else "")
         + f"; cloud = stub upstream answering after {args.upstream_delay} s; model "
         "router-heuristic-0.0 (simple graph, every request to cloud)",
         "direct": direct,
