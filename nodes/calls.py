@@ -165,7 +165,7 @@ def invoke_with_retries(
     """The reply of ``runnable`` on ``prompt``, retrying transient faults; None when it failed
     (each failed try recorded in ``result`` and on the health board). A ``deterministic`` model
     (the embedded one at temperature 0) would give the same malformed reply again: that fault
-    is not retried (each try of a forced tool call took about 10 s for nothing)."""
+    is not retried (each try would decode the same broken tool call again)."""
     for attempt in range(1, retries + 2):
         try:
             reply = runnable.invoke(prompt)

@@ -348,7 +348,6 @@ def task_chooser(
     """
     from routegraph.app.bench.task_folds import out_of_task_scores, task_resampled_setting
 
-    new_router(name, seed)  # a bad spec fails before any fold is fitted
     complete = np.isfinite(train.quality).all(axis=1) & np.isfinite(train.cost_usd).all(axis=1)
     pool_train = train.subset(np.flatnonzero(complete))
     scores = out_of_task_scores(

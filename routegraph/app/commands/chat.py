@@ -34,10 +34,10 @@ from routegraph.graphs.registry import GRAPH_IDS, build_graph
 DEFAULT_GRAPH = "hybrid"
 QUIT = ("/quit", "/exit")
 FEEDBACK = {"/good": 1.0, "/bad": 0.0}
+"""Chat commands that rate the newest answer (an optional comment may follow)."""
 COMMANDS = ("/history", "/good [comment]", "/bad [comment]", "/quit")
 COMMAND_LIKE = re.compile(r"^/[A-Za-z]+(\s|$)")
 """A line whose first word is a slash and letters is a command (a path like /etc/hosts is not)."""
-"""Chat commands that rate the newest answer (an optional comment may follow)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
