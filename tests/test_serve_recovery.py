@@ -1,7 +1,8 @@
 """No runaway work and no broken threads, on a real ``routegraph serve`` and the real SmolLM2.
 
 - a client that gives up is cancelled, model decoding included: the server's count of sampled
-  tokens stops, and the next request is answered;
+  tokens stops, and the next request is answered; also a streamed request whose graph judges
+  before it streams (nothing is sent until its run ends);
 - SIGTERM stops a server that is decoding a long answer (``--shutdown-timeout``);
 - a server killed with SIGKILL in the middle of a turn leaves the thread at its last answered
   turn: after a restart the thread shows no unanswered question and the next turn is numbered
@@ -11,8 +12,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -89,6 +92,52 @@ def test_an_abandoned_request_stops_decoding(launch_server: Launcher, smollm2_gg
     hello = {"model": LOCAL, "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}
     quick = httpx.post(url, json=hello, timeout=120)
     assert quick.status_code == 200, quick.text
+    server.stop()
+
+
+def test_an_abandoned_stream_stops_decoding_before_its_first_chunk(
+    launch_server: Launcher, smollm2_gguf: Path
+) -> None:
+    server = start(launch_server, "serve-abandon-stream")
+    body = json.dumps({**LONG, "stream": True}).encode()
+    host, port = server.url.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)), timeout=30)  # a raw client: the
+    client.sendall(  # cascade sends no header until its run ends, so it leaves before any
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    wait_until(lambda: metric(server, "routegraph_local_sampled_tokens") > 5, 120)
+    client.close()
+    closed = '{graph="cascade",key="none",status="499"}'
+    wait_until(lambda: metric(server, "routegraph_requests_total", closed) == 1.0, 30)
+    time.sleep(0.5)  # the token being sampled when the event was set may still finish
+    tokens = metric(server, "routegraph_local_sampled_tokens")
+    time.sleep(2)  # an uncancelled run would sample hundreds of tokens meanwhile
+    assert metric(server, "routegraph_local_sampled_tokens") == tokens
+    server.stop()
+
+
+def test_a_stream_left_midway_stops_decoding_and_frees_its_thread(
+    launch_server: Launcher, smollm2_gguf: Path, tmp_path: Path
+) -> None:
+    server = start(launch_server, "serve-leave-stream", "--db", str(tmp_path / "t.sqlite"))
+    story = {**LONG, "model": LOCAL, "stream": True, "thread_id": "t"}  # simple routing
+    del story["routegraph"]  # streams its tokens live
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=story, timeout=120) as r:
+        lines = r.iter_lines()
+        for _ in range(10):  # some tokens, then the client leaves
+            next(lines)
+    closed = '{graph="simple",key="none",status="499"}'
+    wait_until(lambda: metric(server, "routegraph_requests_total", closed) == 1.0, 30)
+    time.sleep(0.5)
+    tokens = metric(server, "routegraph_local_sampled_tokens")
+    time.sleep(2)
+    assert metric(server, "routegraph_local_sampled_tokens") == tokens
+    hello = {"model": LOCAL, "max_tokens": 8, "thread_id": "t", "multitask_strategy": "reject",
+             "messages": [{"role": "user", "content": "Hi"}]}  # fmt: skip
+    quick = httpx.post(f"{server.url}/v1/chat/completions", json=hello, timeout=120)
+    assert quick.status_code == 200, quick.text  # the left turn holds no lease (else 409)
+    assert quick.json()["routegraph"]["turn"] == 1  # and left no turn behind
     server.stop()
 
 

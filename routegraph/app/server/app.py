@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -161,12 +161,16 @@ async def answer_unless_abandoned(
     request: Request,
     run: Callable[[], Awaitable[Any]],
     undo: Callable[[Any], Awaitable[None]] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Any:
     """``await run()``, cancelled within :data:`DISCONNECT_POLL_S` once the client disconnects
     (or the server stops): the task is cancelled and the run's cancel event set, so a model
     decoding in a worker thread stops too. Raises :class:`RunCancelledError` then; a result
-    that arrived as the client left is handed to ``undo`` (e.g. a thread lease to give back)."""
-    with cancel_scope() as cancel:
+    that arrived as the client left is handed to ``undo`` (e.g. a thread lease to give back).
+    ``cancel``: the event of a run already started in the caller's scope (a stream's), which
+    the caller's context already carries; else the run gets a scope of its own."""
+    scope = nullcontext(cancel) if cancel is not None else cancel_scope()
+    with scope as cancel:
         task = asyncio.ensure_future(run())  # copies the context: the run sees the event
     try:
         while True:
@@ -304,7 +308,7 @@ def create_app(
             else:
                 admission = await admit(runner.ledger, chat, budget, queues)
             if chat.stream:
-                return await streamed(chat, started, admission)
+                return await streamed(request, chat, started, admission)
             trace = None
             try:
                 message = await answer_unless_abandoned(request, lambda: runner.answer(chat))
@@ -332,11 +336,14 @@ def create_app(
             completion_body(chat.target.model_id, message, trace), headers=trace_headers(trace)
         )
 
-    async def streamed(chat: ChatRequest, started: float, admission: Admission) -> Response:
+    async def streamed(
+        request: Request, chat: ChatRequest, started: float, admission: Admission
+    ) -> Response:
         with cancel_scope() as cancel:  # the run's tasks copy the scope when they start
             chunks = runner.stream(chat)
-            try:
-                first = await anext(chunks)
+            try:  # graphs that judge before they stream send nothing until the run ends:
+                # a client that leaves meanwhile must stop it too, not only once it streams
+                first = await answer_unless_abandoned(request, lambda: anext(chunks), cancel=cancel)
             except StopAsyncIteration:
                 await admission.release(None)
                 raise ApiError(500, "The graph returned no answer.") from None
@@ -357,8 +364,10 @@ def create_app(
         async def finished(status: int, trace: dict[str, Any] | None) -> None:
             if status == CLIENT_CLOSED:
                 cancel.set()  # stop the model calls still running for the departed client
-            await admission.release(trace.get("cost_usd") if trace else None)
+            # counted before the first await: when the client left, this task is being
+            # cancelled and every await raises (the release itself is shielded and completes)
             metrics.record(chat.target.graph_id, key_id, status, started, trace)
+            await admission.release(trace.get("cost_usd") if trace else None)
 
         return StreamingResponse(
             sse_events(chat, first, chunks, finished, cancel),
@@ -511,6 +520,8 @@ async def sse_events(
             else:
                 yield event
     finally:  # also when the client disconnects: the graph's run is closed (cancelled)
+        if status[0] == CLIENT_CLOSED and cancel is not None:
+            cancel.set()  # first: closing the run waits for the step in flight (a decode)
         await events.aclose()
         aclose = getattr(rest, "aclose", None)
         if aclose is not None:
