@@ -844,3 +844,72 @@ def test_a_reservation_left_by_a_dead_run_is_given_back_when_it_expires(
     assert (dead, after) == (0.6, 0.6)
     assert partial == pytest.approx(0.4)  # what the dead run's reservation left
     assert spent == pytest.approx(0.3) and reserved == pytest.approx(0.0)
+
+
+def test_a_dead_runs_reservation_is_given_back_while_requests_still_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that fit the budget skip the look for expired reservations, but not for longer
+    than RECLAIM_EVERY_S: the key's reserved total does not carry a dead run's share for ever."""
+    import asyncio
+
+    from routegraph.app import ledger as ledger_module
+    from routegraph.app.checkpoints import open_persistence
+
+    async def scenario() -> tuple[float, float]:
+        async with open_persistence(tmp_path / "ledger.sqlite") as kept:
+            ledger = kept.ledger
+            await ledger.reserve("k", 0.5, 10.0, "host/1/dead")  # never settled
+            wall, clock = time.time(), time.monotonic()
+            monkeypatch.setattr(
+                ledger_module.time, "time", lambda: wall + ledger_module.LEASE_S + 1
+            )
+            soon = await ledger.reserve("k", 0.1, 10.0, "host/2/a")  # fits: no look yet
+            await ledger.settle("k", soon, 0.1, "host/2/a")
+            held_soon = (await ledger.spend("k"))[1]
+            later = clock + ledger_module.RECLAIM_EVERY_S + 1
+            monkeypatch.setattr(ledger_module.time, "monotonic", lambda: later)
+            await ledger.settle(
+                "k", await ledger.reserve("k", 0.1, 10.0, "host/3/b"), 0.1, "host/3/b"
+            )
+            return held_soon, (await ledger.spend("k"))[1]
+
+    held_soon, held_later = asyncio.run(scenario())
+    assert held_soon == pytest.approx(0.5)  # the dead run's share, not yet looked for
+    assert held_later == pytest.approx(0.0)  # given back by the periodic look
+
+
+def test_the_ledger_waits_off_the_loop_while_another_writer_holds_the_file(tmp_path: Path) -> None:
+    """Ledger statements run on the event loop when the SQLite file is free; when another
+    writer (another process, the thread saver) holds it, they wait in a thread instead, so the
+    loop keeps serving and the statement still lands."""
+    import asyncio
+    import sqlite3
+
+    from routegraph.app.checkpoints import open_persistence
+
+    async def scenario() -> tuple[float, float, int]:
+        async with open_persistence(tmp_path / "ledger.sqlite") as kept:
+            blocker = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")  # holds the file's write lock
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticking = asyncio.create_task(tick())
+            asyncio.get_running_loop().call_later(0.4, blocker.execute, "COMMIT")
+            started = time.monotonic()
+            granted = await kept.ledger.reserve("k", 0.5, 1.0, "host/1/a")
+            waited = time.monotonic() - started
+            ticking.cancel()
+            blocker.close()
+            return granted, waited, ticks
+
+    granted, waited, ticks = asyncio.run(scenario())
+    assert granted == 0.5
+    assert waited >= 0.3  # it waited for the lock ...
+    assert ticks >= 10  # ... and the loop ran meanwhile

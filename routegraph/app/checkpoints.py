@@ -11,14 +11,17 @@ process serves many clients; the outcome log (one record per routed request, fee
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, Op, Result
+from langgraph.store.sqlite import SqliteStore
 
 from routegraph.app.ledger import Ledger, postgres_ledger, sqlite_ledger
 from routegraph.core.errors import InvalidInputError
@@ -82,11 +85,11 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
     path.parent.mkdir(parents=True, exist_ok=True)
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    from langgraph.store.sqlite.aio import AsyncSqliteStore
 
     # Threads and the ledger share one autocommit connection; the outcome store, which opens
     # its own transactions (BEGIN ... COMMIT, which the saver's commit() would end early on a
-    # shared connection), has the other. Both wait for the file's write lock rather than fail:
+    # shared connection), has its own (see ThreadedSqliteStore). All wait for the file's write
+    # lock rather than fail, except the ledger's inline one (see sqlite_ledger):
     # under load, connections without a busy timeout failed with "database is locked"
     # (benchmarks/gateway_overhead.py). The file is in WAL mode (the saver's setup sets it) with
     # synchronous=NORMAL: a commit no longer waits for the disk (an fsync cost ~3.4 ms per
@@ -94,21 +97,36 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
     # to a power cut (not to a crash of this process) is the last moments' commits. Operators
     # who need commits to survive a power cut set ROUTEGRAPH_SQLITE_SYNCHRONOUS=FULL.
     synchronous = sqlite_synchronous()
-    async with (
-        aiosqlite.connect(str(path), isolation_level=None, timeout=30) as conn,
-        aiosqlite.connect(str(path), isolation_level=None, timeout=30) as store_conn,
-    ):
-        for connection in (conn, store_conn):
-            await connection.execute("PRAGMA busy_timeout = 30000")
-            await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute(f"PRAGMA synchronous = {synchronous}")
-        saver, store = AsyncSqliteSaver(conn), AsyncSqliteStore(store_conn)
-        ledger = sqlite_ledger(conn)
-        async with setup_lock(path):
-            await saver.setup()
-            await store.setup()
-            await ledger.setup()
-        yield Persistence(saver, store, ledger)
+    async with aiosqlite.connect(str(path), isolation_level=None, timeout=30) as conn:
+        await conn.execute("PRAGMA busy_timeout = 30000")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute(f"PRAGMA synchronous = {synchronous}")
+        store_conn = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=30
+        )
+        inline = sqlite3.connect(path, isolation_level=None, timeout=0)
+        with contextlib.closing(store_conn), contextlib.closing(inline):
+            for connection in (store_conn, inline):
+                connection.execute(f"PRAGMA synchronous = {synchronous}")
+            saver, store = AsyncSqliteSaver(conn), ThreadedSqliteStore(store_conn)
+            async with setup_lock(path):
+                await saver.setup()
+                await asyncio.to_thread(store.setup)
+                await sqlite_ledger(conn).setup()
+            yield Persistence(saver, store, sqlite_ledger(conn, inline))
+
+
+class ThreadedSqliteStore(SqliteStore):
+    """LangGraph's synchronous SQLite store, awaitable through a worker thread.
+
+    Why not ``AsyncSqliteStore``: the graphs' nodes are synchronous and run in worker threads,
+    and each outcome record they wrote went from that thread to the event loop, on to
+    ``aiosqlite``'s thread and back (about 0.8 ms of CPU a write; BENCHMARKS.md "Serving a
+    team"). Here a node's write runs where the node runs, under the store's lock; async callers
+    (feedback, the dashboard, ``learn``) get the same work on a worker thread."""
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        return await asyncio.to_thread(self.batch, list(ops))
 
 
 @asynccontextmanager
