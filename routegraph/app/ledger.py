@@ -215,7 +215,7 @@ def sqlite_ledger(connection: Any, inline: sqlite3.Connection | None = None) -> 
     ``inline``: a plain connection to the same file that never waits for its write lock
     (busy timeout 0), used on the event loop itself. A ledger statement takes tens of
     microseconds, and each round trip through ``aiosqlite``'s thread cost about 0.2 ms of CPU
-    (five of them a request; ``benchmarks/ledger_statements.py``). When the file is locked by
+    (five of them a request; ``benchmarks/sqlite_costs.py``). When the file is locked by
     another writer the statement fails at once, changing nothing, and goes through
     ``connection``, which waits in its own thread: the loop never blocks on a lock."""
 
