@@ -11,6 +11,9 @@ other processes hits them alike; the result reports p50 / p90 ms, p50 in referen
 the ratio of each router's p50 to the first router's, and the p50 of the CPU time the process
 used per decision (threads pinned to 1, so it is what the call takes on an idle core: wall time
 on a shared machine also counts the wait for a core). Writes ``benchmarks/results/<out>.json``.
+
+``--per-request`` times what one request asks its router instead: P(strong) to decide, the
+novelty the decision records, and each model's predicted quality for the outcome record.
 """
 
 from __future__ import annotations
@@ -70,12 +73,28 @@ def load(spec: str, tmp: str):
     return router
 
 
+def decision(router: Any, prompt: str) -> None:
+    router.strong_probability([prompt])
+
+
+def request(router: Any, prompt: str) -> None:
+    """The router's share of one request of the simple graph with its outcome log on."""
+    router.strong_probability([prompt])
+    if hasattr(router, "novelty"):
+        router.novelty([prompt])
+    router.predict_quality([prompt])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--router", action="append", required=True, help="name or folder")
     parser.add_argument("--n", type=int, default=100, help="timed prompts per dataset")
     parser.add_argument("--out", default="decision_latency", help="results/<out>.json")
+    parser.add_argument(
+        "--per-request", action="store_true", help="a request's three questions, not one"
+    )
     args = parser.parse_args(argv)
+    call = request if args.per_request else decision
 
     prompts: list[str] = []
     for name in ("gsm8k", "mmlu"):
@@ -94,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             times["(reference workload)"].append(wall)
             cpu["(reference workload)"].append(used)
             for spec, router in routers.items():
-                wall, used = timed(router.strong_probability, [prompt])
+                wall, used = timed(call, router, prompt)
                 times[spec].append(wall)
                 cpu[spec].append(used)
     ref50 = statistics.median(times["(reference workload)"]) * 1e3
@@ -117,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     from os import getloadavg
 
-    result = {"n_prompts": len(prompts), "load_average": getloadavg(), "rows": rows}
+    result = {
+        "n_prompts": len(prompts),
+        "per_request": args.per_request,
+        "load_average": getloadavg(),
+        "rows": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2))
     print(f"{len(prompts)} prompts (GSM8K + MMLU test), load average {getloadavg()[0]:.1f}")

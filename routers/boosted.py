@@ -30,6 +30,7 @@ from routegraph.routers.category import CategoryClassifier, category_table
 from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data
 from routegraph.routers.features import FEATURE_NAMES, prompt_features
 from routegraph.routers.knn import top_k_similar
+from routegraph.routers.last_batch import forget_batches, remember_last_batch
 from routegraph.routers.stacked import _knn_mean, _labels, _out_of_fold_proba
 
 
@@ -109,6 +110,7 @@ class BoostedRouter(EmbeddingRouter):
         norms = np.maximum(np.linalg.norm(keys, axis=1, keepdims=True), 1e-12)
         return (keys / norms).astype(np.float32)
 
+    @remember_last_batch
     def _query_design(self, prompts: list[str]) -> np.ndarray:
         vectors = self.embed(prompts).astype(np.float64)
         cat_prior = self.classifier_.proba(vectors) @ self.table_
@@ -118,6 +120,7 @@ class BoostedRouter(EmbeddingRouter):
 
     def fit(self, data: RoutingDataset) -> BoostedRouter:
         check_training_data(data, min_prompts=max(self.folds, 2 * self.min_samples_leaf))
+        forget_batches(self)
         from sklearn import __version__ as sklearn_version
         from sklearn.ensemble import HistGradientBoostingRegressor
 

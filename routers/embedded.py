@@ -19,6 +19,7 @@ import numpy as np
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import ArtifactError, InvalidInputError
 from routegraph.routers.base import Router
+from routegraph.routers.last_batch import LastBatch
 
 
 def check_training_data(data: RoutingDataset, min_prompts: int = 2) -> None:
@@ -76,6 +77,10 @@ def _cheapest_model(data: RoutingDataset) -> str:
     return data.models[int(np.nanargmin(cost))]
 
 
+_LAST_EMBEDDED = LastBatch()
+"""The last query's vectors, per embedder (see :mod:`routegraph.routers.last_batch`)."""
+
+
 class EmbeddingRouter(Router):
     """A router whose features are prompt embeddings from an :class:`EmbeddingCache`.
 
@@ -105,7 +110,8 @@ class EmbeddingRouter(Router):
         """Float32 L2-normalised embeddings of ``prompts``."""
         if isinstance(prompts, str):
             raise InvalidInputError("prompts", "a single string was given", "a list of strings")
-        return self.embedder.embed(list(prompts))
+        embedder = self.embedder  # the members of an ensemble share one: one embedding a query
+        return _LAST_EMBEDDED.get(prompts, lambda: embedder.embed(list(prompts)), embedder)
 
     def _check_fitted(self) -> None:
         if not self.models_:

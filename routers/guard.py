@@ -52,10 +52,9 @@ from routegraph.routers.base import Router
 from routegraph.routers.embedded import EmbeddingRouter, check_training_data
 from routegraph.routers.heuristic import difficulty
 from routegraph.routers.knn import top_k_similar
+from routegraph.routers.last_batch import LastBatch
 
 FALLBACKS = ("prior", "heuristic")
-MEMO_PROMPTS = 8
-"""Batches up to this size keep their novelty facts for the next call (one routing step)."""
 FORMATS = ("choices", "free")
 """Prompt formats: exam questions with lettered options, and free text."""
 
@@ -275,12 +274,13 @@ class GuardedRouter(EmbeddingRouter):
         if full_distance <= 1.0:
             raise InvalidInputError("full_distance", str(full_distance), "a number above 1")
         self.full_distance = float(full_distance)
+        self._memo = LastBatch()
+        """The last query's novelty facts (a routing step asks about it more than once)."""
         self.floors: dict[str, float] = {}
         self.region_floors: dict[str, float] = {}
         self.set_floors(floors or {}, region_floors or {})
         self.router_: Router | None = None
         self.scorer_: NoveltyScorer | None = None
-        self._memo: tuple[tuple[Any, ...], dict[str, np.ndarray]] | None = None
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -308,7 +308,7 @@ class GuardedRouter(EmbeddingRouter):
             else _checked_floors("region_floors", region_floors, known)
         )
         self.floors, self.region_floors = formats, regions
-        self._memo = None
+        self._memo.clear()
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, data: RoutingDataset) -> GuardedRouter:
@@ -320,7 +320,7 @@ class GuardedRouter(EmbeddingRouter):
         if isinstance(inner, EmbeddingRouter) and inner_embedder is None:
             inner.embedder = self.embedder  # one embedder, one cache for both
         self.router_ = inner.fit(data)
-        self._memo = None
+        self._memo.clear()
         vectors = self.embed(data.prompts)
         names = [region_of(c, data.name) for c in (data.categories or [None] * len(data))]
         regions = sorted(set(names))
@@ -359,15 +359,14 @@ class GuardedRouter(EmbeddingRouter):
 
         A routing step asks twice about the same query (its score, then what the decision
         records), so the facts of the last small batch are kept and reused (read-only)."""
-        key = (
-            tuple(prompts),
+        settings = (
             self.strength,
             tuple(sorted(self.floors.items())),
             tuple(sorted(self.region_floors.items())),
         )
-        memo = self._memo
-        if memo is not None and memo[0] == key:
-            return memo[1]
+        return self._memo.get(prompts, lambda: self._novelty_facts(prompts), settings)
+
+    def _novelty_facts(self, prompts: list[str]) -> dict[str, np.ndarray]:
         _, scorer = self._ready()
         facts = scorer.score(self.embed(prompts), prompts)
         floor = np.zeros(len(prompts))
@@ -379,8 +378,6 @@ class GuardedRouter(EmbeddingRouter):
             floor = np.maximum(floor, scorer.region_floor(facts["neighbours"], per_region))
         facts["floor"] = floor
         facts["weight"] = np.maximum(self.strength * facts["novelty"], floor)
-        if len(prompts) <= MEMO_PROMPTS:
-            self._memo = (key, facts)
         return facts
 
     def predict_quality(self, prompts: list[str]) -> np.ndarray:

@@ -24,6 +24,7 @@ from routegraph.routers.category import CategoryClassifier, category_table
 from routegraph.routers.embedded import EmbeddingRouter, base_meta, check_training_data, nan_mean
 from routegraph.routers.features import FEATURE_NAMES, prompt_features
 from routegraph.routers.knn import top_k_similar
+from routegraph.routers.last_batch import forget_batches, remember_last_batch
 
 FOLDS = 5
 
@@ -200,6 +201,7 @@ class StackedRouter(EmbeddingRouter):
 
     def fit(self, data: RoutingDataset) -> StackedRouter:
         check_training_data(data, min_prompts=FOLDS)
+        forget_batches(self)
         self.models_ = list(data.models)
         vectors = self.embed(data.prompts).astype(np.float64)
         quality = np.asarray(data.quality, dtype=float)
@@ -295,6 +297,7 @@ class StackedRouter(EmbeddingRouter):
         q = self._linear(prompts)
         return np.clip(0.5 + 0.5 * (q[:, s] - q[:, w]), 0.0, 1.0)
 
+    @remember_last_batch
     def _linear(self, prompts: list[str]) -> np.ndarray:
         self._check_fitted()
         if len(prompts) == 0:
