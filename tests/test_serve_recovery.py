@@ -78,17 +78,22 @@ def wait_until(check: Any, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
-def test_an_abandoned_request_stops_decoding(launch_server: Launcher, smollm2_gguf: Path) -> None:
-    server = start(launch_server, "serve-abandon")
-    url = f"{server.url}/v1/chat/completions"
-    with pytest.raises(httpx.TimeoutException):
-        httpx.post(url, json=LONG, timeout=3)  # the client gives up after 3 s
-    closed = '{graph="cascade",key="none",status="499"}'
+def assert_left_and_stopped(server: ServerProcess, graph: str) -> None:
+    """The request was counted as left by its client (499), and decoding stopped."""
+    closed = f'{{graph="{graph}",key="none",status="499"}}'
     wait_until(lambda: metric(server, "routegraph_requests_total", closed) == 1.0, 30)
     time.sleep(0.5)  # the token being sampled when the event was set may still finish
     tokens = metric(server, "routegraph_local_sampled_tokens")
     time.sleep(2)  # an uncancelled run would sample hundreds of tokens meanwhile
     assert metric(server, "routegraph_local_sampled_tokens") == tokens
+
+
+def test_an_abandoned_request_stops_decoding(launch_server: Launcher, smollm2_gguf: Path) -> None:
+    server = start(launch_server, "serve-abandon")
+    url = f"{server.url}/v1/chat/completions"
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(url, json=LONG, timeout=3)  # the client gives up after 3 s
+    assert_left_and_stopped(server, "cascade")
     hello = {"model": LOCAL, "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}
     quick = httpx.post(url, json=hello, timeout=120)
     assert quick.status_code == 200, quick.text
@@ -108,12 +113,7 @@ def test_an_abandoned_stream_stops_decoding_before_its_first_chunk(
     )
     wait_until(lambda: metric(server, "routegraph_local_sampled_tokens") > 5, 120)
     client.close()
-    closed = '{graph="cascade",key="none",status="499"}'
-    wait_until(lambda: metric(server, "routegraph_requests_total", closed) == 1.0, 30)
-    time.sleep(0.5)  # the token being sampled when the event was set may still finish
-    tokens = metric(server, "routegraph_local_sampled_tokens")
-    time.sleep(2)  # an uncancelled run would sample hundreds of tokens meanwhile
-    assert metric(server, "routegraph_local_sampled_tokens") == tokens
+    assert_left_and_stopped(server, "cascade")
     server.stop()
 
 
@@ -127,12 +127,7 @@ def test_a_stream_left_midway_stops_decoding_and_frees_its_thread(
         lines = r.iter_lines()
         for _ in range(10):  # some tokens, then the client leaves
             next(lines)
-    closed = '{graph="simple",key="none",status="499"}'
-    wait_until(lambda: metric(server, "routegraph_requests_total", closed) == 1.0, 30)
-    time.sleep(0.5)
-    tokens = metric(server, "routegraph_local_sampled_tokens")
-    time.sleep(2)
-    assert metric(server, "routegraph_local_sampled_tokens") == tokens
+    assert_left_and_stopped(server, "simple")
     hello = {"model": LOCAL, "max_tokens": 8, "thread_id": "t", "multitask_strategy": "reject",
              "messages": [{"role": "user", "content": "Hi"}]}  # fmt: skip
     quick = httpx.post(f"{server.url}/v1/chat/completions", json=hello, timeout=120)
