@@ -5,8 +5,10 @@ verdicts to show. This sends the dev half of ``tests/data/everyday_prompts.jsonl
 prompt, 40 in all: 20 easy, 20 hard) to the server and rates each answer with ``POST
 /v1/feedback`` the way a user of a small model would: easy requests good (1), hard ones bad (0).
 The ratings are scripted, not judged: this exercises the loop, it measures no model.
+Exploration is the server's setting (``routegraph serve --db ... --set explore=0.3``): a request
+may not ask for extra paid calls.
 
-    python scripts/simulate_users.py --base http://127.0.0.1:8000 --explore 0.3
+    python scripts/simulate_users.py --base http://127.0.0.1:8000
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ def main() -> int:
     parser.add_argument("--base", default="http://127.0.0.1:8000", help="server URL (no /v1)")
     parser.add_argument("--model", default="router-default-0.5", help="served model id")
     parser.add_argument("--router", help="router setting for every request (e.g. a folder)")
-    parser.add_argument("--explore", type=float, default=0.3, help="explore share (0-1)")
     parser.add_argument("--count", type=int, default=40, help="requests to send (<= 40)")
     args = parser.parse_args()
     rows = [json.loads(line) for line in PROMPTS.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r["split"] == "dev"][::3][: args.count]
     client = OpenAI(base_url=f"{args.base}/v1", api_key="unused", max_retries=0)
-    settings: dict[str, object] = {"explore": args.explore}
+    settings: dict[str, object] = {}
     if args.router:
         settings["router"] = args.router
     started = time.time()

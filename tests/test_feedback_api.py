@@ -158,3 +158,28 @@ def test_stop_sequences_are_forwarded_and_checked(served: Any) -> None:
               "routegraph": SETTINGS},
     )  # fmt: skip
     assert ok.status_code == 200, ok.text
+
+
+def test_serve_set_gives_the_operators_settings_checked_at_start(tmp_path: Path) -> None:
+    """``serve --set explore=...`` is how exploration reaches a server's log: a request may not
+    set it (the operator pays for it), so without the flag nobody could."""
+    from routegraph.app.commands.serve import checked_operator_settings, operator_settings
+
+    chosen = checked_operator_settings(["explore=1", "outcome_log=embedding"])
+    assert chosen == {"explore": 1, "outcome_log": "embedding"}
+    for bad, field in (("explore=2", "--set explore"), ("bogus=1", "--set context")):
+        with pytest.raises(InvalidInputError) as caught:
+            checked_operator_settings([bad])
+        assert caught.value.field == field
+    defaults = operator_settings({"operator": {**SETTINGS, "explore": 1.0}, "router": None})
+    db = tmp_path / "serve.sqlite"
+    with TestClient(create_app(factory(), db=str(db), catalog=CATALOG, defaults=defaults)) as http:
+        client = openai.OpenAI(
+            base_url="http://testserver/v1", api_key="unused", http_client=http, max_retries=0
+        )
+        answer = client.chat.completions.create(
+            model="routegraph-cascade",
+            messages=QUESTION,  # type: ignore[arg-type]
+        )
+    record = stored(db, answer.model_extra["routegraph"]["outcome_id"])
+    assert [c["explored"] for c in record["calls"]] == [False, True]  # one other model asked

@@ -103,6 +103,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "restart",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a run setting for every request (repeatable; values are JSON when they parse), "
+        "checked at start. Requests may override these except the operator's own: explore "
+        "(e.g. --set explore=0.1: a share of requests also asks one other candidate, so "
+        "routegraph learn sees models the router does not pick), call_retries, catalog_path",
+    )
+    parser.add_argument(
         "--multitask",
         choices=("reject", "enqueue"),
         default="reject",
@@ -155,12 +165,33 @@ def build_app(settings: dict[str, Any]) -> Any:
 
     return create_app(
         db=settings["db"],
-        defaults={"router": settings["router"]} if settings["router"] else None,
+        defaults=operator_settings(settings),
         keys=KeyRing.from_environment(settings["keys"]),
         multitask=settings["multitask"],
         queue_timeout_s=settings["queue_timeout"],
         model_threads=settings["model_threads"],
     )
+
+
+def operator_settings(settings: dict[str, Any]) -> dict[str, Any] | None:
+    """What every request runs under unless it says otherwise (``--set``, ``--router``)."""
+    chosen = dict(settings.get("operator") or {})
+    if settings["router"]:
+        chosen["router"] = settings["router"]
+    return chosen or None
+
+
+def checked_operator_settings(pairs: list[str]) -> dict[str, Any]:
+    """``--set`` pairs, refused at start (naming the field) when a run could not use them."""
+    from routegraph.app.commands.options import parse_key_values
+    from routegraph.core.context import context_from_dict
+
+    chosen = parse_key_values(pairs, "--set")
+    try:
+        context_from_dict(chosen)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"--set {exc.field}", exc.problem, exc.allowed) from None
+    return chosen
 
 
 def worker_app() -> Any:
@@ -213,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {
         "db": db or "",
         "router": args.router,
+        "operator": checked_operator_settings(args.set),
         "keys": args.keys,
         "multitask": args.multitask,
         "queue_timeout": args.queue_timeout,
