@@ -913,3 +913,21 @@ def test_the_ledger_waits_off_the_loop_while_another_writer_holds_the_file(tmp_p
     assert granted == 0.5
     assert waited >= 0.3  # it waited for the lock ...
     assert ticks >= 10  # ... and the loop ran meanwhile
+
+
+def test_the_ledger_answers_on_another_threads_loop(tmp_path: Path) -> None:
+    """The inline connection belongs to the thread that opened the ledger; a call from another
+    thread's event loop takes the thread-pool path instead of failing."""
+    import asyncio
+
+    from routegraph.app.checkpoints import open_persistence
+
+    async def scenario() -> float:
+        async with open_persistence(tmp_path / "ledger.sqlite") as kept:
+
+            def elsewhere() -> float:
+                return asyncio.run(kept.ledger.reserve("k", 0.5, 1.0, "host/1/a"))
+
+            return await asyncio.to_thread(elsewhere)
+
+    assert asyncio.run(scenario()) == 0.5

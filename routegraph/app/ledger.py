@@ -228,6 +228,8 @@ def sqlite_ledger(connection: Any, inline: sqlite3.Connection | None = None) -> 
             if "locked" in str(exc) or "busy" in str(exc):
                 return None  # another writer has the file: wait for it off the loop
             raise
+        except sqlite3.ProgrammingError:
+            return None  # called from another thread than the one that opened it: the slow way
 
     async def execute(sql: str, params: tuple[Any, ...]) -> int:
         sql = sql.replace("%s", "?")
