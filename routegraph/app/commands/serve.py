@@ -189,8 +189,9 @@ def checked_operator_settings(pairs: list[str]) -> dict[str, Any]:
     chosen = parse_key_values(pairs, "--set")
     try:
         context_from_dict(chosen)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"--set {exc.field}", exc.problem, exc.allowed) from None
+    except InvalidInputError as exc:  # named as typed: --set explore, or --set for a bad key
+        name = "--set" if exc.field == "context" else f"--set {exc.field}"
+        raise InvalidInputError(name, exc.problem, exc.allowed) from None
     return chosen
 
 
