@@ -8,7 +8,9 @@ operator means it. ``--db`` keeps threads (``thread_id`` requests)
 in a SQLite file or a PostgreSQL database; several ``serve`` processes on one PostgreSQL database
 continue each other's threads, and keeps the outcome log there (``POST /v1/feedback`` rates
 answers; ``routegraph learn`` refits from it); ``--router`` picks the router requests use unless
-they name one. ``--workers N`` runs N processes (uvicorn's supervisor); they need ``--db``, where
+they name one, and ``--set KEY=VALUE`` any other setting, the operator's own included (``explore``:
+requests may not spend the operator's money on extra calls). ``--workers N`` runs N processes
+(uvicorn's supervisor); they need ``--db``, where
 they share leases, rates, spend, threads and the outcome log, and ``/metrics`` sums them.
 """
 
