@@ -149,15 +149,11 @@ class Ledger:
         granted = 0.0
         now = time.monotonic()
         if now - self._reclaimed.get(key_id, -RECLAIM_EVERY_S) >= RECLAIM_EVERY_S:
-            await self._execute(NEW_SPEND_ROW, (key_id,))
-            await self._reclaim_expired(key_id)
-            self._reclaimed[key_id] = now
+            await self._prepare(key_id, now)
         if await self._execute(RESERVE, (worst_case, key_id, worst_case, budget)) > 0:
             granted = worst_case
         else:  # no row yet, over budget, or held by reservations that may have expired
-            await self._execute(NEW_SPEND_ROW, (key_id,))
-            await self._reclaim_expired(key_id)
-            self._reclaimed[key_id] = now
+            await self._prepare(key_id, now)
             if await self._execute(RESERVE, (worst_case, key_id, worst_case, budget)) > 0:
                 granted = worst_case
             else:
@@ -169,6 +165,12 @@ class Ledger:
             expires = time.time() + LEASE_S
             await self._execute(ADD_RESERVATION, (holder, key_id, granted, expires))
         return granted
+
+    async def _prepare(self, key_id: str, now: float) -> None:
+        """Make sure ``key_id`` has its spend row, and give back its expired reservations."""
+        await self._execute(NEW_SPEND_ROW, (key_id,))
+        await self._reclaim_expired(key_id)
+        self._reclaimed[key_id] = now
 
     async def _reclaim_expired(self, key_id: str) -> None:
         if self._fetch_all is None:
@@ -238,19 +240,16 @@ def sqlite_ledger(connection: Any, inline: sqlite3.Connection | None = None) -> 
             cursor = await connection.execute(sql, params)
         return int(cursor.rowcount)
 
-    async def fetch(sql: str, params: tuple[Any, ...]) -> Any:
-        sql = sql.replace("%s", "?")
-        cursor = run_inline(sql, params)
-        if cursor is not None:
-            return cursor.fetchone()
-        return await (await connection.execute(sql, params)).fetchone()
-
     async def fetch_all(sql: str, params: tuple[Any, ...]) -> list[Any]:
         sql = sql.replace("%s", "?")
         cursor = run_inline(sql, params)
         if cursor is not None:
             return cursor.fetchall()
-        return list(await (await connection.execute(sql, params)).fetchall())
+        return list(await connection.execute_fetchall(sql, params))
+
+    async def fetch(sql: str, params: tuple[Any, ...]) -> Any:
+        rows = await fetch_all(sql, params)  # the ledger's reads are one row by key
+        return rows[0] if rows else None
 
     return Ledger(execute, fetch, fetch_all)
 
