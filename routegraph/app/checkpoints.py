@@ -99,20 +99,24 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
     synchronous = sqlite_synchronous()
     async with aiosqlite.connect(str(path), isolation_level=None, timeout=30) as conn:
         await conn.execute("PRAGMA busy_timeout = 30000")
-        await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute(f"PRAGMA synchronous = {synchronous}")
         store_conn = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=30
         )
-        inline = sqlite3.connect(path, isolation_level=None, timeout=0)
+        inline = sqlite3.connect(path, isolation_level=None, timeout=30)
         with contextlib.closing(store_conn), contextlib.closing(inline):
             for connection in (store_conn, inline):
                 connection.execute(f"PRAGMA synchronous = {synchronous}")
             saver, store = AsyncSqliteSaver(conn), ThreadedSqliteStore(store_conn)
-            async with setup_lock(path):
+            async with setup_lock(path):  # switching a new file to WAL needs it alone: under
+                # the lock, or processes starting together got "database is locked" here
+                await conn.execute("PRAGMA journal_mode = WAL")
                 await saver.setup()
                 await asyncio.to_thread(store.setup)
                 await sqlite_ledger(conn).setup()
+            # set up like the others (a new file may be locked by a process creating it); from
+            # now on it never waits: see sqlite_ledger
+            inline.execute("PRAGMA busy_timeout = 0")
             yield Persistence(saver, store, sqlite_ledger(conn, inline))
 
 
