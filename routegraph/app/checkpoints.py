@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.store.base import BaseStore, Op, Result
-from langgraph.store.sqlite import SqliteStore
+from langgraph.store.base import BaseStore
 
 from routegraph.app.ledger import Ledger, postgres_ledger, sqlite_ledger
 from routegraph.core.errors import InvalidInputError
@@ -86,6 +85,8 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+    from routegraph.app.sqlite_store import ThreadedSqliteStore
+
     # Threads and the ledger share one autocommit connection; the outcome store, which opens
     # its own transactions (BEGIN ... COMMIT, which the saver's commit() would end early on a
     # shared connection), has its own (see ThreadedSqliteStore). All wait for the file's write
@@ -118,19 +119,6 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
             # now on it never waits: see sqlite_ledger
             inline.execute("PRAGMA busy_timeout = 0")
             yield Persistence(saver, store, sqlite_ledger(conn, inline))
-
-
-class ThreadedSqliteStore(SqliteStore):
-    """LangGraph's synchronous SQLite store, awaitable through a worker thread.
-
-    Why not ``AsyncSqliteStore``: the graphs' nodes are synchronous and run in worker threads,
-    and each outcome record they wrote went from that thread to the event loop, on to
-    ``aiosqlite``'s thread and back (about 0.8 ms of CPU a write; BENCHMARKS.md "Serving a
-    team"). Here a node's write runs where the node runs, under the store's lock; async callers
-    (feedback, the dashboard, ``learn``) get the same work on a worker thread."""
-
-    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        return await asyncio.to_thread(self.batch, list(ops))
 
 
 @asynccontextmanager
