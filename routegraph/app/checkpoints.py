@@ -23,6 +23,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from routegraph.app.ledger import Ledger, postgres_ledger, sqlite_ledger
+from routegraph.app.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer, defer_checkpoints
 from routegraph.core.errors import InvalidInputError
 
 DB_VARIABLE = "ROUTEGRAPH_DB"
@@ -97,10 +98,13 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
     # write here, four writes per request), the database stays consistent, and what is lost
     # to a power cut (not to a crash of this process) is the last moments' commits. Operators
     # who need commits to survive a power cut set ROUTEGRAPH_SQLITE_SYNCHRONOUS=FULL.
+    # Checkpoints of the log (copying it into the file) run on a thread of their own, not in
+    # the commit that happens to fill it: see routegraph.app.wal_checkpoints.
     synchronous = sqlite_synchronous()
     async with aiosqlite.connect(str(path), isolation_level=None, timeout=30) as conn:
         await conn.execute("PRAGMA busy_timeout = 30000")
         await conn.execute(f"PRAGMA synchronous = {synchronous}")
+        await conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
         store_conn = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=30
         )
@@ -108,6 +112,7 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
         with contextlib.closing(store_conn), contextlib.closing(inline):
             for connection in (store_conn, inline):
                 connection.execute(f"PRAGMA synchronous = {synchronous}")
+                defer_checkpoints(connection)
             saver, store = AsyncSqliteSaver(conn), ThreadedSqliteStore(store_conn)
             async with setup_lock(path):  # switching a new file to WAL needs it alone: under
                 # the lock, or processes starting together got "database is locked" here
@@ -118,7 +123,8 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
             # set up like the others (a new file may be locked by a process creating it); from
             # now on it never waits: see sqlite_ledger
             inline.execute("PRAGMA busy_timeout = 0")
-            yield Persistence(saver, store, sqlite_ledger(conn, inline))
+            with WalCheckpointer(path):
+                yield Persistence(saver, store, sqlite_ledger(conn, inline))
 
 
 @asynccontextmanager
