@@ -2,6 +2,7 @@
 
     python benchmarks/no_harm_ceiling.py --data runs/routellm_rb.csv --seeds 5
     python benchmarks/no_harm_ceiling.py --dataset mmlu --seeds 5 --router knn
+    python benchmarks/no_harm_ceiling.py --data runs/mmlu_pro_rb.csv --seeds 5 --hull-only
 
 Why: ``no_harm`` (issue 16) asks the router chosen on validation to reach 95% of the best
 model's quality on the test tasks at no more than what the zero router (the best random mix of
@@ -12,7 +13,10 @@ THE TEST TASKS - and reports whether any of them meets ``no_harm`` and the best 
 zero router's for the floor, beside each model's mean quality on the test tasks as the router
 predicts it from the unlabelled prompts and as it is. No selection rule, however good, can do
 better than this, so a seed where it is not met cannot be won by choosing operating points; only
-a better ranking on the new tasks can. Writes ``benchmarks/results/<out>.json``.
+a better ranking on the new tasks can. On two-model files each record also gives the window of
+strong-model shares that meet it (where a rule would have to land); ``--hull-only`` restricts an
+N-model router to the models on the training split's cost-quality hull (the only ones a fixed
+mix uses). Writes ``benchmarks/results/<out>.json``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from routegraph.app.bench.harness import (  # noqa: E402
     obtain_router,
     raw_scores,
 )
+from routegraph.app.bench.online import hull_models  # noqa: E402
 from routegraph.app.bench.selection import TARGETS, ScoredSplit, zero_cost_to_reach  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -50,12 +55,23 @@ def ceiling(split: ScoredSplit) -> dict[str, Any]:
     reach = points.quality >= floor - 1e-9
     best = float(points.cost_usd[reach].min()) if reach.any() else float("nan")
     met = reach & (points.cost_usd <= zero + 1e-12)
+    shares = points.strong_share[met]
     return {
         "settings": len(points),
         "settings_meeting": int(met.sum()),
         "met": bool(met.any()),
         "best_cost_over_zero": best / zero if zero > 0 and np.isfinite(best) else None,
+        # where the window lies: the share of strong-model calls of the settings that meet it
+        "strong_share_window": [float(shares.min()), float(shares.max())] if met.any() else None,
     }
+
+
+def only_hull_models(scores: np.ndarray, train) -> np.ndarray:
+    """``scores`` (n, m) with every model off the training split's cost-quality hull ruled out:
+    the router then only chooses among the models a fixed mix would use."""
+    keep = np.zeros(scores.shape[1], bool)
+    keep[hull_models(train)] = True
+    return np.where(keep[None, :], scores, -np.inf)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--dataset", help="a bundled dataset name (mmlu, mmlu_pro ...)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (default 5)")
     parser.add_argument("--router", action="append", help="routers (default: bench's, no random)")
+    parser.add_argument(
+        "--hull-only",
+        action="store_true",
+        help="N-model routers choose only among the training split's cost-quality hull models",
+    )
     parser.add_argument("--out", default=None, help="results/<out>.json (default: derived)")
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -78,8 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         row: dict[str, Any] = {"seed": seed, "n_test": len(test), "routers": {}}
         for name in names:
             router, _ = obtain_router(name, train, None, seed)
+            scores = raw_scores(router, test, refs)
+            if args.hull_only and scores.ndim == 2:
+                scores = only_hull_models(scores, train)
             split = ScoredSplit(
-                raw_scores(router, test, refs),
+                scores,
                 test.quality,
                 test.cost_usd,
                 refs,
@@ -114,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["any_router"] = {"met": sum(r["any_router_met"] for r in rows)}
     stem = Path(args.data).stem if args.data else args.dataset
     out = RESULTS / f"{args.out or f'issue16/no_harm_ceiling_{stem}'}.json"
-    record = {"source": args.data or args.dataset, "split": "by-task", "seeds": args.seeds}
+    record = {"source": args.data or args.dataset, "split": "by-task", "seeds": args.seeds,
+              "hull_only": args.hull_only}  # fmt: skip
     record.update({"rows": rows, "summary": summary})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1))

@@ -33,6 +33,16 @@ def fill_log(connection: sqlite3.Connection, commits: int) -> None:
         connection.execute("INSERT INTO t VALUES (?, ?)", (i, "x" * 200))
 
 
+def deferring_writer(db: Path) -> sqlite3.Connection:
+    """A connection in WAL mode that leaves checkpoints to the thread, with 1,200 commits."""
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    defer_checkpoints(writer)
+    writer.execute("CREATE TABLE t (i INTEGER, s TEXT)")
+    fill_log(writer, 1200)
+    return writer
+
+
 def test_the_ledger_commits_on_the_event_loop_without_checkpointing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -55,11 +65,7 @@ def test_the_ledger_commits_on_the_event_loop_without_checkpointing(
 
 def test_the_checkpoint_thread_copies_the_log_back_so_it_starts_over(tmp_path: Path) -> None:
     db = tmp_path / "log.sqlite"
-    writer = sqlite3.connect(db, isolation_level=None)
-    writer.execute("PRAGMA journal_mode = WAL")
-    defer_checkpoints(writer)
-    writer.execute("CREATE TABLE t (i INTEGER, s TEXT)")
-    fill_log(writer, 1200)
+    writer = deferring_writer(db)
     with WalCheckpointer(db, interval_s=0.05) as thread:
         deadline = time.monotonic() + 10
         while thread.checkpoints < 2 and time.monotonic() < deadline:
@@ -74,11 +80,7 @@ def test_without_the_thread_the_deferred_log_keeps_growing(tmp_path: Path) -> No
     """The control for the test above: with checkpoints deferred and no thread, nothing copies
     the log back, so the same writes leave it long."""
     db = tmp_path / "log.sqlite"
-    writer = sqlite3.connect(db, isolation_level=None)
-    writer.execute("PRAGMA journal_mode = WAL")
-    defer_checkpoints(writer)
-    writer.execute("CREATE TABLE t (i INTEGER, s TEXT)")
-    fill_log(writer, 1200)
+    writer = deferring_writer(db)
     fill_log(writer, 3)
     assert log_frames(db) >= 1200
     writer.close()
