@@ -167,7 +167,13 @@ def test_serve_set_gives_the_operators_settings_checked_at_start(tmp_path: Path)
 
     chosen = checked_operator_settings(["explore=1", "outcome_log=embedding"])
     assert chosen == {"explore": 1, "outcome_log": "embedding"}
-    for bad, field in (("explore=2", "--set explore"), ("bogus=1", "--set")):
+    empty = tmp_path / "not-a-router"  # exists, holds no router: every request would fail
+    empty.mkdir()
+    for bad, field in (
+        ("explore=2", "--set explore"),
+        ("bogus=1", "--set"),
+        (f"router={empty}", "--set router"),
+    ):
         with pytest.raises(InvalidInputError) as caught:
             checked_operator_settings([bad])
         assert caught.value.field == field

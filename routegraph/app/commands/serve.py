@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from routegraph.core.errors import InvalidInputError
+from routegraph.core.errors import InvalidInputError, RouteGraphError
 
 DEFAULT_PORT = 8000
 DEFAULT_MODEL_THREADS = 128
@@ -194,7 +194,24 @@ def checked_operator_settings(pairs: list[str]) -> dict[str, Any]:
     except InvalidInputError as exc:  # named as typed: --set explore, or --set for a bad key
         name = "--set" if exc.field == "context" else f"--set {exc.field}"
         raise InvalidInputError(name, exc.problem, exc.allowed) from None
+    if isinstance(chosen.get("router"), str):
+        check_router_folder(chosen["router"], "--set router")
     return chosen
+
+
+def check_router_folder(router: str, flag: str) -> None:
+    """A router folder given at start must load now: one with nothing promoted, or broken,
+    would otherwise start a server that fails every request. Names (``default``...) pass."""
+    if not Path(router).is_dir():
+        return
+    from routegraph.routers.registry import load_router
+
+    try:
+        load_router(router)
+    except RouteGraphError as exc:
+        raise InvalidInputError(
+            flag, str(exc), "a folder written by train, learn or promote"
+        ) from None
 
 
 def worker_app() -> Any:
@@ -212,10 +229,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise InvalidInputError("--port", f"{args.port} is not a TCP port", "1-65535")
-    if args.router and Path(args.router).is_dir():
-        from routegraph.routers.registry import load_router
-
-        load_router(args.router)  # a folder with nothing promoted (or broken) stops the start
+    if args.router:
+        check_router_folder(args.router, "--router")
     from routegraph.app.server.keys import KeyRing
 
     if args.keys and not Path(args.keys).expanduser().is_file():
