@@ -87,6 +87,14 @@ class TestRoutedChatModelIntegration(RoutedModelSetup, ChatModelIntegrationTests
     def test_structured_output_optional_param(self, model: Any) -> None:
         super().test_structured_output_optional_param(model)
 
+    @pytest.mark.xfail(
+        reason=SMALL_MODEL + "always keep a tool call's JSON whole around a Chinese name: on "
+        "some builds of llama.cpp it stops mid-string ('Unterminated string'), and with no "
+        "other model the routed call raises NoAnswerError, as it should"
+    )
+    def test_unicode_tool_call_integration(self, model: Any) -> None:
+        super().test_unicode_tool_call_integration(model)
+
 
 # -- the same integration tests against a tool-calling endpoint as 'cloud' ------------------
 
