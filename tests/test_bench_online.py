@@ -122,3 +122,67 @@ def test_exploration_skips_models_no_mix_would_use() -> None:
     cost = np.tile([1.0, 2.0, 10.0], (10, 1))
     data = RoutingDataset("t", [f"p{i}" for i in range(10)], ["cheap", "mid", "big"], quality, cost)
     assert hull_models(data).tolist() == [0, 2]
+
+
+class TwoKinds:
+    """A trained router that thinks the cheap model fails the hard prompts ("h...") and
+    answers the easy ones ("e...")."""
+
+    models_ = MODELS
+
+    def predict_quality(self, prompts: list[str]) -> np.ndarray:
+        return np.array([[0.3 if p.startswith("h") else 0.9, 0.95] for p in prompts])
+
+
+def two_kinds(n: int, cheap_right_on_hard: bool) -> RoutingDataset:
+    """Half easy, half hard prompts; pricey always right; cheap right on every easy prompt,
+    and on the hard ones only if ``cheap_right_on_hard`` (then wrong on one in 50 of all)."""
+    prompts = [f"{'h' if i % 2 else 'e'}{i}" for i in range(n)]
+    hard = np.arange(n) % 2 == 1
+    cheap = np.where(hard, float(cheap_right_on_hard), 1.0)
+    if cheap_right_on_hard:
+        cheap[np.arange(n) % 50 == 0] = 0.0
+    quality = np.column_stack([cheap, np.ones(n)])
+    return RoutingDataset("kinds", prompts, MODELS, quality, np.tile(PRICE, (n, 1)))
+
+
+def test_the_final_targets_show_what_the_stream_taught_on_prompts_it_never_saw() -> None:
+    """Validation tasks where the cheap model fails the hard prompts, as the router believes
+    (so each target's lambda sends hard prompts to pricey), then new traffic where cheap
+    answers nearly all. Offline keeps paying pricey for half the prompts (no harm broken:
+    cheap alone reaches the quality floor); the bandit, having explored cheap on hard prompts
+    of the stream, routes the held-out ones to it and meets no harm."""
+    val = two_kinds(400, cheap_right_on_hard=False)
+    test = two_kinds(2000, cheap_right_on_hard=True)
+    record = simulate_online(TwoKinds(), val, val, test, epsilon=0.2, seed=3, holdout=0.3)
+    final = record["final_targets"]
+    assert final["holdout_prompts"] == 600 and record["n_stream"] == 1400
+    assert final["lambda"]["validation"]["no_harm"] > 0
+    offline = final["offline"]["no_harm"]
+    assert offline["test_cost_usd"] > 0.4 * PRICE[1] and not offline["met"]
+    for learned in ("bandit", "bandit_validation_lambda", "full"):
+        verdict = final[learned]["no_harm"]
+        assert verdict["test_cost_usd"] < 0.05 * PRICE[1] and verdict["met"], learned
+        assert verdict["test_quality_fraction"] == pytest.approx(0.98, abs=0.02)
+    # the fixed mix chosen on validation needs pricey for half the prompts: the traffic
+    # changed under it
+    assert not final["zero"]["no_harm"]["met"]
+    without = simulate_online(TwoKinds(), val, val, test, epsilon=0.2)
+    assert "final_targets" not in without and without["n_stream"] == 2000
+
+
+def test_the_revealed_split_estimates_each_models_outcomes_doubly_robustly() -> None:
+    """What a learner chooses its operating points on: its prediction, corrected where the
+    stream revealed an outcome by the error over the call's propensity."""
+    from routegraph.app.bench.online import revealed_split
+
+    data = stream(2)
+    q_hat = np.array([[0.5, 0.9], [0.6, 0.8]])
+    seen = np.array([[1.0, np.nan], [np.nan, 0.0]])  # prompt 0 called cheap, prompt 1 pricey
+    propensity = np.array([[0.1, 0.9], [0.1, 0.9]])
+    split = revealed_split(data, q_hat, seen, propensity, PRICE)
+    expected = np.array([[0.5 + 0.5 / 0.1, 0.9], [0.6, 0.8 - 0.8 / 0.9]])
+    assert np.allclose(split.quality, expected)
+    assert np.allclose(split.cost, np.tile(PRICE, (2, 1)))
+    full = revealed_split(data, q_hat, data.quality, np.ones((2, 2)), PRICE)
+    assert np.allclose(full.quality, data.quality)  # full labels: the outcomes themselves

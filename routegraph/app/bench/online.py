@@ -21,10 +21,17 @@ log. Reported per
 window of ``window`` prompts: mean quality and cost of each policy, the zero router's cost for
 that quality on the window (a fixed mix of single models), and the cumulative regret of the
 bandit policy against the full-information one in ``quality - lambda x cost``.
+
+With ``holdout`` > 0 a share of the test prompts is kept out of the stream, and the three
+policies as they stand at its end are scored on it for every target (each target's lambda chosen
+on validation, as ``bench`` does), beside the zero router's mix chosen on validation: whether
+what a deployment learned from its own traffic meets the targets on more of that traffic, which
+no operating point fixed before it can (BENCHMARKS.md, "The ceiling").
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,9 +39,12 @@ import numpy as np
 from routegraph.app.bench.baselines import references
 from routegraph.app.bench.costs import decision_costs
 from routegraph.app.bench.selection import (
+    TARGETS,
     ScoredSplit,
     balanced_setting,
     hull_vertices,
+    target_verdict,
+    validated_zero,
     zero_cost_to_reach,
 )
 from routegraph.core.data.dataset import RoutingDataset
@@ -81,12 +91,13 @@ def hull_models(train: RoutingDataset) -> np.ndarray:
     return np.array(sorted(hull_vertices(cost, quality)))
 
 
-def check_settings(window: int, update_every: int, epsilon: float) -> None:
+def check_settings(window: int, update_every: int, epsilon: float, holdout: float = 0.0) -> None:
     """Refuse out-of-range stream settings before any work, naming the flag."""
     for field, value, ok, allowed in (
         ("--window", window, window >= 1, "an integer >= 1"),
         ("--update-every", update_every, update_every >= 1, "an integer >= 1"),
         ("--epsilon", epsilon, 0.0 <= epsilon <= 1.0, "a share in [0, 1]"),
+        ("--final-holdout", holdout, 0.0 <= holdout <= 0.9, "a share in [0, 0.9]"),
     ):
         if not ok:
             raise InvalidInputError(field, f"{value} is out of range", allowed)
@@ -103,25 +114,29 @@ def simulate_online(
     seed: int = 0,
     max_prompts: int | None = None,
     lam: float | None = None,
+    holdout: float = 0.0,
 ) -> dict[str, Any]:
     """Stream ``test`` through the three policies (module doc); ``router`` is fitted on
-    ``train``; ``lam``
-    (default: chosen on ``val`` for the ``q95`` target) weighs cost against quality."""
-    check_settings(window, update_every, epsilon)
+    ``train``; ``lam`` (default: chosen on ``val`` for the ``q95`` target) weighs cost against
+    quality; a ``holdout`` share of ``test`` is kept out of the stream to score the policies
+    as they end it."""
+    check_settings(window, update_every, epsilon, holdout)
     models = list(test.models)
     m = len(models)
     columns = [router.models_.index(x) for x in models]
+    val_split = ScoredSplit(
+        np.asarray(router.predict_quality(val.prompts), float)[:, columns],
+        val.quality,
+        val.cost_usd,
+        references(val),
+        decision_costs("mean", train, val),
+    )
     if lam is None:
-        val_split = ScoredSplit(
-            np.asarray(router.predict_quality(val.prompts), float)[:, columns],
-            val.quality,
-            val.cost_usd,
-            references(val),
-            decision_costs("mean", train, val),
-        )
         lam, _ = balanced_setting(val_split, "q95")
     cost_known = decision_costs("mean", train, test)
     order = np.random.default_rng(seed).permutation(len(test))
+    kept_out = order[len(order) - int(round(holdout * len(order))) :] if holdout else order[:0]
+    order = order[: len(order) - kept_out.size]
     if max_prompts is not None:
         order = order[:max_prompts]
     prompts = [test.prompts[i] for i in order]
@@ -155,7 +170,78 @@ def simulate_online(
                 seen[policy][block] = quality[block]
             else:
                 seen[policy][block, chosen] = quality[block, chosen]
-    return _report(picks, quality, cost, lam, window, models, seed)
+    record = _report(picks, quality, cost, lam, window, models, seed)
+    if kept_out.size:
+        streamed = test.subset(order)
+        settings = {"validation": {name: balanced_setting(val_split, name)[0] for name in TARGETS}}
+        for policy, learner in learners.items():  # what each knows once the stream has ended
+            learner.refit(seen[policy], propensity[policy], prior)
+            revealed = revealed_split(
+                streamed, learner.predict(prior), seen[policy], propensity[policy], cost_known
+            )
+            settings[policy] = {name: balanced_setting(revealed, name)[0] for name in TARGETS}
+        held = test.subset(kept_out)
+        held_prior = np.asarray(router.predict_quality(held.prompts), float)[:, columns]
+        record["final_targets"] = final_targets(
+            learners, held, held_prior, val_split, decision_costs("mean", train, held), settings
+        )
+    return record
+
+
+def revealed_split(
+    streamed: RoutingDataset,
+    q_hat: np.ndarray,
+    seen: np.ndarray,
+    propensity: np.ndarray,
+    cost_known: np.ndarray,
+) -> ScoredSplit:
+    """The streamed prompts as a learner knows them, to choose its operating points on: each
+    model's outcome per prompt estimated doubly robustly - its corrected prediction ``q_hat``,
+    plus, where the stream revealed that model's outcome, the prediction's error weighted by
+    one over the call's propensity (unbiased for the outcome; with full labels it is the
+    outcome) - at the prices known at decision time."""
+    observed = np.isfinite(seen)
+    residual = np.where(observed, np.nan_to_num(seen) - q_hat, 0.0)
+    estimate = q_hat + residual / np.where(observed, propensity, 1.0)
+    cost = np.broadcast_to(cost_known, q_hat.shape).astype(float)
+    known = replace(streamed, quality=estimate, cost_usd=cost)
+    return ScoredSplit(q_hat, estimate, cost, references(known), cost_known)
+
+
+def final_targets(
+    learners: dict[str, OnlineLearner],
+    held: RoutingDataset,
+    prior: np.ndarray,
+    val_split: ScoredSplit,
+    cost_known: np.ndarray,
+    settings: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """Each policy as the stream left it, on the held-out prompts: per target, the quality and
+    cost at its lambda for that target and whether the target is met. ``settings`` holds the
+    lambdas chosen on validation (``offline``; ``<policy>_validation_lambda`` for the learners)
+    and those each learner chose on what the stream revealed to it (:func:`revealed_split`);
+    ``zero`` is the zero router's mix chosen on validation, measured the same way."""
+    refs = references(held)
+    rows = np.arange(len(held))
+    out: dict[str, Any] = {"holdout_prompts": len(held), "lambda": settings}
+    runs = [("offline", prior, settings["validation"])]
+    for policy, learner in learners.items():
+        q_hat = learner.predict(prior)
+        runs += [(policy, q_hat, settings[policy])]
+        runs += [(f"{policy}_validation_lambda", q_hat, settings["validation"])]
+    for label, q_hat, chosen in runs:
+        out[label] = {}
+        for name, setting in chosen.items():
+            pick = np.argmax(q_hat - setting * cost_known, axis=1)
+            quality = float(np.nanmean(held.quality[rows, pick]))
+            cost = float(np.nanmean(held.cost_usd[rows, pick]))
+            out[label][name] = target_verdict(
+                name, quality, cost, held.quality, held.cost_usd, refs
+            )
+    out["zero"] = validated_zero(
+        val_split.quality, val_split.cost, val_split.refs, held.quality, held.cost_usd, refs
+    )
+    return out
 
 
 def _report(
@@ -220,16 +306,25 @@ def run_online(
     window: int = 100,
     update_every: int = 50,
     epsilon: float = 0.05,
+    holdout: float = 0.25,
 ) -> dict[str, Any]:
     """``routegraph bench --online``: split, fit ``router`` on the training part, stream the
-    test part (:func:`simulate_online`); the record says which split and router."""
+    test part but a ``holdout`` share (:func:`simulate_online`); the record says which split
+    and router."""
     from routegraph.app.bench.harness import bench_splits, load_bench_dataset, new_router
 
-    check_settings(window, update_every, epsilon)
+    check_settings(window, update_every, epsilon, holdout)
     ds = load_bench_dataset(dataset, data)
     train, val, test, info = bench_splits(ds, seed=seed, mode=split)
     fitted = new_router(router, seed).fit(train)
-    record = simulate_online(fitted, train, val, test, window, update_every, epsilon, seed=seed)
+    record = simulate_online(
+        fitted, train, val, test, window, update_every, epsilon, seed=seed, holdout=holdout
+    )
     record.update({"dataset": ds.name, "router": router, "split": info})
-    record["settings"] = {"window": window, "update_every": update_every, "epsilon": epsilon}
+    record["settings"] = {
+        "window": window,
+        "update_every": update_every,
+        "epsilon": epsilon,
+        "final_holdout": holdout,
+    }
     return record

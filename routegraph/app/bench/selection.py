@@ -162,9 +162,11 @@ def zero_router_record(test_q: np.ndarray, test_c: np.ndarray, refs: References)
 
 
 # -- validation-chosen, test-measured ------------------------------------------------------------
-def _verdict(
+def target_verdict(
     name: str, quality: float, cost: float, test_q: np.ndarray, test_c: np.ndarray, refs: References
 ) -> dict[str, Any]:
+    """Whether a policy's mean ``quality`` and ``cost`` on a test split (its outcomes
+    ``test_q`` / ``test_c``, its references ``refs``) meet target ``name``, with the figures."""
     goal = TARGETS[name]
     fraction = quality / refs.strong_quality if refs.strong_quality > 0 else float("nan")
     ratio = cost / refs.strong_cost if refs.strong_cost > 0 else float("nan")
@@ -387,7 +389,7 @@ def validated_targets(
         }
         if "met_rate" in facts:
             record["val_met_rate"] = facts["met_rate"]
-        record.update(_verdict(name, result["quality"], result["cost_usd"], *_qc(test)))
+        record.update(target_verdict(name, result["quality"], result["cost_usd"], *_qc(test)))
         out[name] = _clean(record)
     return out
 
@@ -408,7 +410,7 @@ def validated_zero(
         quality = float(sum(w * tq[j] for j, w in mix.items()))
         cost = float(sum(w * tc[j] for j, w in mix.items()))
         record: dict[str, Any] = {"mix": {str(j): w for j, w in mix.items()}}
-        record.update(_verdict(name, quality, cost, test_q, test_c, test_refs))
+        record.update(target_verdict(name, quality, cost, test_q, test_c, test_refs))
         out[name] = _clean(record)
     return out
 

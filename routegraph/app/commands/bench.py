@@ -15,6 +15,7 @@ import contextlib
 import json
 import sys
 import time
+from typing import Any
 
 from rich.console import Console
 
@@ -124,6 +125,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.05,
         help="--online: share of prompts answered by a random model (exploration)",
     )
+    parser.add_argument(
+        "--final-holdout",
+        type=float,
+        default=0.25,
+        help="--online: share of the test prompts kept out of the stream, on which the "
+        "policies as the stream left them are scored for every target (0: none)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="split and random-baseline seed")
     parser.add_argument(
         "--random-seeds", type=int, default=10, help="seeds averaged for the random baseline"
@@ -181,6 +189,7 @@ def _run_online(args: argparse.Namespace) -> int:
             window=args.window,
             update_every=args.update_every,
             epsilon=args.epsilon,
+            holdout=args.final_holdout,
         )
     if args.plot:
         record["plot"] = str(plot_online(record, args.plot))
@@ -208,7 +217,33 @@ def _run_online(args: argparse.Namespace) -> int:
         f"{record['windows_worse_than_zero_after_200']}; cumulative regret against full labels "
         f"(quality - lambda x cost): {record['cumulative_regret'][-1]:.2f}"
     )
+    if "final_targets" in record:
+        print_table(console, final_targets_table(record["final_targets"]))
     return 0
+
+
+def final_targets_table(final: dict[str, Any]) -> Any:
+    """Targets of each policy as the stream left it, on the held-out prompts."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"as the stream left them, on {final['holdout_prompts']} held-out prompts: "
+        "quality over the best model's, cost over the zero router's (q100: over the best "
+        "model's); bandit and full choose each target's lambda on what the stream revealed to "
+        "them, offline and the zero mix on validation"
+    )
+    table.add_column("target")
+    for policy in ("offline", "bandit", "full", "zero"):
+        table.add_column("zero mix (validation)" if policy == "zero" else policy, justify="right")
+    for target in final["zero"]:
+        cells = [target]
+        for policy in ("offline", "bandit", "full", "zero"):
+            rec = final[policy][target]
+            ratio = rec.get("zero_ratio", rec["test_cost_ratio"])
+            verdict = " met" if rec["met"] else ""
+            cells.append(f"{rec['test_quality_fraction']:.3f} x{ratio:.2f}{verdict}")
+        table.add_row(*cells)
+    return table
 
 
 def _run(args: argparse.Namespace) -> int:
