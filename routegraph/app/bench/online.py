@@ -23,10 +23,12 @@ that quality on the window (a fixed mix of single models), and the cumulative re
 bandit policy against the full-information one in ``quality - lambda x cost``.
 
 With ``holdout`` > 0 a share of the test prompts is kept out of the stream, and the three
-policies as they stand at its end are scored on it for every target (each target's lambda chosen
-on validation, as ``bench`` does), beside the zero router's mix chosen on validation: whether
-what a deployment learned from its own traffic meets the targets on more of that traffic, which
-no operating point fixed before it can (BENCHMARKS.md, "The ceiling").
+policies as they stand at its end are scored on it for every target, beside the zero router's
+mix chosen on validation: ``offline`` at each target's lambda chosen on validation (as ``bench``
+does), the learners at the lambda each re-chose on what the stream revealed to it (and, for
+comparison, at the validation lambdas). Whether what a deployment learned from its own traffic
+meets the targets on more of that traffic, which no operating point fixed before it can
+(BENCHMARKS.md, "The ceiling").
 """
 
 from __future__ import annotations
