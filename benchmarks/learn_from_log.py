@@ -80,6 +80,7 @@ def log_records(
         out.append(
             {
                 "id": f"r{i}",
+                "prompt": data.prompts[i],
                 "created_at": (START + timedelta(minutes=i)).isoformat(),
                 "router": "base",
                 "router_version": None,
@@ -133,7 +134,46 @@ def zero_cost(data: RoutingDataset, weak: str, strong: str, quality: float) -> f
     return float(cw + share * (cs - cw))
 
 
-def one_seed(ds: RoutingDataset, seed: int, router_name: str, explore: float) -> dict[str, Any]:
+def calibrated_on_future(
+    future: RoutingDataset,
+    base: Any,
+    val: RoutingDataset,
+    learned: Any,
+    weak: str,
+    strong: str,
+    target: tuple[str, float],
+) -> dict[str, Any]:
+    """The target's threshold calibrated two ways - the base router on validation (the training
+    tasks), the learned version on the log (``learn --calibrate``) - and what each gives on the
+    future half: quality over the strong model's there, cost over the zero router's."""
+    from routegraph.routers.calibration import calibrate
+
+    kind, value = target
+    strong_quality = float(np.nanmean(future.quality[:, future.models.index(strong)]))
+    out: dict[str, Any] = {"target": f"{kind}={value:g}"}
+    thresholds = {
+        "base_on_validation": (base, calibrate(base, val, kind, value)),
+        "learned_on_log": (learned, learned.meta_["thresholds"][f"{kind}={value:g}"]["threshold"]),
+    }
+    for label, (router, threshold) in thresholds.items():
+        row = policy_truth(future, router, weak, strong, threshold)
+        zc = zero_cost(future, weak, strong, row["quality"])
+        row["quality_fraction"] = round(row["quality"] / strong_quality, 4)
+        row["zero_ratio"] = None if not zc else round(row["cost_usd"] / zc, 4)
+        row["met"] = (
+            bool(row["quality_fraction"] >= value - 1e-9) if kind == "quality_fraction" else None
+        )
+        out[label] = row
+    return out
+
+
+def one_seed(
+    ds: RoutingDataset,
+    seed: int,
+    router_name: str,
+    explore: float,
+    target: tuple[str, float] | None = None,
+) -> dict[str, Any]:
     train_rows, val_rows, test_rows = task_split(ds, seed, val_frac=0.1, test_frac=0.4)
     weak, strong = pair_of(ds.subset(train_rows))
     pair = [weak, strong]
@@ -152,7 +192,7 @@ def one_seed(ds: RoutingDataset, seed: int, router_name: str, explore: float) ->
     log_half = ds.subset(np.sort(order[:half])).with_models(pair)
     future = ds.subset(np.sort(order[half:])).with_models(pair)
     records = log_records(log_half, base, weak, strong, threshold, explore, rng)
-    learned, report = learn(records, base, "base", None)
+    learned, report = learn(records, base, "base", None, targets=[target] if target else None)
     truth_log = policy_truth(log_half, learned, weak, strong, threshold)
     base_future = policy_truth(future, base, weak, strong, threshold)
     new_future = policy_truth(future, learned, weak, strong, threshold)
@@ -160,8 +200,12 @@ def one_seed(ds: RoutingDataset, seed: int, router_name: str, explore: float) ->
         zc = zero_cost(future, weak, strong, row["quality"])
         row["zero_cost_usd"] = None if zc is None else round(zc, 8)
         row["zero_ratio"] = None if not zc else round(row["cost_usd"] / zc, 4)
+    calibrated = (
+        calibrated_on_future(future, base, val, learned, weak, strong, target) if target else None
+    )
     return {
         "seed": seed,
+        "calibrated": calibrated,
         "weak": weak,
         "strong": strong,
         "threshold": round(threshold, 4),
@@ -187,14 +231,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--router", default="knn", help="router to train (default knn)")
     parser.add_argument("--explore", type=float, default=0.1, help="explore share (default 0.1)")
+    parser.add_argument(
+        "--calibrate",
+        metavar="KIND=VALUE",
+        help="also calibrate this target on validation (base) and on the log (learn "
+        "--calibrate) and score both thresholds on the future half",
+    )
     parser.add_argument("--out", help="result name (default: from the data)")
     args = parser.parse_args(argv)
+    target = None
+    if args.calibrate:
+        from routegraph.app.commands.learn import calibration_target
+
+        target = calibration_target(args.calibrate)
     ds = load_any(args.data or args.dataset)
     name = args.out or Path(args.data or args.dataset).stem
     rows = []
     for seed in range(args.seeds):
-        row = one_seed(ds, seed, args.router, args.explore)
+        row = one_seed(ds, seed, args.router, args.explore, target)
         rows.append(row)
+        if row["calibrated"]:
+            cal = row["calibrated"]
+            print(
+                f"seed {seed}: {cal['target']} on the future half: base calibrated on validation "
+                f"{cal['base_on_validation']['quality_fraction']:.3f} "
+                f"x{cal['base_on_validation']['zero_ratio']}; learned, calibrated on the log "
+                f"{cal['learned_on_log']['quality_fraction']:.3f} "
+                f"x{cal['learned_on_log']['zero_ratio']}",
+                flush=True,
+            )
         est, truth = row["report"]["new_estimate"], row["new_truth_on_log"]
         base, new = row["future"]["base"], row["future"]["learned"]
         print(

@@ -62,7 +62,9 @@ def calibration_record(
         "strong_model": strong,
         "weak_model": weak,
         "n": int(len(p)),
-        "p_strong": as_list(p),
+        # scores exactly as the router gives them: a threshold just above the top score (all
+        # weak) must stay above it, and rounded scores put it below tied top scores
+        "p_strong": [float(v) for v in np.asarray(p, float)],
         "q_strong": as_list(q_strong),
         "q_weak": as_list(q_weak),
         "c_strong": as_list(c_strong),

@@ -28,6 +28,7 @@ from routegraph.core.errors import ArtifactError, InvalidInputError
 from routegraph.core.outcomes import iter_outcomes, record_feedback
 from routegraph.graphs.simple import build_simple_graph
 from routegraph.nodes.routing import resolve_router
+from routegraph.routers.calibration import threshold_for_target
 from routegraph.routers.corrected import (
     CorrectedRouter,
     apply_corrections,
@@ -146,6 +147,41 @@ def test_learning_from_the_log_raises_the_weak_model_and_reports_savings() -> No
         router.strong_probability([hard], "large", "small")[0]
         < base.strong_probability([hard], "large", "small")[0]
     )
+
+
+def test_learn_calibrates_targets_on_the_deployments_own_traffic() -> None:
+    """``learn --calibrate``: thresholds chosen on the log itself, where the base router's
+    calibrations (fitted on other data, and for uncorrected scores) do not hold."""
+    records = deployment(InMemoryStore())
+    base = HeuristicRouter(["small", "large"])
+    targets = [("strong_share", 0.5), ("quality_fraction", 1.0)]
+    router, report = learn(records, base, "heuristic", None, targets=targets)
+    calibrated = report["calibrated_on_log"]
+    assert (calibrated["strong"], calibrated["weak"], calibrated["records"]) == (
+        "large",
+        "small",
+        60,
+    )
+    # the new router, serving the same prompts, sends the share the calibration reports to
+    # the strong model: the P(strong) it was calibrated on is the router's own
+    threshold, source = threshold_for_target(router, "strong_share=0.5", None)
+    shares = router.strong_probability(prompts(60), "large", "small") >= threshold
+    assert shares.mean() == calibrated["strong_share=0.5"]["strong_share"] == 0.5, source
+    # here the weak model is the better one, so the strong model's quality needs no strong call
+    assert calibrated["quality_fraction=1"]["strong_share"] == 0.0
+    threshold, _ = threshold_for_target(router, "quality_fraction=1", None)
+    assert not (router.strong_probability(prompts(60), "large", "small") >= threshold).any()
+    assert "thresholds" not in learn(records, base, "heuristic", None)[0].meta_
+
+
+def test_learn_calibrate_is_checked_naming_the_flag() -> None:
+    from routegraph.app.commands.learn import calibration_target
+
+    assert calibration_target("quality_fraction=0.95") == ("quality_fraction", 0.95)
+    for bad in ("speed=2", "strong_share=1.5", "quality_fraction"):
+        with pytest.raises(InvalidInputError) as caught:
+            calibration_target(bad)
+        assert caught.value.field == "--calibrate"
 
 
 def test_too_small_a_log_is_refused_naming_the_option() -> None:

@@ -215,6 +215,84 @@ def _r(value: Any, digits: int = 4) -> float:
     return round(float(value), digits)
 
 
+def log_calibration(
+    table: LogTable,
+    router: CorrectedRouter,
+    corrected: np.ndarray,
+    targets: list[tuple[str, float]],
+) -> dict[str, Any] | None:
+    """Thresholds for ``targets`` chosen on the deployment's own log, stored in the new
+    router's calibrations (``meta_["thresholds"]``, what ``target=KIND=VALUE`` resolves).
+
+    Why: an operating point calibrated on benchmark validation data does not carry over to
+    traffic of other tasks (BENCHMARKS.md, "The ceiling"); the log is that traffic. Per
+    weak/strong record of the most common pair: the new router's P(strong) (recomputed from the
+    prompt where the log kept it, else the logged one moved by the fitted correction, as the
+    router moves it when serving) and each model's
+    outcome estimated doubly robustly (the cross-fitted prediction, plus the observed label's
+    error over the call's propensity where the log has it; clipped to [0, 1]), at the call's
+    cost where observed, else the model's mean. None when no record is a weak/strong decision.
+    """
+    from routegraph.core.data.dataset import RoutingDataset
+    from routegraph.routers.calibration import calibrate
+
+    pairs: Counter[tuple[int, int]] = Counter()
+    rows: list[tuple[int, int, int]] = []
+    for i, record in enumerate(table.records):
+        if record.get("p_strong") is None or len(record.get("candidates", [])) != 2:
+            continue
+        mapping = record.get("columns") or {}
+        weak, strong = (table.columns.index(mapping.get(m, m)) for m in record["candidates"])
+        pairs[(weak, strong)] += 1
+        rows.append((i, weak, strong))
+    if not rows:
+        return None
+    (weak, strong), _ = pairs.most_common(1)[0]
+    index = [i for i, w, s in rows if (w, s) == (weak, strong)]
+    texts = [table.records[i].get("prompt") for i in index]
+    if all(isinstance(t, str) for t in texts):  # the router's own scores, exactly as served
+        pair = (table.columns[strong], table.columns[weak])
+        p_new = np.asarray(router.strong_probability([str(t) for t in texts], *pair), float)
+    else:  # prompts not kept (outcome_log=embedding): the logged score, moved as served
+        final = apply_corrections(table.prior[index], router.theta_)
+        logged = np.array([float(table.records[i]["p_strong"]) for i in index])
+        p_new = shifted_p_strong(logged, final - table.prior[index], strong, weak)
+    pick = [strong, weak]
+    estimate = corrected[index][:, pick]
+    observed = table.outcomes[index][:, pick]
+    seen = np.isfinite(observed)
+    estimate = estimate + np.where(
+        seen, (np.nan_to_num(observed) - estimate) / table.propensity[index][:, pick], 0.0
+    )
+    mean_cost = np.array(
+        [float(np.nanmean(c)) if np.isfinite(c).any() else 0.0 for c in table.cost.T]
+    )
+    cost = table.cost[index][:, pick]
+    cost = np.where(np.isfinite(cost), cost, mean_cost[pick])
+    names = [table.columns[strong], table.columns[weak]]
+    log = RoutingDataset(
+        "outcome log",
+        [str(table.records[i].get("id", i)) for i in index],
+        names,
+        np.clip(estimate, 0.0, 1.0),
+        cost,
+        strong_model=names[0],
+        weak_model=names[1],
+    )
+    out: dict[str, Any] = {"records": len(index), "strong": names[0], "weak": names[1]}
+    for kind, value in targets:
+        calibrate(router, log, kind, value, p_strong=p_new)
+        key = f"{kind}={value:g}"
+        chosen = router.meta_["thresholds"][key]
+        out[key] = {
+            "threshold": _r(chosen["threshold"]),
+            "strong_share": _r(chosen["val_strong_share"]),
+            "quality": _r(chosen["val_quality"]),
+            "cost_per_1k": _r(chosen["val_cost_per_1k"], 6),
+        }
+    return out
+
+
 def learn(
     records: list[dict[str, Any]],
     base: Router,
@@ -222,8 +300,11 @@ def learn(
     version: str | None,
     ridge: float = 5.0,
     min_records: int = MIN_RECORDS,
+    targets: list[tuple[str, float]] | None = None,
 ) -> tuple[CorrectedRouter, dict[str, Any]]:
-    """The corrected router fitted on every usable record, and the off-policy report."""
+    """The corrected router fitted on every usable record, and the off-policy report; with
+    ``targets`` (``[(kind, value)]``, e.g. ``("quality_fraction", 0.95)``) also thresholds
+    for them calibrated on the log (:func:`log_calibration`)."""
     router = CorrectedRouter.around(base, ridge)
     table = log_table(records, router, name, version)
     n = len(table.records)
@@ -267,6 +348,8 @@ def learn(
         ],
         "policy": pair_policy(table, corrected),
     }
+    if targets:
+        report["calibrated_on_log"] = log_calibration(table, router, corrected, targets)
     router.meta_["learned"] = {k: report[k] for k in ("base_router", "base_version", "records")}
     return router, report
 

@@ -60,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="refuse to learn from fewer usable records (default 20)",
     )
     parser.add_argument(
+        "--calibrate",
+        action="append",
+        metavar="KIND=VALUE",
+        help="also calibrate a threshold for this target on the log itself (repeatable; "
+        "strong_share, cost_per_1k or quality_fraction, e.g. quality_fraction=0.95): requests "
+        "with target=KIND=VALUE then route at the threshold that meets it on this traffic",
+    )
+    parser.add_argument(
         "--promote", action="store_true", help="promote the new version after the report"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     db = args.db or default_chat_db()
     if not args.ridge > 0:
         raise InvalidInputError("--ridge", f"{args.ridge} is not > 0", "a number > 0")
+    targets = [calibration_target(text) for text in args.calibrate or []]
     records = asyncio.run(read_log(db))
     name, version = base_router_name(records) if args.router is None else (args.router, None)
     base = load_base(name, records)
@@ -100,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
                 "--out", f"is needed: router {name!r} is not a versioned folder", "a folder"
             )
         out = Path(name)
-    router, report = learn(records, base, name, version, args.ridge, args.min_records)
+    router, report = learn(
+        records, base, name, version, args.ridge, args.min_records, targets=targets
+    )
     path = write_version(router, report, out)
     report["written"] = str(path)
     if args.promote:
@@ -176,6 +187,17 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
                 "[yellow]most changed decisions were never observed: the new estimate leans on "
                 "the correction itself there; log more with the explore setting[/yellow]"
             )
+    if "calibrated_on_log" in report and report["calibrated_on_log"] is None:
+        console.print("--calibrate: no weak/strong decision in the log; nothing calibrated")
+    calibrated = report.get("calibrated_on_log") or {}
+    for key, point in calibrated.items():
+        if isinstance(point, dict):
+            console.print(
+                f"calibrated on the log ({calibrated['records']} records): {key} -> threshold "
+                f"{point['threshold']:.4f} (strong share {point['strong_share']:.0%}, quality "
+                f"{point['quality']:.3f}, ${point['cost_per_1k']:.4f} per 1k requests, "
+                "doubly robust estimates)"
+            )
     console.print(f"written: {report['written']}")
     if report.get("promoted"):
         console.print(f"[green]promoted {version}[/green]: router={out} now uses it")
@@ -218,3 +240,15 @@ def _version_note(path: Path) -> str:
     if learned.is_file():
         return f"learned from {json.loads(learned.read_text()).get('records', '?')} records"
     return "trained or copied here (no learn or profile report)"
+
+
+def calibration_target(text: str) -> tuple[str, float]:
+    """``--calibrate KIND=VALUE`` parsed and checked, errors naming the flag."""
+    from routegraph.routers.calibration import check_target, parse_target
+
+    try:
+        kind, value = parse_target(text)
+        check_target(kind, value)
+    except InvalidInputError as exc:
+        raise InvalidInputError("--calibrate", exc.problem, exc.allowed) from None
+    return kind, value
