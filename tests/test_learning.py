@@ -250,3 +250,10 @@ def test_learn_and_promote_commands_on_the_sqlite_log(tmp_path: Path, capsys: An
     assert versions(out) == ["v0001"]  # a refused run writes nothing
     assert main(["learn", "--db", str(db)]) == 2
     assert "--out" in capsys.readouterr().err
+    calibrated = ["learn", "--db", str(db), "--out", str(out), "--calibrate", "strong_share=0.5"]
+    assert main(calibrated) == 0
+    printed = capsys.readouterr().out
+    assert "calibrated on the log (40 records): strong_share=0.5 -> threshold" in printed
+    assert "strong_share=0.5" in load_router(out / "v0002").meta_["thresholds"]
+    assert main([*calibrated[:-1], "strong_share=2"]) == 2
+    assert "--calibrate" in capsys.readouterr().err and versions(out) == ["v0001", "v0002"]
