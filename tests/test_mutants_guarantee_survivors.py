@@ -131,7 +131,9 @@ def test_a_whole_quality_fraction_is_a_valid_target():
             guaranteed_threshold(record(), "quality_fraction", outside, 0.9)
 
 
-def test_the_record_rounds_to_six_places():
+def test_the_record_keeps_scores_exactly_and_rounds_the_rest_to_six_places():
+    """Scores stay as the router gives them (a rounded top score put the all-weak threshold
+    below tied top scores); outcomes and costs round to six places."""
     stored = calibration_record(
         np.array([0.1234564, 0.9]),
         np.array([1, 0]),
@@ -141,7 +143,7 @@ def test_the_record_rounds_to_six_places():
         "s",
         "w",
     )
-    assert stored["p_strong"] == [0.123456, 0.9]
+    assert stored["p_strong"] == [0.1234564, 0.9]
     assert stored["c_strong"] == [0.000001, 2.0]
     assert stored["n"] == 2
     assert math.isclose(stored["q_strong"][0], 1.0)
