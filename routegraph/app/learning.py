@@ -160,6 +160,12 @@ def weighted_mse(pred: np.ndarray, table: LogTable) -> list[float | None]:
     return out
 
 
+def mean_costs(table: LogTable) -> np.ndarray:
+    """Each column's mean USD per observed call (0 where the log never called it): the price
+    of a call the log did not make."""
+    return np.array([float(np.nanmean(c)) if np.isfinite(c).any() else 0.0 for c in table.cost.T])
+
+
 def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None:
     """Current vs new weak/strong policy on the records that logged ``p_strong`` (see the
     module doc); None when the log has no such records."""
@@ -172,9 +178,7 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
     ]
     if not rows:
         return None
-    mean_cost = np.array(
-        [float(np.nanmean(c)) if np.isfinite(c).any() else 0.0 for c in table.cost.T]
-    )
+    mean_cost = mean_costs(table)
     current_q, current_c, new_q, new_c = [], [], [], []
     switched = backed = 0
     for i in rows:
@@ -264,9 +268,7 @@ def log_calibration(
     estimate = estimate + np.where(
         seen, (np.nan_to_num(observed) - estimate) / table.propensity[index][:, pick], 0.0
     )
-    mean_cost = np.array(
-        [float(np.nanmean(c)) if np.isfinite(c).any() else 0.0 for c in table.cost.T]
-    )
+    mean_cost = mean_costs(table)
     cost = table.cost[index][:, pick]
     cost = np.where(np.isfinite(cost), cost, mean_cost[pick])
     names = [table.columns[strong], table.columns[weak]]
