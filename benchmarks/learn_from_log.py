@@ -134,6 +134,17 @@ def zero_cost(data: RoutingDataset, weak: str, strong: str, quality: float) -> f
     return float(cw + share * (cs - cw))
 
 
+def with_zero_ratio(
+    row: dict[str, Any], data: RoutingDataset, weak: str, strong: str
+) -> dict[str, Any]:
+    """``row`` (from :func:`policy_truth`) with the zero router's cost for its quality on
+    ``data`` and its own cost over that."""
+    zc = zero_cost(data, weak, strong, row["quality"])
+    row["zero_cost_usd"] = None if zc is None else round(zc, 8)
+    row["zero_ratio"] = None if not zc else round(row["cost_usd"] / zc, 4)
+    return row
+
+
 def calibrated_on_future(
     future: RoutingDataset,
     base: Any,
@@ -156,10 +167,10 @@ def calibrated_on_future(
         "learned_on_log": (learned, learned.meta_["thresholds"][f"{kind}={value:g}"]["threshold"]),
     }
     for label, (router, threshold) in thresholds.items():
-        row = policy_truth(future, router, weak, strong, threshold)
-        zc = zero_cost(future, weak, strong, row["quality"])
+        row = with_zero_ratio(
+            policy_truth(future, router, weak, strong, threshold), future, weak, strong
+        )
         row["quality_fraction"] = round(row["quality"] / strong_quality, 4)
-        row["zero_ratio"] = None if not zc else round(row["cost_usd"] / zc, 4)
         row["met"] = (
             bool(row["quality_fraction"] >= value - 1e-9) if kind == "quality_fraction" else None
         )
@@ -197,9 +208,7 @@ def one_seed(
     base_future = policy_truth(future, base, weak, strong, threshold)
     new_future = policy_truth(future, learned, weak, strong, threshold)
     for row in (base_future, new_future):
-        zc = zero_cost(future, weak, strong, row["quality"])
-        row["zero_cost_usd"] = None if zc is None else round(zc, 8)
-        row["zero_ratio"] = None if not zc else round(row["cost_usd"] / zc, 4)
+        with_zero_ratio(row, future, weak, strong)
     calibrated = (
         calibrated_on_future(future, base, val, learned, weak, strong, target) if target else None
     )

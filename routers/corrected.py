@@ -59,6 +59,18 @@ def ridge_corrections(
     return theta
 
 
+def doubly_robust(
+    prediction: np.ndarray, outcomes: np.ndarray, propensity: np.ndarray
+) -> np.ndarray:
+    """Each model's outcome per record (t, m), estimated from a partial log: the prediction,
+    plus, where the outcome was observed, the prediction's error over the call's propensity
+    (unbiased whatever the prediction; the outcome itself under full labels). ``outcomes`` is
+    NaN where a model was not called."""
+    seen = np.isfinite(outcomes)
+    residual = np.where(seen, np.nan_to_num(outcomes) - prediction, 0.0)
+    return prediction + residual / np.where(seen, propensity, 1.0)
+
+
 def apply_corrections(prior: np.ndarray, theta: np.ndarray, clip: bool = True) -> np.ndarray:
     """Corrected quality (n, m) from the router's prior (n, m), clipped to [0, 1] unless
     ``clip`` is False (a ranking that only compares models needs no clipping)."""

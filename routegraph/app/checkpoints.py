@@ -23,7 +23,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from routegraph.app.ledger import Ledger, postgres_ledger, sqlite_ledger
-from routegraph.app.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer, defer_checkpoints
+from routegraph.app.wal_checkpoints import DEFER_CHECKPOINTS, WalCheckpointer, defer_checkpoints
 from routegraph.core.errors import InvalidInputError
 
 DB_VARIABLE = "ROUTEGRAPH_DB"
@@ -104,7 +104,7 @@ async def open_persistence(db: str | Path) -> AsyncIterator[Persistence]:
     async with aiosqlite.connect(str(path), isolation_level=None, timeout=30) as conn:
         await conn.execute("PRAGMA busy_timeout = 30000")
         await conn.execute(f"PRAGMA synchronous = {synchronous}")
-        await conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+        await conn.execute(DEFER_CHECKPOINTS)
         store_conn = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=30
         )

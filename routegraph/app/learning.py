@@ -33,6 +33,7 @@ from routegraph.routers.base import Router
 from routegraph.routers.corrected import (
     CorrectedRouter,
     apply_corrections,
+    doubly_robust,
     ridge_corrections,
     shifted_p_strong,
 )
@@ -262,11 +263,10 @@ def log_calibration(
         logged = np.array([float(table.records[i]["p_strong"]) for i in index])
         p_new = shifted_p_strong(logged, final - table.prior[index], strong, weak)
     pick = [strong, weak]
-    estimate = corrected[index][:, pick]
-    observed = table.outcomes[index][:, pick]
-    seen = np.isfinite(observed)
-    estimate = estimate + np.where(
-        seen, (np.nan_to_num(observed) - estimate) / table.propensity[index][:, pick], 0.0
+    estimate = doubly_robust(
+        corrected[index][:, pick],
+        table.outcomes[index][:, pick],
+        table.propensity[index][:, pick],
     )
     mean_cost = mean_costs(table)
     cost = table.cost[index][:, pick]

@@ -26,12 +26,15 @@ BACKSTOP_PAGES = 10_000
 """``wal_autocheckpoint`` of the request-path connections: far above what arrives between two
 of this thread's checkpoints, so a request pays for one only if the thread stops working."""
 
+DEFER_CHECKPOINTS = f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}"
+"""The statement that leaves a connection's checkpoints to :class:`WalCheckpointer`."""
+
 log = logging.getLogger(__name__)
 
 
 def defer_checkpoints(connection: sqlite3.Connection) -> None:
     """Leave checkpoints of ``connection``'s log to :class:`WalCheckpointer`."""
-    connection.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+    connection.execute(DEFER_CHECKPOINTS)
 
 
 class WalCheckpointer:

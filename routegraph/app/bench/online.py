@@ -51,7 +51,7 @@ from routegraph.app.bench.selection import (
 )
 from routegraph.core.data.dataset import RoutingDataset
 from routegraph.core.errors import InvalidInputError
-from routegraph.routers.corrected import apply_corrections, ridge_corrections
+from routegraph.routers.corrected import apply_corrections, doubly_robust, ridge_corrections
 
 POLICIES = ("offline", "bandit", "full")
 
@@ -202,9 +202,7 @@ def revealed_split(
     plus, where the stream revealed that model's outcome, the prediction's error weighted by
     one over the call's propensity (unbiased for the outcome; with full labels it is the
     outcome) - at the prices known at decision time."""
-    observed = np.isfinite(seen)
-    residual = np.where(observed, np.nan_to_num(seen) - q_hat, 0.0)
-    estimate = q_hat + residual / np.where(observed, propensity, 1.0)
+    estimate = doubly_robust(q_hat, seen, propensity)
     cost = np.broadcast_to(cost_known, q_hat.shape).astype(float)
     known = replace(streamed, quality=estimate, cost_usd=cost)
     return ScoredSplit(q_hat, estimate, cost, references(known), cost_known)
@@ -224,7 +222,6 @@ def final_targets(
     and those each learner chose on what the stream revealed to it (:func:`revealed_split`);
     ``zero`` is the zero router's mix chosen on validation, measured the same way."""
     refs = references(held)
-    rows = np.arange(len(held))
     out: dict[str, Any] = {"holdout_prompts": len(held), "lambda": settings}
     runs = [("offline", prior, settings["validation"])]
     for policy, learner in learners.items():
@@ -232,13 +229,12 @@ def final_targets(
         runs += [(policy, q_hat, settings[policy])]
         runs += [(f"{policy}_validation_lambda", q_hat, settings["validation"])]
     for label, q_hat, chosen in runs:
+        split = ScoredSplit(q_hat, held.quality, held.cost_usd, refs, cost_known)
         out[label] = {}
         for name, setting in chosen.items():
-            pick = np.argmax(q_hat - setting * cost_known, axis=1)
-            quality = float(np.nanmean(held.quality[rows, pick]))
-            cost = float(np.nanmean(held.cost_usd[rows, pick]))
+            got = split.outcome(setting)
             out[label][name] = target_verdict(
-                name, quality, cost, held.quality, held.cost_usd, refs
+                name, got["quality"], got["cost_usd"], held.quality, held.cost_usd, refs
             )
     out["zero"] = validated_zero(
         val_split.quality, val_split.cost, val_split.refs, held.quality, held.cost_usd, refs
