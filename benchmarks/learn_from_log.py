@@ -153,10 +153,15 @@ def calibrated_on_future(
     weak: str,
     strong: str,
     target: tuple[str, float],
+    log_half: RoutingDataset,
+    reported: dict[str, Any],
 ) -> dict[str, Any]:
     """The target's threshold calibrated two ways - the base router on validation (the training
     tasks), the learned version on the log (``learn --calibrate``) - and what each gives on the
-    future half: quality over the strong model's there, cost over the zero router's."""
+    future half: quality over the strong model's there, cost over the zero router's. For the
+    log's threshold also the report's interval of the quality share it keeps, and whether it
+    covers the truth on the log half (the records it was estimated from) and on the future
+    half."""
     from routegraph.routers.calibration import calibrate
 
     kind, value = target
@@ -175,6 +180,22 @@ def calibrated_on_future(
             bool(row["quality_fraction"] >= value - 1e-9) if kind == "quality_fraction" else None
         )
         out[label] = row
+    key = out["target"]
+    interval = reported["targets"][key]["quality_fraction_interval"]
+    log_truth = policy_truth(
+        log_half, learned, weak, strong, learned.meta_["thresholds"][key]["threshold"]
+    )
+    log_strong = float(np.nanmean(log_half.quality[:, log_half.models.index(strong)]))
+    truth = {
+        "log_half": round(log_truth["quality"] / log_strong, 4),
+        "future_half": out["learned_on_log"]["quality_fraction"],
+    }
+    out["report_interval"] = {
+        "quality_fraction": reported["targets"][key]["quality_fraction"],
+        "interval": interval,
+        "truth": truth,
+        "covers": {k: bool(interval[0] <= v <= interval[1]) for k, v in truth.items()},
+    }
     return out
 
 
@@ -210,7 +231,19 @@ def one_seed(
     for row in (base_future, new_future):
         with_zero_ratio(row, future, weak, strong)
     calibrated = (
-        calibrated_on_future(future, base, val, learned, weak, strong, target) if target else None
+        calibrated_on_future(
+            future,
+            base,
+            val,
+            learned,
+            weak,
+            strong,
+            target,
+            log_half,
+            report["calibrated_on_log"],
+        )
+        if target
+        else None
     )
     return {
         "seed": seed,
@@ -223,11 +256,19 @@ def one_seed(
         "report": {
             "current": report["policy"]["current"],
             "new_estimate": report["policy"]["new"],
+            "change": report["policy"]["change"],
+            "records_to_settle": report["policy"]["records_to_settle"],
+            "explored_records": report["explored_records"],
             "switched_share": report["policy"]["switched_share"],
             "support": report["policy"]["support"],
             "mse": {m["column"]: [m["mse_current"], m["mse_new"]] for m in report["models"]},
         },
         "new_truth_on_log": truth_log,
+        "interval_covers_truth": bool(
+            report["policy"]["new"]["quality_interval"][0]
+            <= truth_log["quality"]
+            <= report["policy"]["new"]["quality_interval"][1]
+        ),
         "future": {"base": base_future, "learned": new_future},
     }
 
@@ -271,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         est, truth = row["report"]["new_estimate"], row["new_truth_on_log"]
         base, new = row["future"]["base"], row["future"]["learned"]
+        low, high = est["quality_interval"]
         print(
-            f"seed {seed}: estimate {est['quality']:.3f} / truth {truth['quality']:.3f} "
+            f"seed {seed}: estimate {est['quality']:.3f} [{low:.3f}, {high:.3f}] / truth "
+            f"{truth['quality']:.3f} "
             f"(log half); future: base q {base['quality']:.3f} c {base['cost_usd']:.6f} "
             f"zero x{base['zero_ratio']} | learned q {new['quality']:.3f} "
             f"c {new['cost_usd']:.6f} zero x{new['zero_ratio']}",
@@ -287,11 +330,21 @@ def main(argv: list[str] | None = None) -> int:
             float(np.mean([r["future"]["learned"]["quality"] - r["future"]["base"]["quality"]
                            for r in rows])), 4
         ),
+        "interval_coverage": f"{sum(r['interval_covers_truth'] for r in rows)} of {len(rows)}",
         "future_cost_ratio": round(
             float(np.mean([r["future"]["learned"]["cost_usd"]
                            / max(r["future"]["base"]["cost_usd"], 1e-12) for r in rows])), 4
         ),
     }  # fmt: skip
+    calibrated = [r["calibrated"]["report_interval"] for r in rows if r["calibrated"]]
+    if calibrated:
+        summary["calibration_interval_coverage"] = {
+            half: f"{sum(c['covers'][half] for c in calibrated)} of {len(calibrated)}"
+            for half in ("log_half", "future_half")
+        }
+        summary["calibration_interval_mean_width"] = round(
+            float(np.mean([c["interval"][1] - c["interval"][0] for c in calibrated])), 4
+        )
     result = {
         "command": "python benchmarks/learn_from_log.py " + " ".join(argv or sys.argv[1:]),
         "router": args.router,

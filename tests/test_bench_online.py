@@ -103,7 +103,10 @@ def test_bench_online_cli_prints_one_json_record(tmp_path, capsys, monkeypatch) 
     record = json.loads(capsys.readouterr().out)
     assert record["router"] == "knn" and record["split"]["mode"] == "by-task"
     assert record["n_stream"] == sum(w["end"] - w["start"] for w in record["windows"])
-    assert set(record["windows"][0]) >= {"offline", "bandit", "full"}
+    assert set(record["windows"][0]) >= {"offline", "bandit", "full", "mix"}
+    worse = record["windows_worse_than_zero_after_200_by_policy"]
+    assert set(worse) == {"offline", "bandit", "full", "mix"}
+    assert all(0 <= n <= record["windows_after_200"] for n in worse.values())
     assert plot.is_file() and plot.stat().st_size > 10_000
 
 
@@ -169,6 +172,22 @@ def test_the_final_targets_show_what_the_stream_taught_on_prompts_it_never_saw()
     assert not final["zero"]["no_harm"]["met"]
     without = simulate_online(TwoKinds(), val, val, test, epsilon=0.2)
     assert "final_targets" not in without and without["n_stream"] == 2000
+
+
+def test_the_validated_mix_streams_beside_the_learners_as_the_chance_baseline() -> None:
+    """``mix`` plays the zero router's q95 mix chosen on validation: on validation cheap
+    reaches 0.5 and pricey 1.0, so 95% of pricey's quality takes pricey on 90% of prompts,
+    whatever the stream then shows."""
+    val = two_kinds(400, cheap_right_on_hard=False)
+    test = two_kinds(2000, cheap_right_on_hard=True)
+    record = simulate_online(TwoKinds(), val, val, test, epsilon=0.2, seed=1)
+    mix = [w["mix"] for w in record["windows"]]
+    pricey_share = np.mean([(w["cost_usd"] - PRICE[0]) / (PRICE[1] - PRICE[0]) for w in mix])
+    assert pricey_share == pytest.approx(0.9, abs=0.03)
+    # a mix of single models is the zero router itself, yet on a window of 100 prompts it
+    # lands on either side of the window's own best mix by the luck of the draw
+    worse = record["windows_worse_than_zero_after_200_by_policy"]["mix"]
+    assert 0 < worse < record["windows_after_200"]
 
 
 def test_the_revealed_split_estimates_each_models_outcomes_doubly_robustly() -> None:

@@ -149,6 +149,39 @@ def test_learning_from_the_log_raises_the_weak_model_and_reports_savings() -> No
     )
 
 
+def test_the_report_says_how_sure_it_is_and_what_would_settle_it() -> None:
+    """Every policy figure has an interval over records; a change the log cannot back up says
+    "cannot tell", a log too small to settle the change says how many records would, and more
+    records of the same traffic narrow the interval."""
+    base = HeuristicRouter(["small", "large"])
+    reports = {
+        n: learn(deployment(InMemoryStore(), n=n), base, "heuristic", None, min_records=20)[1]
+        for n in (24, 60, 120)
+    }
+    for report in reports.values():
+        policy = report["policy"]
+        low, high = policy["new"]["quality_interval"]
+        assert low <= policy["new"]["quality"] <= high
+        change = policy["change"]
+        assert change["quality_interval"][0] <= change["quality"] <= change["quality_interval"][1]
+        assert report["explored_records"] > 0 and report["interval_level"] == 0.9
+    # 24 records move no decision: no change, and the report does not claim one
+    assert reports[24]["policy"]["switched_share"] == 0.0
+    assert reports[24]["policy"]["change"]["quality_says"] == "cannot tell"
+    # from 60 on, the weak model (rated 1.0) takes over: higher quality at lower cost, beyond
+    # doubt, though not settled to +/- 0.02
+    for n in (60, 120):
+        change = reports[n]["policy"]["change"]
+        assert (change["quality_says"], change["cost_says"]) == ("higher", "lower")
+        assert reports[n]["policy"]["records_to_settle"] > n
+
+    def width(report: dict[str, Any]) -> float:
+        low, high = report["policy"]["change"]["quality_interval"]
+        return high - low
+
+    assert width(reports[120]) < width(reports[60])
+
+
 def test_learn_calibrates_targets_on_the_deployments_own_traffic() -> None:
     """``learn --calibrate``: thresholds chosen on the log itself, where the base router's
     calibrations (fitted on other data, and for uncorrected scores) do not hold."""
@@ -157,6 +190,7 @@ def test_learn_calibrates_targets_on_the_deployments_own_traffic() -> None:
     targets = [("strong_share", 0.5), ("quality_fraction", 1.0)]
     router, report = learn(records, base, "heuristic", None, targets=targets)
     calibrated = report["calibrated_on_log"]
+    points = calibrated["targets"]
     assert (calibrated["strong"], calibrated["weak"], calibrated["records"]) == (
         "large",
         "small",
@@ -166,9 +200,18 @@ def test_learn_calibrates_targets_on_the_deployments_own_traffic() -> None:
     # the strong model: the P(strong) it was calibrated on is the router's own
     threshold, source = threshold_for_target(router, "strong_share=0.5", None)
     shares = router.strong_probability(prompts(60), "large", "small") >= threshold
-    assert shares.mean() == calibrated["strong_share=0.5"]["strong_share"] == 0.5, source
+    assert shares.mean() == points["strong_share=0.5"]["strong_share"] == 0.5, source
     # here the weak model is the better one, so the strong model's quality needs no strong call
-    assert calibrated["quality_fraction=1"]["strong_share"] == 0.0
+    assert points["quality_fraction=1"]["strong_share"] == 0.0
+    for point in points.values():  # what each threshold keeps of the strong model's quality
+        low, high = point["quality_fraction_interval"]
+        assert low <= point["quality_fraction"] <= high
+    assert points["quality_fraction=1"]["quality_fraction"] >= 1.0
+    # the weak model alone keeps more than the strong one's quality, beyond doubt; a share
+    # target is what the log knows exactly
+    assert points["quality_fraction=1"]["meets_target"] == "yes"
+    assert points["quality_fraction=1"]["records_to_settle"] is None
+    assert points["strong_share=0.5"]["meets_target"] is None
     threshold, _ = threshold_for_target(router, "quality_fraction=1", None)
     assert not (router.strong_probability(prompts(60), "large", "small") >= threshold).any()
     assert "thresholds" not in learn(records, base, "heuristic", None)[0].meta_
@@ -252,8 +295,12 @@ def test_learn_and_promote_commands_on_the_sqlite_log(tmp_path: Path, capsys: An
     assert "--out" in capsys.readouterr().err
     calibrated = ["learn", "--db", str(db), "--out", str(out), "--calibrate", "strong_share=0.5"]
     assert main(calibrated) == 0
-    printed = capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())  # as one line, whatever the width
     assert "calibrated on the log (40 records): strong_share=0.5 -> threshold" in printed
+    assert "of large's quality" in printed  # the model as the log names it
+    # 40 records of this traffic move no weak/strong decision yet, and the report claims none
+    assert "change in quality +0.000 [+0.000, +0.000] (cannot tell)" in printed
+    assert "intervals: 90%, over records" in printed
     assert "strong_share=0.5" in load_router(out / "v0002").meta_["thresholds"]
     assert main([*calibrated[:-1], "strong_share=2"]) == 2
     assert "--calibrate" in capsys.readouterr().err and versions(out) == ["v0001", "v0002"]

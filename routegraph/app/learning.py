@@ -17,6 +17,10 @@ log alone (off-policy: the new router's choices were often not made):
   robust estimate (its cross-fitted prediction, corrected by the observed label weighted by one
   over the propensity where the log observed that model), with the share of switched decisions
   the log can back up (``support``: there only exploration tells).
+
+Every policy figure comes with a bootstrap interval over records (:mod:`log_intervals`): the
+report says when the log cannot tell whether the new version is better, and how many records
+would settle it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from routegraph.app.log_intervals import (
+    LEVEL,
+    direction,
+    interval,
+    records_to_settle,
+    resampled_means,
+)
 from routegraph.core.errors import InvalidInputError
 from routegraph.routers.base import Router
 from routegraph.routers.corrected import (
@@ -169,7 +180,8 @@ def mean_costs(table: LogTable) -> np.ndarray:
 
 def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None:
     """Current vs new weak/strong policy on the records that logged ``p_strong`` (see the
-    module doc); None when the log has no such records."""
+    module doc), each figure with its interval over records (:mod:`log_intervals`); None when
+    the log has no such records."""
     rows = [
         i
         for i, r in enumerate(table.records)
@@ -177,11 +189,9 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
         and r.get("threshold") is not None
         and len(r.get("candidates", [])) == 2
     ]
-    if not rows:
-        return None
-    mean_cost = mean_costs(table)
-    current_q, current_c, new_q, new_c = [], [], [], []
-    switched = backed = 0
+    used: list[int] = []
+    logged_column: list[int] = []
+    new_column: list[int] = []
     for i in rows:
         record = table.records[i]
         mapping = record.get("columns") or {}
@@ -189,30 +199,48 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
         first = next((c for c in record["calls"] if not c.get("explored")), None)
         if first is None:  # nothing routed answered; only an exploratory call did
             continue
-        logged = table.columns.index(mapping.get(first["model"], first["model"]))
         shift = corrected[i] - table.prior[i]
         p_new = float(shifted_p_strong(np.float64(record["p_strong"]), shift, strong, weak))
-        choice = strong if p_new >= record["threshold"] else weak
-        y, p = table.outcomes[i], table.propensity[i]
-        current_q.append(y[logged] if np.isfinite(y[logged]) else corrected[i, logged])
-        current_c.append(table.cost[i, logged] if np.isfinite(table.cost[i, logged]) else 0.0)
-        estimate = corrected[i, choice]
-        if np.isfinite(y[choice]):
-            estimate += (y[choice] - corrected[i, choice]) / p[choice]
-        new_q.append(float(np.clip(estimate, 0.0, 1.0)))
-        cost = table.cost[i, choice]
-        new_c.append(float(cost) if np.isfinite(cost) else float(mean_cost[choice]))
-        if choice != logged:
-            switched += 1
-            backed += int(np.isfinite(y[choice]))
-    if not new_q:
+        used.append(i)
+        logged_column.append(table.columns.index(mapping.get(first["model"], first["model"])))
+        new_column.append(strong if p_new >= record["threshold"] else weak)
+    if not used:
         return None
+    index, logged, choice = (np.array(v) for v in (used, logged_column, new_column))
+    # not clipped: unbiased, so the interval can cover the truth (clipped estimates are closer
+    # on average, but their intervals missed it far more often: BENCHMARKS.md, "How sure")
+    estimate = doubly_robust(corrected, table.outcomes, table.propensity)
+    observed = table.outcomes[index, logged]
+    current_q = np.where(np.isfinite(observed), observed, corrected[index, logged])
+    current_c = np.nan_to_num(table.cost[index, logged], nan=0.0)
+    new_q = estimate[index, choice]
+    new_c = table.cost[index, choice]
+    new_c = np.where(np.isfinite(new_c), new_c, mean_costs(table)[choice])
+    switched = choice != logged
+    backed = switched & np.isfinite(table.outcomes[index, choice])
+    draws = resampled_means(np.column_stack([current_q, new_q, current_c, new_c]))
+    quality_change = interval(draws[:, 1] - draws[:, 0])
+    cost_change = interval(draws[:, 3] - draws[:, 2], digits=8)
     return {
-        "records": len(new_q),
-        "current": {"quality": _r(np.mean(current_q)), "cost_usd": _r(np.mean(current_c), 8)},
-        "new": {"quality": _r(np.mean(new_q)), "cost_usd": _r(np.mean(new_c), 8)},
-        "switched_share": _r(switched / len(new_q)),
-        "support": _r(backed / switched) if switched else None,
+        "records": int(index.size),
+        "current": {"quality": _r(current_q.mean()), "cost_usd": _r(current_c.mean(), 8)},
+        "new": {
+            "quality": _r(new_q.mean()),
+            "cost_usd": _r(new_c.mean(), 8),
+            "quality_interval": interval(draws[:, 1]),
+            "cost_interval": interval(draws[:, 3], digits=8),
+        },
+        "change": {
+            "quality": _r(new_q.mean() - current_q.mean()),
+            "quality_interval": quality_change,
+            "quality_says": direction(quality_change, "higher", "lower"),
+            "cost_usd": _r(new_c.mean() - current_c.mean(), 8),
+            "cost_interval": cost_change,
+            "cost_says": direction(cost_change, "higher", "lower"),
+        },
+        "records_to_settle": records_to_settle(quality_change, int(index.size)),
+        "switched_share": _r(switched.mean()),
+        "support": _r(backed.sum() / switched.sum()) if switched.any() else None,
     }
 
 
@@ -236,7 +264,12 @@ def log_calibration(
     router moves it when serving) and each model's
     outcome estimated doubly robustly (the cross-fitted prediction, plus the observed label's
     error over the call's propensity where the log has it; clipped to [0, 1]), at the call's
-    cost where observed, else the model's mean. None when no record is a weak/strong decision.
+    cost where observed, else the model's mean. Each target also gets the share of the strong
+    model's quality its threshold keeps, with intervals over records and, where the quality
+    interval is wider than +/- two points, the records that would settle it: from the unclipped
+    estimates (unbiased, so the interval can cover the truth), while the threshold is chosen on
+    the clipped ones (steadier; ``quality`` is what the choice saw). None when no record is a
+    weak/strong decision.
     """
     from routegraph.core.data.dataset import RoutingDataset
     from routegraph.routers.calibration import calibrate
@@ -281,18 +314,34 @@ def log_calibration(
         strong_model=names[0],
         weak_model=names[1],
     )
-    out: dict[str, Any] = {"records": len(index), "strong": names[0], "weak": names[1]}
+    strong_q, weak_q = estimate.T  # unclipped: unbiased, so the interval can cover
+    targets_out: dict[str, Any] = {}
     for kind, value in targets:
         calibrate(router, log, kind, value, p_strong=p_new)
         key = f"{kind}={value:g}"
         chosen = router.meta_["thresholds"][key]
-        out[key] = {
+        to_strong = p_new >= chosen["threshold"]
+        routed_q = np.where(to_strong, strong_q, weak_q)
+        routed_c = np.where(to_strong, cost[:, 0], cost[:, 1])
+        draws = resampled_means(np.column_stack([routed_q, strong_q, routed_c]))
+        fraction = interval(draws[:, 0] / np.maximum(draws[:, 1], 1e-12))
+        met = None  # a share or a price: the log knows exactly what the threshold gives
+        if kind == "quality_fraction":
+            met = direction([bound - value for bound in fraction], "yes", "no")
+        targets_out[key] = {
             "threshold": _r(chosen["threshold"]),
             "strong_share": _r(chosen["val_strong_share"]),
             "quality": _r(chosen["val_quality"]),
+            "quality_fraction": _r(routed_q.mean() / max(strong_q.mean(), 1e-12)),
+            "quality_fraction_interval": fraction,
             "cost_per_1k": _r(chosen["val_cost_per_1k"], 6),
+            "cost_per_1k_interval": interval(draws[:, 2] * 1000, digits=6),
+            "meets_target": met,
+            "records_to_settle": None
+            if met in ("yes", "no")
+            else records_to_settle(fraction, len(index)),
         }
-    return out
+    return {"records": len(index), "strong": names[0], "weak": names[1], "targets": targets_out}
 
 
 def learn(
@@ -327,6 +376,10 @@ def learn(
         "records": n,
         "skipped": dict(table.skipped),
         "labels": dict(table.labels),
+        "explored_records": sum(
+            any(call.get("explored") for call in r.get("calls", [])) for r in table.records
+        ),
+        "interval_level": LEVEL,
         "models": [
             {
                 "column": column,

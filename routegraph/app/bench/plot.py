@@ -92,8 +92,9 @@ def plot_bench(result: dict[str, Any], path: str | Path) -> Path:
 
 
 def plot_online(record: dict[str, Any], path: str | Path) -> Path:
-    """Learning curves of ``bench --online``: quality and cost per window of each policy, and
-    the zero router's cost for the bandit policy's quality."""
+    """Learning curves of ``bench --online``: quality and cost per window of each policy (the
+    zero router's validated mix streamed beside them), and the zero router's cost for the
+    bandit policy's quality."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,11 +104,12 @@ def plot_online(record: dict[str, Any], path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, (ax_q, ax_c) = plt.subplots(1, 2, figsize=(13, 4.8))
     ends = [w["end"] for w in record["windows"]]
-    for policy in ("offline", "bandit", "full"):
-        ax_q.plot(ends, [w[policy]["quality"] for w in record["windows"]], marker="o", label=policy)
-        ax_c.plot(
-            ends, [w[policy]["cost_usd"] for w in record["windows"]], marker="o", label=policy
-        )
+    for policy in ("offline", "bandit", "full", "mix"):
+        label = "zero router's mix (validation)" if policy == "mix" else policy
+        style = {"linestyle": ":", "marker": "x"} if policy == "mix" else {"marker": "o"}
+        windows = record["windows"]
+        ax_q.plot(ends, [w[policy]["quality"] for w in windows], label=label, **style)
+        ax_c.plot(ends, [w[policy]["cost_usd"] for w in windows], label=label, **style)
     zero = [w["bandit"]["zero_cost_usd"] for w in record["windows"]]
     ax_c.plot(
         ends,

@@ -200,22 +200,26 @@ def _run_online(args: argparse.Namespace) -> int:
         title=f"online: {record['dataset']} ({record['split']['mode']} split), router "
         f"{record['router']}, lambda {record['lambda']:.3g}; cost in USD per 1k queries"
     )
-    for header in ("prompts", "offline q / $", "bandit q / $", "bandit / zero", "full q / $"):
+    headers = ("prompts", "offline q / $", "bandit q / $", "bandit / zero", "full q / $")
+    for header in (*headers, "zero mix q / $", "mix / zero"):
         table.add_column(header, justify="right")
     for w in record["windows"]:
         cells = [f"{w['start']}-{w['end']}"]
-        for policy in ("offline", "bandit", "full"):
+        for policy in ("offline", "bandit", "full", "mix"):
             cells.append(f"{w[policy]['quality']:.3f} / {w[policy]['cost_usd'] * 1000:.3f}")
-            if policy == "bandit":
+            if policy in ("bandit", "mix"):
                 ratio = w[policy]["zero_ratio"]
                 cells.append("beyond every mix" if ratio is None else f"{ratio:.2f}")
         table.add_row(*cells)
     console = Console()
     print_table(console, table)
+    worse = record["windows_worse_than_zero_after_200_by_policy"]
     console.print(
-        f"windows after the first 200 costlier than the zero router: "
-        f"{record['windows_worse_than_zero_after_200']}; cumulative regret against full labels "
-        f"(quality - lambda x cost): {record['cumulative_regret'][-1]:.2f}"
+        f"of {record['windows_after_200']} windows after the first 200, costlier than the zero "
+        f"router for their quality: bandit {worse['bandit']}, full labels {worse['full']}, "
+        f"offline {worse['offline']}, and the zero router's own mix {worse['mix']} (chance "
+        f"alone); cumulative regret against full labels (quality - lambda x cost): "
+        f"{record['cumulative_regret'][-1]:.2f}"
     )
     if "final_targets" in record:
         print_table(console, final_targets_table(record["final_targets"]))

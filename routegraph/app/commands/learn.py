@@ -173,15 +173,32 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
         "[dim]error new: each record scored by a correction fitted without it; correction: "
         "a, b in quality + a + b x quality[/dim]"
     )
+    level = f"{report.get('interval_level', 0.9):.0%}"
     policy = report.get("policy")
     if policy:
+        change = policy["change"]
         console.print(
             f"weak/strong decisions on {policy['records']} records: current quality "
             f"{policy['current']['quality']:.3f} at ${policy['current']['cost_usd']:.6f}/request; "
-            f"new (doubly robust) {policy['new']['quality']:.3f} at "
+            f"new (doubly robust) {policy['new']['quality']:.3f} "
+            f"{_bounds(policy['new']['quality_interval'], '.3f')} at "
             f"${policy['new']['cost_usd']:.6f}; {policy['switched_share']:.0%} of decisions "
             f"change, {_fmt(policy['support'], '.0%')} of those observed in the log"
         )
+        console.print(
+            f"change in quality {change['quality']:+.3f} "
+            f"{_bounds(change['quality_interval'], '+.3f')} ({change['quality_says']}), in cost "
+            f"{change['cost_usd'] * 1000:+.4f} USD per 1k requests "
+            f"{_bounds([v * 1000 for v in change['cost_interval']], '+.4f')} "
+            f"({change['cost_says']}); intervals: {level}, over records"
+        )
+        if policy["records_to_settle"]:
+            console.print(
+                f"[yellow]the log cannot settle the quality change to +/- 0.02: about "
+                f"{policy['records_to_settle']:,} records like these would "
+                f"({report['explored_records']} of {report['records']} explored; more "
+                "exploration narrows it faster)[/yellow]"
+            )
         if policy["support"] is not None and policy["support"] < 0.5:
             console.print(
                 "[yellow]most changed decisions were never observed: the new estimate leans on "
@@ -190,19 +207,37 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
     if "calibrated_on_log" in report and report["calibrated_on_log"] is None:
         console.print("--calibrate: no weak/strong decision in the log; nothing calibrated")
     calibrated = report.get("calibrated_on_log") or {}
-    for key, point in calibrated.items():
-        if isinstance(point, dict):
+    known_as = {m["column"]: ", ".join(m["models"]) or m["column"] for m in report["models"]}
+    for key, point in calibrated.get("targets", {}).items():
+        strong = known_as.get(calibrated["strong"], calibrated["strong"])
+        console.print(
+            f"calibrated on the log ({calibrated['records']} records): {key} -> threshold "
+            f"{point['threshold']:.4f} (strong share {point['strong_share']:.0%}, "
+            f"{point['quality_fraction']:.3f} {_bounds(point['quality_fraction_interval'], '.3f')}"
+            f" of {strong}'s quality, ${point['cost_per_1k']:.4f} per 1k requests, "
+            "doubly robust estimates)"
+        )
+        if point["meets_target"] == "no":
             console.print(
-                f"calibrated on the log ({calibrated['records']} records): {key} -> threshold "
-                f"{point['threshold']:.4f} (strong share {point['strong_share']:.0%}, quality "
-                f"{point['quality']:.3f}, ${point['cost_per_1k']:.4f} per 1k requests, "
-                "doubly robust estimates)"
+                f"[yellow]{key}: by the log, this threshold misses the target beyond doubt: "
+                f"the strong model is needed more than the estimates it was chosen on say; "
+                "log more with the explore setting before relying on it[/yellow]"
+            )
+        elif point["records_to_settle"]:
+            console.print(
+                f"[yellow]{key}: the log places this threshold only to within the interval "
+                f"above; about {point['records_to_settle']:,} records like these would narrow "
+                "it to +/- 0.02[/yellow]"
             )
     console.print(f"written: {report['written']}")
     if report.get("promoted"):
         console.print(f"[green]promoted {version}[/green]: router={out} now uses it")
     else:
         console.print(f"to use it: routegraph promote {out} {version}")
+
+
+def _bounds(bounds: list[float], spec: str) -> str:
+    return f"[{format(bounds[0], spec)}, {format(bounds[1], spec)}]"
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
