@@ -36,7 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from routegraph.app.learning import learn  # noqa: E402
+from routegraph.app.learning import learn, promotion_verdict  # noqa: E402
 from routegraph.core.data.dataset import RoutingDataset  # noqa: E402
 from routegraph.core.data.loaders import load_any  # noqa: E402
 from routegraph.core.data.splits import task_split  # noqa: E402
@@ -263,6 +263,23 @@ def one_seed(
             "support": report["policy"]["support"],
             "mse": {m["column"]: [m["mse_current"], m["mse_new"]] for m in report["models"]},
         },
+        "promotion": dict(zip(("promote", "why"), promotion_verdict(report), strict=True)),
+        "beyond_mix_truth": {
+            "log_half": round(
+                truth_log["quality"]
+                - report["policy"]["current"]["quality"]
+                - exchange_rate(log_half, weak, strong)
+                * (truth_log["cost_usd"] - report["policy"]["current"]["cost_usd"]),
+                4,
+            ),
+            "future_half": round(
+                new_future["quality"]
+                - base_future["quality"]
+                - exchange_rate(future, weak, strong)
+                * (new_future["cost_usd"] - base_future["cost_usd"]),
+                4,
+            ),
+        },
         "new_truth_on_log": truth_log,
         "interval_covers_truth": bool(
             report["policy"]["new"]["quality_interval"][0]
@@ -270,6 +287,31 @@ def one_seed(
             <= report["policy"]["new"]["quality_interval"][1]
         ),
         "future": {"base": base_future, "learned": new_future},
+    }
+
+
+def exchange_rate(data: RoutingDataset, weak: str, strong: str) -> float:
+    """Quality per USD of sending one more request to the strong model instead of the weak."""
+    w, s = data.models.index(weak), data.models.index(strong)
+    spread = float(np.mean(data.cost_usd[:, s]) - np.mean(data.cost_usd[:, w]))
+    gap = float(np.mean(data.quality[:, s]) - np.mean(data.quality[:, w]))
+    return gap / spread if spread > 0 else 0.0
+
+
+def true_change(row: dict[str, Any]) -> dict[str, Any]:
+    """What promoting the learned version truly changed, on the log half (where the report
+    estimated it) and on the future half (traffic neither router saw)."""
+
+    def diff(new: dict[str, float], old: dict[str, float]) -> dict[str, float]:
+        return {
+            "quality": round(new["quality"] - old["quality"], 4),
+            "cost_usd": round(new["cost_usd"] - old["cost_usd"], 8),
+        }
+
+    return {
+        "seed": row["seed"],
+        "log_half": diff(row["new_truth_on_log"], row["report"]["current"]),
+        "future_half": diff(row["future"]["learned"], row["future"]["base"]),
     }
 
 
@@ -336,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                            / max(r["future"]["base"]["cost_usd"], 1e-12) for r in rows])), 4
         ),
     }  # fmt: skip
+    promoted = [r for r in rows if r["promotion"]["promote"]]
+    summary["promoted_if_better"] = f"{len(promoted)} of {len(rows)}"
+    summary["promoted_true_change"] = [true_change(r) for r in promoted]
     calibrated = [r["calibrated"]["report_interval"] for r in rows if r["calibrated"]]
     if calibrated:
         summary["calibration_interval_coverage"] = {

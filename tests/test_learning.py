@@ -304,3 +304,80 @@ def test_learn_and_promote_commands_on_the_sqlite_log(tmp_path: Path, capsys: An
     assert "strong_share=0.5" in load_router(out / "v0002").meta_["thresholds"]
     assert main([*calibrated[:-1], "strong_share=2"]) == 2
     assert "--calibrate" in capsys.readouterr().err and versions(out) == ["v0001", "v0002"]
+
+
+def change(quality: list[float], cost: list[float], beyond: list[float]) -> dict[str, Any]:
+    """A report whose policy change has these 90% intervals (quality, USD, quality beyond the
+    weak/strong exchange rate)."""
+    from routegraph.app.log_intervals import direction
+
+    return {
+        "policy": {
+            "change": {
+                "quality": sum(quality) / 2,
+                "quality_interval": quality,
+                "quality_says": direction(quality, "higher", "lower"),
+                "cost_usd": sum(cost) / 2,
+                "cost_interval": cost,
+                "cost_says": direction(cost, "higher", "lower"),
+                "beyond_mix": sum(beyond) / 2,
+                "beyond_mix_interval": list(beyond),
+                "beyond_mix_says": direction(list(beyond), "higher", "lower"),
+            }
+        }
+    }
+
+
+NO_BETTER_CURVE = [-0.01, 0.01]
+
+
+@pytest.mark.parametrize(
+    ("quality", "cost", "beyond", "promoted", "why"),
+    [
+        ([0.02, 0.08], [-1e-4, 1e-4], NO_BETTER_CURVE, True, "quality is higher beyond doubt"),
+        ([0.02, 0.08], [-2e-4, -1e-4], NO_BETTER_CURVE, True, "quality is higher beyond doubt"),
+        ([-0.01, 0.03], [-2e-4, -1e-4], NO_BETTER_CURVE, True, "cost is lower beyond doubt"),
+        ([-0.05, 0.03], [-2e-4, -1e-4], NO_BETTER_CURVE, False, "cannot rule out quality -0.050"),
+        ([0.02, 0.08], [1e-4, 2e-4], NO_BETTER_CURVE, False, "buys quality with money"),
+        ([0.02, 0.08], [1e-4, 2e-4], [0.01, 0.03], True, "at a better rate"),
+        ([-0.08, -0.02], [-2e-4, -1e-4], [0.01, 0.03], False, "quality is lower beyond doubt"),
+        ([-0.01, 0.01], [1e-4, 2e-4], NO_BETTER_CURVE, False, "cost is higher beyond doubt"),
+        ([-0.01, 0.01], [-1e-4, 1e-4], NO_BETTER_CURVE, False, "cannot tell"),
+    ],
+)
+def test_promote_if_better_follows_the_intervals(quality, cost, beyond, promoted, why) -> None:
+    from routegraph.app.learning import promotion_verdict
+
+    decision, reason = promotion_verdict(change(quality, cost, beyond))
+    assert decision is promoted and why in reason
+    assert promotion_verdict({"policy": None}) == (
+        False,
+        "the log has no weak/strong decision to judge the new version by",
+    )
+
+
+def test_learn_promotes_if_better_only_when_the_log_shows_it(tmp_path: Path, capsys: Any) -> None:
+    """40 records move no decision (cannot tell: written, not promoted); 60 records show the
+    weak model rated higher, beyond doubt (promoted)."""
+    for n, expected in ((40, None), (60, "v0001")):
+        db, out = tmp_path / f"serve{n}.sqlite", tmp_path / f"mine{n}"
+        asyncio.run(seed_sqlite(db, n))
+        args = ["learn", "--db", str(db), "--out", str(out), "--promote-if-better"]
+        assert main(args) == 0
+        printed = " ".join(capsys.readouterr().out.split())
+        assert versions(out) == ["v0001"] and promoted(out) == expected
+        word = "promote:" if expected else "keep the current version:"
+        assert f"--promote-if-better: {word}" in printed
+    with pytest.raises(SystemExit):  # one way to promote at a time
+        main([*args, "--promote"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_beyond_mix_is_zero_along_the_weak_strong_line_and_positive_above_it() -> None:
+    """Strong 0.9 at $10, weak 0.5 at $0: 0.04 quality per dollar. Moving from (0.6, $2.5) to
+    (0.7, $5) is exactly what mixing in more strong calls buys; to (0.75, $5) is 0.05 more."""
+    from routegraph.app.learning import beyond_mix
+
+    base = [0.6, 0.7, 2.5, 5.0, 0.9, 0.5, 10.0, 0.0]
+    above = [0.6, 0.75, 2.5, 5.0, 0.9, 0.5, 10.0, 0.0]
+    assert beyond_mix(np.array([base, above])) == pytest.approx([0.0, 0.05])

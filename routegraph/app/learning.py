@@ -34,6 +34,7 @@ import numpy as np
 
 from routegraph.app.log_intervals import (
     LEVEL,
+    TOLERANCE,
     direction,
     interval,
     records_to_settle,
@@ -192,6 +193,7 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
     used: list[int] = []
     logged_column: list[int] = []
     new_column: list[int] = []
+    pair_columns: list[tuple[int, int]] = []
     for i in rows:
         record = table.records[i]
         mapping = record.get("columns") or {}
@@ -204,9 +206,11 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
         used.append(i)
         logged_column.append(table.columns.index(mapping.get(first["model"], first["model"])))
         new_column.append(strong if p_new >= record["threshold"] else weak)
+        pair_columns.append((weak, strong))
     if not used:
         return None
     index, logged, choice = (np.array(v) for v in (used, logged_column, new_column))
+    weak_column, strong_column = np.array(pair_columns).T
     # not clipped: unbiased, so the interval can cover the truth (clipped estimates are closer
     # on average, but their intervals missed it far more often: BENCHMARKS.md, "How sure")
     estimate = doubly_robust(corrected, table.outcomes, table.propensity)
@@ -214,13 +218,24 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
     current_q = np.where(np.isfinite(observed), observed, corrected[index, logged])
     current_c = np.nan_to_num(table.cost[index, logged], nan=0.0)
     new_q = estimate[index, choice]
-    new_c = table.cost[index, choice]
-    new_c = np.where(np.isfinite(new_c), new_c, mean_costs(table)[choice])
+    price = mean_costs(table)
+
+    def cost_of(column: np.ndarray) -> np.ndarray:  # as observed, else the model's mean
+        paid = table.cost[index, column]
+        return np.where(np.isfinite(paid), paid, price[column])
+
+    new_c = cost_of(choice)
     switched = choice != logged
     backed = switched & np.isfinite(table.outcomes[index, choice])
-    draws = resampled_means(np.column_stack([current_q, new_q, current_c, new_c]))
+    columns = [current_q, new_q, current_c, new_c]
+    columns += [estimate[index, strong_column], estimate[index, weak_column]]
+    columns += [cost_of(strong_column), cost_of(weak_column)]
+    means = np.mean(np.column_stack(columns), axis=0)
+    draws = resampled_means(np.column_stack(columns))
     quality_change = interval(draws[:, 1] - draws[:, 0])
     cost_change = interval(draws[:, 3] - draws[:, 2], digits=8)
+    beyond = beyond_mix(means[None, :])[0]
+    beyond_interval = interval(beyond_mix(draws))
     return {
         "records": int(index.size),
         "current": {"quality": _r(current_q.mean()), "cost_usd": _r(current_c.mean(), 8)},
@@ -237,11 +252,27 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
             "cost_usd": _r(new_c.mean() - current_c.mean(), 8),
             "cost_interval": cost_change,
             "cost_says": direction(cost_change, "higher", "lower"),
+            "beyond_mix": _r(beyond),
+            "beyond_mix_interval": beyond_interval,
+            "beyond_mix_says": direction(beyond_interval, "higher", "lower"),
         },
         "records_to_settle": records_to_settle(quality_change, int(index.size)),
         "switched_share": _r(switched.mean()),
         "support": _r(backed.sum() / switched.sum()) if switched.any() else None,
     }
+
+
+def beyond_mix(means: np.ndarray) -> np.ndarray:
+    """Quality the new version gains beyond what its change in cost would buy by sending more
+    requests (or fewer) to the strong model at random, from ``means`` (draws, 8) of: current
+    quality, new quality, current cost, new cost, then the strong and the weak model's quality
+    and cost. Why: learning often moves the operating point (more quality for more money, or
+    less for less) without ranking better; the weak/strong exchange rate says whether the move
+    beats that, i.e. whether the new version is on a better cost-quality curve."""
+    dq, dc = means[:, 1] - means[:, 0], means[:, 3] - means[:, 2]
+    spread = means[:, 6] - means[:, 7]
+    rate = np.where(spread > 0, (means[:, 4] - means[:, 5]) / np.where(spread > 0, spread, 1), 0)
+    return dq - rate * dc
 
 
 def _r(value: Any, digits: int = 4) -> float:
@@ -407,6 +438,46 @@ def learn(
         report["calibrated_on_log"] = log_calibration(table, router, corrected, targets)
     router.meta_["learned"] = {k: report[k] for k in ("base_router", "base_version", "records")}
     return router, report
+
+
+def promotion_verdict(report: dict[str, Any]) -> tuple[bool, str]:
+    """Whether the log shows the new version better, by the report's intervals: for
+    ``learn --promote-if-better``, a loop that can run unattended.
+
+    Promote when quality is higher beyond doubt and cost not higher beyond doubt, or cost is
+    lower beyond doubt and quality at most :data:`~routegraph.app.log_intervals.TOLERANCE`
+    lower at the interval's worst, or quality is higher for more money at a rate beyond doubt
+    better than the weak/strong exchange rate (:func:`beyond_mix`: a better curve, not just
+    another point on it). Never when quality is lower beyond doubt, on a log with no
+    weak/strong decision to judge by, or when it cannot tell.
+    """
+    policy = report.get("policy")
+    if not policy:
+        return False, "the log has no weak/strong decision to judge the new version by"
+    change = policy["change"]
+    quality, cost = change["quality_says"], change["cost_says"]
+    worst = change["quality_interval"][0]
+    if quality == "lower":
+        return False, f"quality is lower beyond doubt ({change['quality']:+.3f})"
+    if quality == "higher" and cost == "higher":
+        if change["beyond_mix_says"] == "higher":
+            return True, (
+                f"quality is higher ({change['quality']:+.3f}) for more money, beyond doubt at "
+                "a better rate than sending more requests to the strong model"
+            )
+        return False, (
+            "it buys quality with money at a rate the log cannot tell from sending more "
+            "requests to the strong model: promote by hand if the trade is wanted"
+        )
+    if cost == "higher":
+        return False, "cost is higher beyond doubt and quality is not"
+    if quality == "higher":
+        return True, f"quality is higher beyond doubt ({change['quality']:+.3f})"
+    if cost == "lower" and worst >= -TOLERANCE:
+        return True, f"cost is lower beyond doubt, quality at worst {worst:+.3f}"
+    if cost == "lower":
+        return False, f"cost is lower, but the log cannot rule out quality {worst:+.3f}"
+    return False, "the log cannot tell whether it is better; log more (explore)"
 
 
 def write_version(router: CorrectedRouter, report: dict[str, Any], out: Path) -> Path:

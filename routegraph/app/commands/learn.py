@@ -67,8 +67,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "strong_share, cost_per_1k or quality_fraction, e.g. quality_fraction=0.95): requests "
         "with target=KIND=VALUE then route at the threshold that meets it on this traffic",
     )
-    parser.add_argument(
+    promote_how = parser.add_mutually_exclusive_group()
+    promote_how.add_argument(
         "--promote", action="store_true", help="promote the new version after the report"
+    )
+    promote_how.add_argument(
+        "--promote-if-better",
+        action="store_true",
+        help="promote only if the report's 90%% intervals show it better: quality higher "
+        "beyond doubt at no higher cost, or cost lower beyond doubt at most 0.02 quality "
+        "lower at worst (never a trade of money for quality); for unattended runs",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
@@ -90,7 +98,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from routegraph.app.checkpoints import default_chat_db
-    from routegraph.app.learning import base_router_name, learn, write_version
+    from routegraph.app.learning import (
+        base_router_name,
+        learn,
+        promotion_verdict,
+        write_version,
+    )
     from routegraph.routers.versions import is_versioned, promote
 
     db = args.db or default_chat_db()
@@ -114,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
     )
     path = write_version(router, report, out)
     report["written"] = str(path)
-    if args.promote:
+    if args.promote_if_better:
+        better, why = promotion_verdict(report)
+        report["promotion"] = {"promote": better, "why": why}
+    if args.promote or report.get("promotion", {}).get("promote"):
         promote(out, path.name, note=f"learned from {report['records']} records")
         report["promoted"] = path.name
     if args.json:
@@ -192,6 +208,11 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
             f"{_bounds([v * 1000 for v in change['cost_interval']], '+.4f')} "
             f"({change['cost_says']}); intervals: {level}, over records"
         )
+        console.print(
+            f"quality beyond what that cost change buys by sending more (or fewer) requests "
+            f"to the strong model at random: {change['beyond_mix']:+.3f} "
+            f"{_bounds(change['beyond_mix_interval'], '+.3f')} ({change['beyond_mix_says']})"
+        )
         if policy["records_to_settle"]:
             console.print(
                 f"[yellow]the log cannot settle the quality change to +/- 0.02: about "
@@ -230,6 +251,10 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
                 "it to +/- 0.02[/yellow]"
             )
     console.print(f"written: {report['written']}")
+    if "promotion" in report:
+        verdict = report["promotion"]
+        word = "promote" if verdict["promote"] else "keep the current version"
+        console.print(f"--promote-if-better: {word}: {verdict['why']}")
     if report.get("promoted"):
         console.print(f"[green]promoted {version}[/green]: router={out} now uses it")
     else:
