@@ -107,6 +107,8 @@ def test_bench_online_cli_prints_one_json_record(tmp_path, capsys, monkeypatch) 
     worse = record["windows_worse_than_zero_after_200_by_policy"]
     assert set(worse) == {"offline", "bandit", "full", "mix"}
     assert all(0 <= n <= record["windows_after_200"] for n in worse.values())
+    sure = record["windows_worse_than_zero_beyond_chance_after_200"]
+    assert all(0 <= sure[p] <= worse[p] for p in worse)  # beyond chance is the stricter count
     assert plot.is_file() and plot.stat().st_size > 10_000
 
 
@@ -205,3 +207,23 @@ def test_the_revealed_split_estimates_each_models_outcomes_doubly_robustly() -> 
     assert np.allclose(split.cost, np.tile(PRICE, (2, 1)))
     full = revealed_split(data, q_hat, data.quality, np.ones((2, 2)), PRICE)
     assert np.allclose(full.quality, data.quality)  # full labels: the outcomes themselves
+
+
+def test_a_window_is_worse_than_the_zero_router_beyond_chance_only_by_a_clear_margin() -> None:
+    """Resampling the window's prompts: a random half/half mix of the two models is on the
+    zero router's line (its interval holds 1); always calling the pricey model where the
+    cheap one is as good is worse beyond doubt; beating every model counts as 0."""
+    from routegraph.app.bench.online import zero_ratio_interval
+
+    rng = np.random.default_rng(0)
+    quality = (rng.random((100, 2)) < [0.6, 0.8]).astype(float)
+    cost = np.tile(PRICE, (100, 1))
+    pick = rng.integers(0, 2, 100)
+    rows = np.arange(100)
+    low, high = zero_ratio_interval(quality[rows, pick], cost[rows, pick], quality, cost)
+    assert low < 1.0 < high
+    same = np.column_stack([quality[:, 0], quality[:, 0]])  # pricey no better than cheap
+    low, _ = zero_ratio_interval(same[:, 1], cost[:, 1], same, cost)
+    assert low > 50  # pays pricey's price for what cheap gives
+    perfect = np.ones(100)  # right on every prompt, above both models
+    assert zero_ratio_interval(perfect, cost[:, 0], quality, cost) == [0.0, 0.0]

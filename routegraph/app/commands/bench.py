@@ -214,12 +214,14 @@ def _run_online(args: argparse.Namespace) -> int:
     console = Console()
     print_table(console, table)
     worse = record["windows_worse_than_zero_after_200_by_policy"]
+    sure = record["windows_worse_than_zero_beyond_chance_after_200"]
     console.print(
         f"of {record['windows_after_200']} windows after the first 200, costlier than the zero "
-        f"router for their quality: bandit {worse['bandit']}, full labels {worse['full']}, "
-        f"offline {worse['offline']}, and the zero router's own mix {worse['mix']} (chance "
-        f"alone); cumulative regret against full labels (quality - lambda x cost): "
-        f"{record['cumulative_regret'][-1]:.2f}"
+        f"router for their quality (beyond chance: the 90% interval over the window's prompts "
+        f"above 1): bandit {worse['bandit']} ({sure['bandit']}), full labels {worse['full']} "
+        f"({sure['full']}), offline {worse['offline']} ({sure['offline']}), and the zero "
+        f"router's own mix {worse['mix']} ({sure['mix']}); cumulative regret against full "
+        f"labels (quality - lambda x cost): {record['cumulative_regret'][-1]:.2f}"
     )
     if "final_targets" in record:
         print_table(console, final_targets_table(record["final_targets"]))
