@@ -75,8 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--promote-if-better",
         action="store_true",
         help="promote only if the report's 90%% intervals show it better: quality higher "
-        "beyond doubt at no higher cost, or cost lower beyond doubt at most 0.02 quality "
-        "lower at worst (never a trade of money for quality); for unattended runs",
+        "beyond doubt at no higher cost, cost lower beyond doubt with at most 0.02 quality "
+        "lower at worst, or more quality for more money at a rate beyond doubt better than "
+        "sending more requests to the strong model; for unattended runs",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
