@@ -282,7 +282,10 @@ def test_learn_and_promote_commands_on_the_sqlite_log(tmp_path: Path, capsys: An
     assert main(["promote", str(out)]) == 0
     assert "promoted v0001" in capsys.readouterr().out
     assert main(["promote", str(out), "--list"]) == 0
-    assert "* v0001  learned from 40 records" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "* v0001  learned from 40 records; quality +0.000 [+0.000, +0.000] (cannot tell)" in (
+        listed
+    )
     shutil.copytree(out / "v0001", out / "v0002")  # a version made by hand (train, copy)
     (out / "v0002" / "learn_report.json").unlink()
     assert main(["promote", str(out), "--list"]) == 0

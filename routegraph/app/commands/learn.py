@@ -299,7 +299,16 @@ def _version_note(path: Path) -> str:
         report = json.loads(profiled.read_text())
         return f"profiled {report.get('model')} on {report.get('probe_prompts')} probe prompts"
     if learned.is_file():
-        return f"learned from {json.loads(learned.read_text()).get('records', '?')} records"
+        report = json.loads(learned.read_text())
+        note = f"learned from {report.get('records', '?')} records"
+        change = (report.get("policy") or {}).get("change")
+        if change:  # reports written before the intervals have no "change"
+            low, high = change["quality_interval"]
+            note += (
+                f"; quality {change['quality']:+.3f} [{low:+.3f}, {high:+.3f}] "
+                f"({change['quality_says']}), cost {change['cost_says']}"
+            )
+        return note
     return "trained or copied here (no learn or profile report)"
 
 
