@@ -230,8 +230,9 @@ def pair_policy(table: LogTable, corrected: np.ndarray) -> dict[str, Any] | None
     columns = [current_q, new_q, current_c, new_c]
     columns += [estimate[index, strong_column], estimate[index, weak_column]]
     columns += [cost_of(strong_column), cost_of(weak_column)]
-    means = np.mean(np.column_stack(columns), axis=0)
-    draws = resampled_means(np.column_stack(columns))
+    per_record = np.column_stack(columns)
+    means = per_record.mean(axis=0)
+    draws = resampled_means(per_record)
     quality_change = interval(draws[:, 1] - draws[:, 0])
     cost_change = interval(draws[:, 3] - draws[:, 2], digits=8)
     beyond = beyond_mix(means[None, :])[0]

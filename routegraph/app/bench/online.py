@@ -311,21 +311,14 @@ def _report(
                 ),
             }
         windows.append(record)
-    beyond_chance = {
-        policy: sum(
-            1 for w in windows if w["start"] >= 200 and w[policy]["zero_ratio_interval"][0] > 1.0
-        )
+    late = [w for w in windows if w["start"] >= 200]
+    # no zero ratio: above every single model, so no mix of them does better
+    worse = {
+        policy: sum(1 for w in late if (w[policy]["zero_ratio"] or 0.0) > 1.0)
         for policy in POLICIES
     }
-    worse = {
-        policy: sum(
-            1
-            for w in windows
-            # no zero ratio: above every single model, so no mix of them does better
-            if w["start"] >= 200
-            and w[policy]["zero_ratio"] is not None
-            and w[policy]["zero_ratio"] > 1.0
-        )
+    beyond_chance = {
+        policy: sum(1 for w in late if w[policy]["zero_ratio_interval"][0] > 1.0)
         for policy in POLICIES
     }
     value = {p: got[p][0] - lam * got[p][1] for p in POLICIES}
@@ -347,7 +340,7 @@ def _report(
         "windows_worse_than_zero_after_200": worse["bandit"],
         "windows_worse_than_zero_after_200_by_policy": worse,
         "windows_worse_than_zero_beyond_chance_after_200": beyond_chance,
-        "windows_after_200": sum(1 for w in windows if w["start"] >= 200),
+        "windows_after_200": len(late),
     }
 
 

@@ -167,6 +167,8 @@ def load_base(name: str, records: list[dict[str, Any]]) -> Router:
 
 
 def print_report(console: Console, report: dict[str, Any], out: Path, version: str) -> None:
+    from routegraph.app.log_intervals import TOLERANCE
+
     labels = ", ".join(f"{n} {k}" for k, n in report["labels"].items()) or "none"
     console.print(
         f"learned from [bold]{report['records']}[/bold] records routed by "
@@ -216,7 +218,7 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
         )
         if policy["records_to_settle"]:
             console.print(
-                f"[yellow]the log cannot settle the quality change to +/- 0.02: about "
+                f"[yellow]the log cannot settle the quality change to +/- {TOLERANCE}: about "
                 f"{policy['records_to_settle']:,} records like these would "
                 f"({report['explored_records']} of {report['records']} explored; more "
                 "exploration narrows it faster)[/yellow]"
@@ -249,7 +251,7 @@ def print_report(console: Console, report: dict[str, Any], out: Path, version: s
             console.print(
                 f"[yellow]{key}: the log places this threshold only to within the interval "
                 f"above; about {point['records_to_settle']:,} records like these would narrow "
-                "it to +/- 0.02[/yellow]"
+                f"it to +/- {TOLERANCE}[/yellow]"
             )
     console.print(f"written: {report['written']}")
     if "promotion" in report:
@@ -303,10 +305,9 @@ def _version_note(path: Path) -> str:
         note = f"learned from {report.get('records', '?')} records"
         change = (report.get("policy") or {}).get("change")
         if change:  # reports written before the intervals have no "change"
-            low, high = change["quality_interval"]
             note += (
-                f"; quality {change['quality']:+.3f} [{low:+.3f}, {high:+.3f}] "
-                f"({change['quality_says']}), cost {change['cost_says']}"
+                f"; quality {change['quality']:+.3f} {_bounds(change['quality_interval'], '+.3f')}"
+                f" ({change['quality_says']}), cost {change['cost_says']}"
             )
         return note
     return "trained or copied here (no learn or profile report)"
